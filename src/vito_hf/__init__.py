@@ -1,0 +1,1 @@
+"""vito_hf: VITO self-supervised video pretraining for Hugging Face transformers."""

@@ -1,0 +1,484 @@
+# Copyright 2026 The vito_hf authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch VITO models.
+
+VITO (Parthasarathy et al., "Self-supervised video pretraining yields robust and more human-aligned visual
+representations", NeurIPS 2023) trains an image encoder by contrasting frames of the same clip drawn a
+short time apart, against the frames of other clips. The encoder is a standard backbone whose global
+average pooling is replaced by multi-scale attention pooling. This file imports only transformers and its
+flat sibling `configuration_vito`, so saved checkpoints load with `trust_remote_code=True`.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.backbone_utils import BackboneMixin, load_backbone
+from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_vito import VitoConfig
+
+
+@dataclass
+class VitoModelOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, channels, height, width)`):
+        Feature map of the last pooled stage.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, sum(channels))`):
+        Attention-pooled features of all pooled stages, concatenated (3,072-d for ResNet-50).
+    pooled_features (`tuple(torch.FloatTensor)`):
+        Attention-pooled features of each pooled stage, `(batch_size, channels)` each.
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        Spatial attention maps of each pooled stage, `(batch_size, num_heads, height, width)`; each sums to 1.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        Backbone feature maps of each pooled stage, `(batch_size, channels, height, width)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    pooled_features: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class VitoForPreTrainingOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`):
+        Multi-view InfoNCE loss, summed over ordered pairs of distinct views, averaged over the local clips.
+    online_projections (`torch.FloatTensor` of shape `(batch_size, num_views, projector_output_size)`):
+        Online projections (after the predictor, if any), not normalised.
+    target_projections (`torch.FloatTensor` of shape `(batch_size, num_views, projector_output_size)`):
+        Projections of the EMA target network (no gradient), not normalised.
+    attention_entropy (`torch.FloatTensor` of shape `()`):
+        Mean entropy (nats) of the online attention maps, detached: a collapse monitor (log of the number of
+        positions means uniform pooling, 0 means one location).
+    """
+
+    loss: torch.FloatTensor | None = None
+    online_projections: torch.FloatTensor | None = None
+    target_projections: torch.FloatTensor | None = None
+    attention_entropy: torch.FloatTensor | None = None
+
+
+def backbone_feature_maps(backbone: nn.Module, pixel_values: torch.Tensor, **kwargs) -> BackboneOutput:
+    """Run a transformers backbone and return its feature maps as `(batch, channels, height, width)`.
+
+    ViT-style backbones that return tokens `(batch, tokens, channels)` are reshaped to the patch grid; leading
+    class/register tokens are dropped.
+    """
+    outputs = backbone(pixel_values, return_dict=True, **kwargs)
+    patch_size = getattr(backbone.config, "patch_size", None)
+    feature_maps = []
+    for features in outputs.feature_maps:
+        if features.dim() == 3:
+            if patch_size is None:
+                raise ValueError(f"{type(backbone).__name__} returns tokens but its config has no `patch_size`.")
+            height, width = pixel_values.shape[-2] // patch_size, pixel_values.shape[-1] // patch_size
+            features = features[:, -height * width :].transpose(1, 2)
+            features = features.reshape(features.shape[0], features.shape[1], height, width)
+        feature_maps.append(features)
+    return BackboneOutput(feature_maps=tuple(feature_maps), hidden_states=outputs.hidden_states)
+
+
+class VitoAttentionLogits(nn.Conv2d):
+    """The last 1x1 conv of an attention-pooling MLP (one logit per location and head), a type of its own so
+    it gets a small initialisation: pooling starts close to global average pooling."""
+
+
+class VitoAttentionPooling(nn.Module):
+    """Attention pooling of one scale: a 1x1-conv MLP gives one logit per location and head, a softmax over
+    the positions turns it into a mask, and the pooled vector is the mask-weighted sum of the features.
+
+    Head `h` pools the `h`-th group of channels, so the pooled vector keeps the feature width. Each image's
+    mask depends on that image alone.
+    """
+
+    def __init__(self, in_channels: int, hidden_sizes: list[int], num_heads: int):
+        super().__init__()
+        layers = []
+        width = in_channels
+        for hidden_size in hidden_sizes:
+            layers += [nn.Conv2d(width, hidden_size, kernel_size=1), nn.ReLU()]
+            width = hidden_size
+        layers.append(VitoAttentionLogits(width, num_heads, kernel_size=1, bias=False))
+        self.mlp = nn.Sequential(*layers)
+        self.num_heads = num_heads
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch_size, channels, height, width = features.shape
+        logits = self.mlp(features).flatten(2)
+        # The softmax runs in float32 so bf16 autocast cannot saturate the mask.
+        attention = logits.float().softmax(dim=-1).to(features.dtype)
+        values = features.flatten(2).reshape(batch_size, self.num_heads, channels // self.num_heads, height * width)
+        pooled = torch.einsum("bhn,bhcn->bhc", attention, values).reshape(batch_size, channels)
+        return pooled, attention.reshape(batch_size, self.num_heads, height, width)
+
+
+class VitoMLP(nn.Module):
+    """Projector / predictor: linear, batch norm, ReLU, linear (the BYOL head shape)."""
+
+    def __init__(self, in_features: int, hidden_size: int, out_features: int):
+        super().__init__()
+        self.dense_in = nn.Linear(in_features, hidden_size)
+        self.batch_norm = nn.BatchNorm1d(hidden_size)
+        self.activation = nn.ReLU()
+        self.dense_out = nn.Linear(hidden_size, out_features)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dense_out(self.activation(self.batch_norm(self.dense_in(hidden_states))))
+
+
+def gather_across_processes(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """All-gather `tensor` along dim 0 over every process (no gradient) and return it with this process's
+    row offset. Batches may differ in size between processes (e.g. a short last batch)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensor, 0
+    world_size = torch.distributed.get_world_size()
+    if world_size == 1:
+        return tensor, 0
+    sizes = torch.tensor([tensor.shape[0]], device=tensor.device)
+    all_sizes = [torch.zeros_like(sizes) for _ in range(world_size)]
+    torch.distributed.all_gather(all_sizes, sizes)
+    all_sizes = [int(size) for size in all_sizes]
+    padded = tensor.new_zeros((max(all_sizes), *tensor.shape[1:]))
+    padded[: tensor.shape[0]] = tensor
+    gathered = [torch.empty_like(padded) for _ in range(world_size)]
+    torch.distributed.all_gather(gathered, padded.contiguous())
+    rank = torch.distributed.get_rank()
+    return torch.cat([part[:size] for part, size in zip(gathered, all_sizes)]), sum(all_sizes[:rank])
+
+
+def multi_view_info_nce(online: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """VITO's loss: InfoNCE of online view i against target view j != i of the same clip, with the target
+    view-j projections of all other clips (across all processes) as negatives; summed over the ordered
+    view pairs, averaged over this process's clips.
+
+    Under data-parallel gradient averaging with equal per-process batches this equals the single-process
+    loss on the global batch. Computed in float32.
+    """
+    online = F.normalize(online.float(), dim=-1)
+    target = F.normalize(target.detach().float(), dim=-1)
+    all_targets, offset = gather_across_processes(target)
+    batch_size, num_views, _ = online.shape
+    # logits[i, j, b, n]: online view i of clip b against target view j of clip n.
+    logits = torch.einsum("bid,njd->ijbn", online, all_targets) / temperature
+    labels = torch.arange(offset, offset + batch_size, device=online.device)
+    pair_losses = F.cross_entropy(
+        logits.flatten(0, 2), labels.repeat(num_views * num_views), reduction="none"
+    ).view(num_views, num_views, batch_size)
+    off_diagonal = ~torch.eye(num_views, dtype=torch.bool, device=online.device)
+    return pair_losses.mean(dim=-1)[off_diagonal].sum()
+
+
+# Written into every saved config, so any Auto class loads any saved VITO folder with `trust_remote_code=True`
+# (transformers itself only records the class that was saved).
+AUTO_MAP = {
+    "AutoConfig": "configuration_vito.VitoConfig",
+    "AutoModel": "modeling_vito.VitoModel",
+    "AutoModelForPreTraining": "modeling_vito.VitoForPreTraining",
+    "AutoModelForImageClassification": "modeling_vito.VitoForImageClassification",
+    "AutoModelForVideoClassification": "modeling_vito.VitoForVideoClassification",
+    "AutoBackbone": "modeling_vito.VitoBackbone",
+}
+
+
+class VitoPreTrainedModel(PreTrainedModel):
+    config: VitoConfig
+    base_model_prefix = "vito"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = False
+    _keys_to_ignore_on_load_unexpected = [r"^projector\.", r"^predictor\.", r"^target\.", r"^classifier\."]
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        self.config.auto_map = dict(AUTO_MAP)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, VitoAttentionLogits):
+            init.normal_(module.weight, std=self.config.initializer_range)
+        elif isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, std=self.config.initializer_range)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm1d):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            if module.num_batches_tracked is not None:
+                init.zeros_(module.num_batches_tracked)
+
+
+class VitoModel(VitoPreTrainedModel):
+    """A backbone (ResNet, ConvNeXt, Swin, DINOv2, ... from transformers) with multi-scale attention pooling."""
+
+    def __init__(self, config: VitoConfig):
+        super().__init__(config)
+        self.backbone = load_backbone(config)
+        channels = self.backbone.channels
+        hidden_sizes = config.attention_hidden_sizes or [[2 * width, width] for width in channels]
+        for stage, width in zip(config.pooled_stages, channels):
+            if width % config.attention_num_heads:
+                raise ValueError(
+                    f"`attention_num_heads`={config.attention_num_heads} must divide the {width} channels of {stage}."
+                )
+        self.pooling = nn.ModuleList(
+            VitoAttentionPooling(width, widths, config.attention_num_heads) for width, widths in zip(channels, hidden_sizes)
+        )
+        self.num_features = sum(channels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VitoModelOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, height, width)`):
+            Normalised images (see `VitoImageProcessor`).
+        """
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        feature_maps = backbone_feature_maps(self.backbone, pixel_values).feature_maps
+        pooled_features, attentions = zip(*(pool(features) for pool, features in zip(self.pooling, feature_maps)))
+        output = VitoModelOutput(
+            last_hidden_state=feature_maps[-1],
+            pooler_output=torch.cat(pooled_features, dim=-1),
+            pooled_features=pooled_features,
+            attentions=attentions if output_attentions else None,
+            hidden_states=feature_maps if output_hidden_states else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VitoForPreTraining(VitoPreTrainedModel):
+    """VITO pretraining: online encoder + projector (+ optional predictor) and their EMA target.
+
+    The target is a frozen submodule, so every checkpoint carries it and resuming restores it exactly;
+    `VitoModel.from_pretrained` on such a checkpoint loads the online encoder. The target moves only when
+    `update_target` is called (once per optimizer step, by the trainer), never inside `forward`.
+    """
+
+    def __init__(self, config: VitoConfig):
+        super().__init__(config)
+        self.vito = VitoModel(config)
+        self.projector = VitoMLP(self.vito.num_features, config.projector_hidden_size, config.projector_output_size)
+        self.predictor = (
+            VitoMLP(config.projector_output_size, config.predictor_hidden_size, config.projector_output_size)
+            if config.use_predictor
+            else None
+        )
+        self.target = nn.ModuleDict(
+            {
+                "vito": VitoModel(config),
+                "projector": VitoMLP(
+                    self.vito.num_features, config.projector_hidden_size, config.projector_output_size
+                ),
+            }
+        )
+        self.target.requires_grad_(False)
+        self.post_init()
+        self.reset_target()
+
+    def _online_and_target_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        online = [self.vito, self.projector]
+        target = [self.target["vito"], self.target["projector"]]
+        online_params = [p for module in online for p in module.parameters()]
+        target_params = [p for module in target for p in module.parameters()]
+        online_buffers = [b for module in online for b in module.buffers()]
+        target_buffers = [b for module in target for b in module.buffers()]
+        return online_params, target_params, online_buffers, target_buffers
+
+    @torch.no_grad()
+    def reset_target(self) -> None:
+        """Copy the online encoder and projector into the target (the start of training)."""
+        online_params, target_params, online_buffers, target_buffers = self._online_and_target_tensors()
+        for target, online in zip(target_params + target_buffers, online_params + online_buffers):
+            target.copy_(online)
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """`target = momentum * target + (1 - momentum) * online`, for parameters and batch-norm statistics
+        (integer buffers such as `num_batches_tracked` are copied)."""
+        online_params, target_params, online_buffers, target_buffers = self._online_and_target_tensors()
+        torch._foreach_lerp_(target_params, online_params, 1.0 - momentum)
+        float_pairs = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
+        if float_pairs:
+            torch._foreach_lerp_([t for t, _ in float_pairs], [o for _, o in float_pairs], 1.0 - momentum)
+        for target, online in zip(target_buffers, online_buffers):
+            if not target.is_floating_point():
+                target.copy_(online)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VitoForPreTrainingOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_views, 3, height, width)`):
+            Normalised, independently augmented frames of each clip.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if pixel_values.dim() != 5:
+            raise ValueError(
+                f"VitoForPreTraining expects pixel_values of shape (batch, views, 3, height, width), got "
+                f"{tuple(pixel_values.shape)}."
+            )
+        batch_size, num_views = pixel_values.shape[:2]
+        images = pixel_values.flatten(0, 1)
+
+        outputs = self.vito(images, output_attentions=True, return_dict=True)
+        online = self.projector(outputs.pooler_output)
+        if self.predictor is not None:
+            online = self.predictor(online)
+        with torch.no_grad():
+            target = self.target["projector"](self.target["vito"](images, return_dict=True).pooler_output)
+
+        online = online.view(batch_size, num_views, -1)
+        target = target.view(batch_size, num_views, -1)
+        loss = multi_view_info_nce(online, target, self.config.temperature)
+        with torch.no_grad():
+            entropies = [
+                -(attention.float().flatten(2) * attention.float().flatten(2).clamp_min(1e-12).log()).sum(-1).mean()
+                for attention in outputs.attentions
+            ]
+            attention_entropy = torch.stack(entropies).mean()
+
+        output = VitoForPreTrainingOutput(
+            loss=loss, online_projections=online, target_projections=target, attention_entropy=attention_entropy
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VitoForImageClassification(VitoPreTrainedModel):
+    """A VITO encoder with a linear head on the attention-pooled features (linear probe or fine-tuning)."""
+
+    def __init__(self, config: VitoConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.vito = VitoModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = (
+            nn.Linear(self.vito.num_features, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        )
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutput | tuple:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices for the classification loss.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.vito(
+            pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True
+        )
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
+        output = ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VitoForVideoClassification(VitoPreTrainedModel):
+    """Video classification as in the paper's UCF-101 protocol: per-frame VITO features averaged over time,
+    then a linear head."""
+
+    def __init__(self, config: VitoConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.vito = VitoModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = (
+            nn.Linear(self.vito.num_features, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        )
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutput | tuple:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`):
+            Normalised frames of each video.
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices for the classification loss.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if pixel_values.dim() != 5:
+            raise ValueError(
+                f"VitoForVideoClassification expects pixel_values of shape (batch, frames, 3, height, width), got "
+                f"{tuple(pixel_values.shape)}."
+            )
+        batch_size, num_frames = pixel_values.shape[:2]
+        features = self.vito(pixel_values.flatten(0, 1), return_dict=True).pooler_output
+        logits = self.classifier(self.dropout(features.view(batch_size, num_frames, -1).mean(dim=1)))
+        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
+        output = ImageClassifierOutput(loss=loss, logits=logits)
+        return output if return_dict else output.to_tuple()
+
+
+class VitoBackbone(BackboneMixin, VitoPreTrainedModel):
+    """The VITO encoder's backbone as a transformers backbone (`AutoBackbone`), so detection and segmentation
+    heads (UperNet, DETR family) can fine-tune it. Returns the stages in `config.out_features`; loads the
+    backbone weights of a `VitoModel` or `VitoForPreTraining` checkpoint (the pooling heads are not used)."""
+
+    has_attentions = False
+
+    def __init__(self, config: VitoConfig):
+        super().__init__(config)
+        backbone_config = config.backbone_config.__class__.from_dict(config.backbone_config.to_dict())
+        backbone_config.out_features = config.out_features
+        self.backbone = load_backbone(backbone_config)
+        self.num_features = self.backbone.num_features
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output = backbone_feature_maps(self.backbone, pixel_values, output_hidden_states=output_hidden_states)
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = [
+    "VitoPreTrainedModel",
+    "VitoModel",
+    "VitoForPreTraining",
+    "VitoForImageClassification",
+    "VitoForVideoClassification",
+    "VitoBackbone",
+]

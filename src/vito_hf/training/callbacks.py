@@ -1,0 +1,40 @@
+"""The EMA target update, as a `TrainerCallback`.
+
+In transformers 5.24 `Trainer._run_epoch` calls, once per real optimizer step (after the last micro-batch
+of a gradient-accumulation cycle): `on_pre_optimizer_step`, `optimizer.step()`, `on_optimizer_step`,
+`lr_scheduler.step()`, `global_step += 1`, `on_step_end`. So `on_optimizer_step` sees the freshly updated
+online weights — the moment BYOL and DINO move their target — and `state.global_step` still holds the
+0-based index of the step just taken. The momentum is a function of that index alone, so a resumed run
+(whose `global_step` comes back from `trainer_state.json`) continues the schedule with no callback state.
+"""
+
+from transformers import TrainerCallback
+
+from .schedules import cosine_ema_momentum
+
+
+def unwrap(model):
+    """The model under DDP (`.module`) and `torch.compile` (`._orig_mod`) wrappers."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def ema_momentum_at(model, step: int, total_steps: int) -> float:
+    """Momentum of the update after optimizer step `step`, from the model's config."""
+    config = unwrap(model).config
+    return cosine_ema_momentum(step, total_steps, config.ema_momentum_base, config.ema_momentum_schedule)
+
+
+class EmaTargetCallback(TrainerCallback):
+    """After every optimizer step: `target <- m * target + (1 - m) * online` with the cosine momentum."""
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if model is None:
+            raise ValueError("EmaTargetCallback needs the model: add it to a Trainer, which passes it to callbacks.")
+        model = unwrap(model)
+        model.update_target(ema_momentum_at(model, state.global_step, state.max_steps))

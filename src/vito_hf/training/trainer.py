@@ -1,0 +1,220 @@
+"""`VitoTrainer`: `transformers.Trainer` for `VitoForPreTraining`.
+
+What it adds to `Trainer`:
+- the loss comes from the model (multi-view InfoNCE, negatives gathered over processes); an eval loss
+  without labels;
+- the EMA target moves once per optimizer step (`EmaTargetCallback`), never per micro-batch;
+- LARS or fused AdamW, the learning rate optionally given as base x global batch / 256;
+- batch norm synchronised over processes (CPU/gloo and GPU/NCCL), each process reading its own shard;
+- views seeded per example, so resuming reproduces the uninterrupted run bit for bit on CPU;
+- a non-finite loss stops the run with a clear error before any update, and a checkpoint is never
+  written from non-finite weights;
+- logs of the EMA momentum, attention entropy and throughput (examples/s, view-images/s);
+- less per-step bookkeeping (gradient norm only on logging steps, no parameter recount for FLOPs), so
+  a small model's step costs what a hand-written loop's does.
+"""
+
+import time
+
+import datasets
+import torch
+from torch import nn
+from transformers import Trainer
+from transformers.trainer_utils import IntervalStrategy
+from transformers.utils import logging
+
+from .arguments import VitoTrainingArguments
+from .callbacks import EmaTargetCallback, ema_momentum_at, unwrap
+from .lars import build_optimizer
+from .schedules import scaled_learning_rate
+from .seeding import PerExampleSeededDataset
+from .sync_batchnorm import convert_sync_batchnorm
+
+logger = logging.get_logger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss (or the weights) became NaN or infinite: the run stops and nothing more is saved."""
+
+
+class VitoTrainer(Trainer):
+    """Trainer for `VitoForPreTraining` (see the module docstring for what it changes and why).
+
+    Batches are dicts with `pixel_values` of shape `(batch, views, 3, height, width)`, e.g. from
+    `vito_hf.data.VitoPretrainingCollator`. `args` must be a `VitoTrainingArguments`.
+    """
+
+    # The model's loss is a mean over the local batch, so Trainer must divide it by the accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, model: nn.Module, args: VitoTrainingArguments, train_dataset=None, **kwargs):
+        if not isinstance(args, VitoTrainingArguments):
+            raise TypeError(f"VitoTrainer needs VitoTrainingArguments, got {type(args).__name__}.")
+        if not hasattr(unwrap(model), "update_target"):
+            raise TypeError(f"VitoTrainer trains VitoForPreTraining (with an EMA target), got {type(model).__name__}.")
+        if args.world_size > 1 and args.sync_batchnorm:
+            model = convert_sync_batchnorm(model)
+        if args.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if args.base_learning_rate is not None:
+            global_batch = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+            args.learning_rate = scaled_learning_rate(args.base_learning_rate, global_batch)
+        if args.accelerator_config.dispatch_batches is None:
+            # Every process reads its own clips: map-style datasets through the distributed batch sampler,
+            # streaming `datasets` through `shard` by node (what `split_dataset_by_node` does).
+            args.accelerator_config.dispatch_batches = False
+        if (
+            args.per_example_seeding
+            and train_dataset is not None
+            and not isinstance(train_dataset, (PerExampleSeededDataset, torch.utils.data.IterableDataset))
+            and not isinstance(train_dataset, datasets.IterableDataset)
+        ):
+            train_dataset = PerExampleSeededDataset(
+                train_dataset, seed=args.seed if args.data_seed is None else args.data_seed
+            )
+        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        if not any(isinstance(callback, EmaTargetCallback) for callback in self.callback_handler.callbacks):
+            self.add_callback(EmaTargetCallback())
+        self._world_size = args.world_size
+        self._reset_interval_meters()
+
+    def train(self, *args, **kwargs):
+        self._reset_interval_meters()
+        return super().train(*args, **kwargs)
+
+    # ---- optimisation -------------------------------------------------------------------------------
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            self.optimizer = build_optimizer(
+                self.model if model is None else model,
+                self.args.optimizer_name,
+                lr=self.args.learning_rate,
+                weight_decay=self.args.weight_decay,
+                momentum=self.args.lars_momentum,
+                trust_coefficient=self.args.lars_trust_coefficient,
+                adam_betas=(self.args.adam_beta1, self.args.adam_beta2),
+                adam_epsilon=self.args.adam_epsilon,
+            )
+        return self.optimizer
+
+    # ---- the step -----------------------------------------------------------------------------------
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "pixel_values" not in inputs:
+            raise ValueError(
+                f"VitoTrainer expects batches with `pixel_values` of shape (batch, views, 3, height, width), got "
+                f"keys {sorted(inputs)}: use vito_hf.data.VitoPretrainingCollator as the data collator."
+            )
+        outputs = model(pixel_values=inputs["pixel_values"])
+        loss = outputs.loss.float()
+        if model.training and outputs.attention_entropy is not None:
+            self._entropy_sum += outputs.attention_entropy.detach().float()
+            self._entropy_count += 1
+        return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """Forward, finiteness check, backward. Trainer's version also handles SageMaker, context
+        parallelism and LOMO; this one does only what a VITO step needs (and sets train mode only when
+        evaluation switched it off)."""
+        if self.is_deepspeed_enabled:
+            return super().training_step(model, inputs, num_items_in_batch)
+        if not model.training:
+            model.train()
+        inputs = self._prepare_inputs(inputs)
+        batch_size, num_views = inputs["pixel_values"].shape[:2]
+        with self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        del inputs
+        self._check_finite(loss)
+        if not self.loss_is_scaled_for_ga:
+            loss = loss / self.current_gradient_accumulation_steps
+        self.accelerator.backward(loss)
+        self._examples_seen += batch_size
+        self._views_per_example = num_views
+        return loss.detach()
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss.detach()).to(torch.int32)
+        if self._world_size > 1:
+            finite = self.accelerator.reduce(finite, reduction="sum") == self._world_size
+        if not bool(finite):
+            last = f"{self.args.output_dir}/checkpoint-* (the newest complete one)"
+            raise NonFiniteLossError(
+                f"The VITO loss is not finite at optimizer step {self.state.global_step} (value {loss.item()} on "
+                f"this process); no update was applied. Lower the learning rate or the warm-up, use bf16 rather "
+                f"than fp16, check the clips, then resume from {last}."
+            )
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        """The full gradient norm costs a pass over every gradient: compute it only when it is logged."""
+        if grad_norm is None and not self._logs_after_this_step():
+            return None
+        return super()._get_grad_norm(model, grad_norm=grad_norm)
+
+    def _logs_after_this_step(self) -> bool:
+        if self.args.logging_strategy != IntervalStrategy.STEPS:
+            return self.args.logging_strategy == IntervalStrategy.EPOCH
+        step = self.state.global_step + 1
+        every = self.state.logging_steps or 0
+        return (self.args.logging_first_step and step == 1) or (every > 0 and step % every == 0)
+
+    def floating_point_ops(self, inputs) -> int:
+        """Trainer's estimate (6 x input elements x parameters) is a token-model formula: for a conv net
+        on pixels it is meaningless, and it recounts all parameters, the frozen EMA copy included, every
+        step. Not estimated."""
+        return 0
+
+    # ---- evaluation ---------------------------------------------------------------------------------
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """The eval loss of a batch (no labels: the objective is self-supervised)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    # ---- logging ------------------------------------------------------------------------------------
+
+    def _reset_interval_meters(self) -> None:
+        self._entropy_sum = torch.zeros((), device=self.args.device)
+        self._entropy_count = 0
+        self._examples_seen = 0
+        self._views_per_example = 0
+        self._interval_start = time.perf_counter()
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self.state.global_step > 0:
+            logs["ema_momentum"] = ema_momentum_at(self.model, self.state.global_step - 1, self.state.max_steps)
+            if self._entropy_count:
+                entropy = self._entropy_sum / self._entropy_count
+                if self._world_size > 1:
+                    entropy = self.accelerator.reduce(entropy, reduction="mean")
+                logs["attention_entropy"] = round(float(entropy), 4)
+            elapsed = time.perf_counter() - self._interval_start
+            if self._examples_seen and elapsed > 0:
+                examples = self._examples_seen * self._world_size
+                logs["examples_per_second"] = round(examples / elapsed, 2)
+                logs["view_images_per_second"] = round(examples * self._views_per_example / elapsed, 2)
+            self._reset_interval_meters()
+        super().log(logs, start_time)
+
+    # ---- data and checkpoints -----------------------------------------------------------------------
+
+    def _run_epoch(self, model, epoch, train_dataloader, *args, **kwargs):
+        """Tell the per-example seeding which epoch it is, before the epoch's iterator is created."""
+        if isinstance(self.train_dataset, PerExampleSeededDataset):
+            self.train_dataset.set_epoch(epoch)
+        return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Refuse to write a checkpoint from non-finite weights: the last good one stays the newest."""
+        parameters = [p for p in self.model.parameters() if p.is_floating_point()]
+        norms = torch.stack(torch._foreach_norm(parameters))
+        if not bool(torch.isfinite(norms).all()):
+            raise NonFiniteLossError(
+                f"The weights became non-finite at step {self.state.global_step}; the checkpoint was not written. "
+                f"Resume from the newest complete checkpoint in {self.args.output_dir} with a lower learning rate."
+            )
+        super()._save_checkpoint(model, trial)
+

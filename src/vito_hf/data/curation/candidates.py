@@ -49,29 +49,6 @@ class Candidate:
     problem: str | None = None
     problem_code: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "video_id": self.video_id,
-            "source": self.source,
-            "title": self.title,
-            "path": self.path,
-            "tags": list(self.tags),
-            "problem": self.problem,
-            "problem_code": self.problem_code,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Candidate:
-        return cls(
-            video_id=str(data["video_id"]),
-            source=str(data["source"]),
-            title=str(data["title"]),
-            path=data.get("path"),
-            tags=tuple(data.get("tags") or ()),
-            problem=data.get("problem"),
-            problem_code=data.get("problem_code"),
-        )
-
 
 def make_video_id(source: str, explicit: str | None = None) -> str:
     """A stable, folder-safe id: the given one when safe, else '<readable stem>-<8 hex of the source>'."""

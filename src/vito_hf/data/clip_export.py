@@ -1,0 +1,208 @@
+"""Re-encode a stretch of a video into a training clip built for cheap random access.
+
+Training reads three frames at random times per example. Their cost is set by how many frames
+must be decoded to reach each one (the keyframe interval) and by the frame size, so a curated clip
+is re-encoded once: constant frame rate, a bounded short side, even dimensions (4:2:0 chroma),
+rotation applied, and a short keyframe interval. See :func:`encode_clip` for the chosen defaults.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.video.reformatter import ColorRange, VideoReformatter
+import numpy as np
+
+from .decoding import (
+    TIME_TOLERANCE,
+    EmptyVideoError,
+    VideoInfo,
+    VideoSource,
+    _FrameReader,
+    _label,
+    _open,
+    _rotate,
+    _seek_at_or_before,
+    probe_video,
+)
+
+SUPPORTED_CODECS = ("libx264", "mjpeg")
+
+
+def output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """Size with the short side bounded by ``short_side`` (never upscaled), aspect kept, both even."""
+    scale = 1.0 if short_side is None else min(1.0, short_side / min(width, height))
+
+    def even(x: float) -> int:
+        return max(2, int(x / 2.0 + 0.5) * 2)
+
+    return even(width * scale), even(height * scale)
+
+
+def encode_clip(
+    src: VideoSource,
+    dst: str | os.PathLike,
+    start: float = 0.0,
+    duration: float = 10.0,
+    fps: float = 25.0,
+    short_side: int | None = 256,
+    keyframe_interval: int = 1,
+    codec: str = "libx264",
+    *,
+    crf: int = 23,
+    preset: str = "veryfast",
+) -> VideoInfo:
+    """Write ``[start, start + duration)`` seconds of ``src`` to ``dst`` as a random-access clip.
+
+    Frame ``k`` of the output is the source frame shown at ``start + k / fps`` (the rule of
+    :mod:`vito_hf.data.decoding`), so variable-rate sources become constant-rate clips. The clip
+    stops early where the source ends. ``short_side`` bounds the shorter side (``None`` keeps
+    the size; sources are never upscaled); dimensions are rounded to even numbers.
+
+    Defaults, from ``benchmarks/data_loading.py`` (3 frames at random times in a 2.56 s window,
+    10 s clips, 2 CPU cores): all-intra H.264 (``keyframe_interval=1``) makes every frame a seek
+    target, so an example costs exactly three frame decodes; a keyframe every 16 frames costs on
+    average ~8 decodes per view and ran several times slower; MJPEG decodes a little faster still
+    but files are larger and browsers and the Hub viewer do not play it, and the loader is
+    bounded by augmentation rather than decoding once clips are intra-only. A 256-pixel short side
+    keeps 224-pixel crops at the paper's crop scales while decoding about 2x fewer pixels than
+    360p. ``preset`` ``veryfast`` keeps curation cheap; ``crf`` 23 is x264's visual default.
+
+    The file is written to a temporary name beside ``dst`` and renamed, so readers never see a
+    partial clip. Returns the probe of the written clip.
+    """
+    if codec not in SUPPORTED_CODECS:
+        raise ValueError(f"codec={codec!r} is not supported; use one of {SUPPORTED_CODECS}.")
+    if duration <= 0 or fps <= 0:
+        raise ValueError(f"duration ({duration}) and fps ({fps}) must be positive.")
+    if keyframe_interval < 1:
+        raise ValueError(f"keyframe_interval must be >= 1, got {keyframe_interval}.")
+    if short_side is not None and short_side < 2:
+        raise ValueError(f"short_side must be >= 2 or None, got {short_side}.")
+    start = max(float(start), 0.0)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
+    try:
+        written = _encode(src, tmp, start, float(duration), float(fps), short_side, keyframe_interval, codec, crf, preset)
+        if written == 0:
+            label = _label(src) or "<in-memory video>"
+            raise EmptyVideoError(
+                f"{label}: no frames in [{start:.2f}, {start + duration:.2f}) s; choose a start inside the video.",
+                _label(src),
+            )
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return probe_video(dst)
+
+
+def _encode(src, tmp: Path, start, duration, fps, short_side, keyframe_interval, codec, crf, preset) -> int:
+    rate = Fraction(fps).limit_denominator(1001)
+    container = _open(src)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        reader = _FrameReader(container, stream, _label(src))
+        source_step = reader.frame_step
+        pending, first_frames = _start_at(reader, start)
+        with av.open(os.fspath(tmp), mode="w", options={"movflags": "+faststart"} if tmp.suffix in (".mp4", ".mov") else {}) as out:
+            writer = _ClipWriter(out, rate, short_side, keyframe_interval, codec, crf, preset)
+            end = start + duration
+            next_k = 0
+            previous = None
+            last_time = None
+            for t, frame in itertools.chain(first_frames, pending):
+                last_time = t
+                while next_k is not None and previous is not None and start + next_k / fps + TIME_TOLERANCE < t:
+                    target = start + next_k / fps
+                    if target >= end - TIME_TOLERANCE:
+                        next_k = None
+                        break
+                    writer.write(previous)
+                    next_k += 1
+                if next_k is None:
+                    break
+                previous = frame
+            if next_k is not None and previous is not None:
+                shown_for = float(previous.duration * stream.time_base) if previous.duration else source_step
+                stop = min(end, (last_time or 0.0) + shown_for)
+                while start + next_k / fps < stop - TIME_TOLERANCE:
+                    writer.write(previous)
+                    next_k += 1
+            writer.close()
+            return writer.count
+    finally:
+        container.close()
+
+
+def _start_at(reader: _FrameReader, start: float):
+    frames, first, after = _seek_at_or_before(reader, start, reader.label or "<in-memory video>")
+    return frames, [item for item in (first, after) if item is not None]
+
+
+class _ClipWriter:
+    """Encodes frames at a constant rate; sizes, pixel format and rotation are fixed by the first frame."""
+
+    def __init__(self, out, rate: Fraction, short_side, keyframe_interval, codec, crf, preset):
+        self.out = out
+        self.rate = rate
+        self.short_side = short_side
+        self.keyframe_interval = keyframe_interval
+        self.codec = codec
+        self.crf = crf
+        self.preset = preset
+        self.stream = None
+        self.count = 0
+
+    def _open_stream(self, frame: av.VideoFrame) -> None:
+        quarter_turns = int(round((frame.rotation or 0) / 90.0)) % 4
+        width, height = (frame.height, frame.width) if quarter_turns % 2 else (frame.width, frame.height)
+        self.rotation = quarter_turns * 90
+        self.size = output_size(width, height, self.short_side)
+        stream = self.out.add_stream(self.codec, rate=self.rate)
+        stream.width, stream.height = self.size
+        if self.codec == "libx264":
+            stream.pix_fmt = "yuv420p"
+            stream.gop_size = self.keyframe_interval
+            stream.options = {
+                "crf": str(self.crf),
+                "preset": self.preset,
+                "x264-params": f"keyint={self.keyframe_interval}:min-keyint={self.keyframe_interval}:scenecut=0:bframes=0",
+            }
+        else:
+            stream.pix_fmt = "yuvj420p"
+            stream.codec_context.qmin = 2
+            stream.codec_context.qmax = 4
+        self.stream = stream
+        self.reformatter = VideoReformatter()
+        self.color_range = ColorRange.MPEG if self.codec == "libx264" else ColorRange.JPEG
+
+    def write(self, frame: av.VideoFrame) -> None:
+        if self.stream is None:
+            self._open_stream(frame)
+        width, height = self.size
+        if self.rotation:
+            image = _rotate(frame.to_ndarray(format="rgb24"), self.rotation)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        converted = self.reformatter.reformat(
+            frame,
+            width,
+            height,
+            format=self.stream.pix_fmt,
+            interpolation="AREA",
+            src_color_range=frame.color_range or None,
+            dst_color_range=self.color_range,
+        )
+        converted.pts = self.count
+        converted.time_base = 1 / self.rate
+        self.out.mux(self.stream.encode(converted))
+        self.count += 1
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.out.mux(self.stream.encode(None))

@@ -1,0 +1,93 @@
+"""Curate a VideoNet-style clip dataset from candidate videos (see dataset_scripts/README.md).
+
+    python dataset_scripts/curate_videonet.py curate --candidates videos/ --output-dir videonet/
+    python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output-dir out/ --shard 0 --num-shards 4
+    python dataset_scripts/curate_videonet.py merge --output-dir out/ [--inputs machineA/out machineB/out]
+
+Prints one JSON summary line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from vito_hf.data.curation import DEFAULT_CLASSIFIER, curate, merge_shards
+
+
+def _optional_int(value: str) -> int | None:
+    """0 means 'none' (no cap, keep the size)."""
+    number = int(value)
+    return None if number == 0 else number
+
+
+def _card_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target-distribution", type=Path, default=None,
+                        help="JSON {class id: weight} for the report's target histogram (default: uniform)")
+    parser.add_argument("--pretty-name", default=None, help="dataset name in the card")
+    parser.add_argument("--license", default="other", help="license field of the dataset card")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("curate", help="run (or resume) the curation stages")
+    run.add_argument("--candidates", required=True, help="folder of videos, or a .csv/.jsonl manifest (path or url, title, tags, id)")
+    run.add_argument("--output-dir", required=True, type=Path)
+    run.add_argument("--taxonomy", default=None, help="class list (.tsv/.csv/.json/.txt); default: ImageNet-1k")
+    run.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
+                     help="AutoModelForImageClassification folder or Hub id; 'none' skips the classifier filter")
+    run.add_argument("--frames", type=int, default=100, help="first N frames the classifier sees")
+    run.add_argument("--min-duration", type=float, default=10.0, help="seconds; shorter videos are dropped")
+    run.add_argument("--clip-duration", type=float, default=10.0, help="seconds exported per kept video")
+    run.add_argument("--fps", type=float, default=25.0, help="frame rate of the exported clips")
+    run.add_argument("--short-side", type=_optional_int, default=256, help="bound on the clips' short side (0: keep)")
+    run.add_argument("--per-class-cap", type=_optional_int, default=5000, help="videos per class query (0: no cap)")
+    run.add_argument("--match-tags", action="store_true", help="match class names in tags as well as titles")
+    run.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1),
+                     help="worker processes (0: run in this process)")
+    run.add_argument("--batch-size", type=int, default=32, help="frames per classifier batch")
+    run.add_argument("--device", default=None, help="classifier device (default: cuda when available)")
+    run.add_argument("--shard", type=int, default=0)
+    run.add_argument("--num-shards", type=int, default=1)
+    run.add_argument("--no-progress", action="store_true")
+    _card_options(run)
+
+    merge = commands.add_parser("merge", help="merge the shards of a split run into one dataset folder")
+    merge.add_argument("--output-dir", required=True, type=Path)
+    merge.add_argument("--inputs", nargs="*", type=Path, default=None,
+                       help="curation folders holding the shards (default: the output folder)")
+    _card_options(merge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    target = json.loads(args.target_distribution.read_text()) if args.target_distribution else None
+    if args.command == "merge":
+        report = merge_shards(args.output_dir, args.inputs, target_distribution=target,
+                              pretty_name=args.pretty_name, license=args.license)
+        summary = {"command": "merge", "output_dir": str(args.output_dir), **report["totals"]}
+    else:
+        result = curate(
+            args.candidates, args.output_dir,
+            taxonomy=args.taxonomy,
+            classifier=None if args.classifier.lower() == "none" else args.classifier,
+            num_frames=args.frames, min_duration=args.min_duration, clip_duration=args.clip_duration,
+            fps=args.fps, short_side=args.short_side, per_class_cap=args.per_class_cap, match_tags=args.match_tags,
+            num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
+            shard=args.shard, num_shards=args.num_shards, target_distribution=target,
+            pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,
+        )
+        summary = {"command": "curate", "output_dir": str(result.output_dir), "shard": result.shard,
+                   "num_shards": result.num_shards, "candidates": result.candidates, "selected": result.selected,
+                   "kept": result.kept, "reused": result.reused, "executed": result.executed}
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The classifier filter on real clips with tiny real classifiers whose predictions we control."""
+
+import numpy as np
+import pytest
+from curation_helpers import clip, tiny_classifier
+
+from vito_hf.data.curation import (
+    ClassifierFilter,
+    ClassifierMappingError,
+    imagenet1k_taxonomy,
+    map_taxonomy_to_labels,
+    taxonomy_from_records,
+)
+
+TAXONOMY = taxonomy_from_records(["mountain bike", "car", "cat"])
+
+
+def test_query_class_passes_only_when_it_is_top1(tmp_path):
+    model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=0)
+    classifier = ClassifierFilter(model, TAXONOMY, num_frames=5, batch_size=2)
+    assert classifier.mapping_rule == "index"
+    result = classifier.check(clip("bikes.mp4"), [0, 1])
+    assert result.num_frames == 5
+    assert result.checks[0].hits == 5
+    assert result.checks[1].hits == 0
+    assert result.checks[0].best_score > result.checks[1].best_score
+    assert result.frequent_top1 == ("mountain bike",)
+
+
+def test_reads_only_the_first_frames_and_stops_at_the_end(tmp_path):
+    model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=1)
+    short = ClassifierFilter(model, TAXONOMY, num_frames=3)
+    assert short.check(clip("carphone_pristine.mp4"), [1]).num_frames == 3
+    longer = ClassifierFilter(model, TAXONOMY, num_frames=500, batch_size=64)
+    assert longer.check(clip("carphone_pristine.mp4"), [1]).checks[1].hits == 120
+
+
+def test_batching_does_not_change_predictions(tmp_path):
+    model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=None, frame_dependent=True)
+    top1_a, probs_a = ClassifierFilter(model, TAXONOMY, num_frames=7, batch_size=3).predict(clip("bikes.mp4"))
+    top1_b, probs_b = ClassifierFilter(model, TAXONOMY, num_frames=7, batch_size=32).predict(clip("bikes.mp4"))
+    assert probs_a.shape == (7, 3)
+    np.testing.assert_allclose(probs_a, probs_b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(top1_a, top1_b)
+
+
+def test_without_an_image_processor_imagenet_normalisation_is_used(tmp_path):
+    model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=2, processor=False)
+    classifier = ClassifierFilter(model, TAXONOMY, num_frames=2)
+    assert classifier.processor is None
+    assert classifier.check(clip("bikes.mp4"), [2]).checks[2].hits == 2
+
+
+def test_classes_map_by_name_when_the_label_counts_differ(tmp_path):
+    labels = ["tabby, tabby cat", "all-terrain bike, mountain bike", "sports car", "airliner", "Mountain Bike"]
+    rule, mapping = map_taxonomy_to_labels(TAXONOMY, dict(enumerate(labels)))
+    assert rule == "name"
+    assert mapping == [frozenset({1, 4}), frozenset(), frozenset()]
+    model = tiny_classifier(tmp_path / "cls", labels, top1=4)
+    result = ClassifierFilter(model, TAXONOMY, num_frames=2).check(clip("bikes.mp4"), [0, 1])
+    assert result.checks[0].hits == 2 and result.checks[1].hits == 0
+
+
+def test_imagenet_classifiers_map_by_index_and_unnamed_labels_are_refused():
+    imagenet = imagenet1k_taxonomy()
+    assert map_taxonomy_to_labels(imagenet, {i: f"LABEL_{i}" for i in range(1000)})[0] == "index"
+    with pytest.raises(ClassifierMappingError, match="no label name"):
+        map_taxonomy_to_labels(TAXONOMY, {i: f"LABEL_{i}" for i in range(5)})

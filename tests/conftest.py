@@ -1,0 +1,18 @@
+"""Shared fixtures: tiny VITO configs so the suite runs on 2 CPU cores."""
+
+import pytest
+import torch
+
+from vito_hf import VitoConfig, load_preset
+
+
+@pytest.fixture
+def tiny_config() -> VitoConfig:
+    return load_preset("tiny")
+
+
+@pytest.fixture
+def views() -> torch.Tensor:
+    """A fixed batch of 4 clips x 3 views of 64x64 normalised images."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(4, 3, 3, 64, 64, generator=generator)

@@ -1,6 +1,5 @@
 """A fuzz set of bad files: curation never crashes and reports every file with a typed reason."""
 
-import json
 import os
 import shutil
 
@@ -91,7 +90,7 @@ def fuzz_manifest(tmp_path_factory):
     manifest = write_jsonl(folder / "manifest.jsonl", rows)
     with open(manifest, "a") as f:
         f.write("{broken json\n")
-    expected["manifest.jsonl line %d" % (len(rows) + 1)] = ("candidates", "bad_entry")
+    expected[f"manifest.jsonl line {len(rows) + 1}"] = ("candidates", "bad_entry")
     return manifest, expected
 
 

@@ -33,10 +33,11 @@ TAXONOMY = taxonomy_from_records(
     ]
 )
 INDEX = {c.name: c.index for c in TAXONOMY}
+MATCHER = TitleMatcher(TAXONOMY)
 
 
-def names(title, matcher=TitleMatcher(TAXONOMY)):
-    return {TAXONOMY[i].name for i in matcher.match(title)}
+def names(title):
+    return {TAXONOMY[i].name for i in MATCHER.match(title)}
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,13 @@ length filter, classifier filter, clip export), resumable and shardable;
 `merge_shards` joins the shards of a split run. See dataset_scripts/README.md.
 """
 
-from .candidates import Candidate, CandidateSourceError, candidates_from_folder, candidates_from_manifest, load_candidates
+from .candidates import (
+    Candidate,
+    CandidateSourceError,
+    candidates_from_folder,
+    candidates_from_manifest,
+    load_candidates,
+)
 from .classifier_filter import ClassifierFilter, ClassifierMappingError, map_taxonomy_to_labels
 from .matching import TitleMatcher, apply_class_cap, normalize_words, plural_forms
 from .pipeline import DEFAULT_CLASSIFIER, CurationResult, curate, select_videos

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 STATE_DIR = "state"
@@ -103,12 +103,6 @@ class StateStore:
 
     def save(self, record: Mapping[str, object]) -> None:
         write_json_atomic(self.path_for(str(record["video_id"])), record)
-
-    def records(self) -> Iterator[dict]:
-        for path in sorted(self.root.glob("??/*.json")):
-            record = self.load(path.stem)
-            if record is not None:
-                yield record
 
     def check_settings(self, settings: Mapping[str, object]) -> None:
         """Pin `settings` on first use; raise if the folder was curated with different ones."""

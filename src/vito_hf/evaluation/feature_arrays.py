@@ -23,7 +23,9 @@ def as_labels(labels: ArrayLike) -> torch.Tensor:
     """A 1-D int64 tensor of non-negative class indices on the CPU."""
     tensor = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
     if tensor.ndim != 1 or tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
-        raise ValueError(f"labels must be a 1-D integer array, got dtype {tensor.dtype} and shape {tuple(tensor.shape)}")
+        raise ValueError(
+            f"labels must be a 1-D integer array, got dtype {tensor.dtype} and shape {tuple(tensor.shape)}"
+        )
     if len(tensor) and tensor.min() < 0:
         raise ValueError("labels must be non-negative class indices")
     return tensor.detach().cpu().long().clone() if tensor.is_inference() else tensor.detach().cpu().long()

@@ -36,7 +36,9 @@ def images_to_pixel_values(
     pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0).expand(-1, 3, -1, -1)
     if pixels.shape[-2:] != (image_size, image_size):
         # Bicubic overshoots at edges; clamping keeps the range a uint8 image (what PIL produces) would have.
-        pixels = F.interpolate(pixels, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True)
+        pixels = F.interpolate(
+            pixels, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True
+        )
         pixels = pixels.clamp_(0.0, 1.0)
     mean = torch.tensor(image_mean, dtype=pixels.dtype).view(1, 3, 1, 1)
     std = torch.tensor(image_std, dtype=pixels.dtype).view(1, 3, 1, 1)

@@ -97,7 +97,9 @@ def load_labelled_images(
     )
 
 
-def _stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Per class, a random ``test_fraction`` of the indices goes to test; both index arrays come back sorted."""
     test = []
     for cls in np.unique(labels):
@@ -189,7 +191,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
-        raise ValueError(f"{path} holds {len(data)} bytes but its header declares {expected}; the file may be truncated")
+        raise ValueError(
+            f"{path} holds {len(data)} bytes but its header declares {expected}; the file may be truncated"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 

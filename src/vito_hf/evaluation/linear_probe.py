@@ -115,7 +115,8 @@ def linear_probe(
         best = -1.0
         for candidate in candidates:
             probe = fit_linear_probe(
-                train_x[fit_index], train_y[fit_index], weight_decay=candidate, num_classes=num_classes, max_iter=max_iter
+                train_x[fit_index], train_y[fit_index],
+                weight_decay=candidate, num_classes=num_classes, max_iter=max_iter,
             )
             accuracy = _accuracy(probe, train_x[val_index], train_y[val_index])
             if accuracy > best:

@@ -102,7 +102,8 @@ def compare_to_random_init(
     results["model"] = evaluate_frozen_features(model, data, seed=seed, **probe_kwargs)
     results["random_init"] = evaluate_frozen_features(random_init_like(model, seed), data, seed=seed, **probe_kwargs)
     if include_raw_pixels:
-        pixel_kwargs = {key: probe_kwargs[key] for key in ("k", "temperature", "weight_decay", "linear") if key in probe_kwargs}
+        shared = ("k", "temperature", "weight_decay", "linear")
+        pixel_kwargs = {key: probe_kwargs[key] for key in shared if key in probe_kwargs}
         results["raw_pixels"] = evaluate_raw_pixels(data, seed=seed, **pixel_kwargs)
     return results
 
@@ -161,5 +162,7 @@ def _probe(
             train, data.train.labels, test, data.test.labels,
             weight_decay=weight_decay, seed=seed, num_classes=num_classes,
         )
-        result.update(linear_top1=fit.accuracy, linear_train_top1=fit.train_accuracy, linear_weight_decay=fit.weight_decay)
+        result.update(
+            linear_top1=fit.accuracy, linear_train_top1=fit.train_accuracy, linear_weight_decay=fit.weight_decay
+        )
     return result

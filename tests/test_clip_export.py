@@ -43,7 +43,7 @@ def test_default_clip_is_constant_rate_bounded_even_and_all_intra(bikes_clip):
     assert dst.is_file() and info.path == str(dst)
     assert (info.width, info.height) == (302, 128)  # 640x272 scaled to short side 128, even width
     assert info.fps == pytest.approx(25.0) and info.num_frames == 100
-    assert info.codec == "h264" and info.keyframe_count == info.num_frames
+    assert info.codec == "mjpeg" and info.keyframe_count == info.num_frames
     times, _ = decode_all_frames(dst)
     assert np.allclose(np.diff(times), 0.04)
 
@@ -61,10 +61,12 @@ def test_clip_frames_show_the_source_at_their_times(bikes_clip):
 
 
 def test_keyframe_interval_and_codecs(tmp_path):
-    gop = encode_clip(CARPHONE, tmp_path / "gop.mp4", duration=2.0, keyframe_interval=16)
-    assert gop.num_frames == 50 and gop.keyframe_count == 4  # frames 0, 16, 32, 48
-    mjpeg = encode_clip(CARPHONE, tmp_path / "intra.mp4", duration=1.0, codec="mjpeg")
-    assert mjpeg.codec == "mjpeg" and mjpeg.keyframe_count == mjpeg.num_frames == 25
+    gop = encode_clip(CARPHONE, tmp_path / "gop.mp4", duration=2.0, keyframe_interval=16, codec="libx264")
+    assert gop.codec == "h264" and gop.num_frames == 50 and gop.keyframe_count == 4  # frames 0, 16, 32, 48
+    intra = encode_clip(CARPHONE, tmp_path / "intra.mp4", duration=1.0, codec="libx264", tune="fastdecode")
+    assert intra.codec == "h264" and intra.keyframe_count == intra.num_frames == 25
+    times, frames = decode_all_frames(tmp_path / "intra.mp4")
+    assert np.array_equal(decode_frames_at(tmp_path / "intra.mp4", [0.5]), frames[select_frame_indices(times, [0.5])])
     with pytest.raises(ValueError, match="codec"):
         encode_clip(CARPHONE, tmp_path / "x.mp4", codec="prores")
 

@@ -1,5 +1,14 @@
 """Video data for VITO: PyAV decoding, clip export, sample footage, samplers, view augmentation, datasets."""
 
+from .augmentation import (
+    BYOL_VIEW_1,
+    BYOL_VIEW_2,
+    ViewAugmentation,
+    augment_frame,
+    augment_views,
+    byol_view_augmentations,
+)
+from .builder import VitoClipFolder, build_clip_dataset, clip_rows
 from .clip_export import encode_clip
 from .decoding import (
     CorruptVideoError,
@@ -17,8 +26,38 @@ from .decoding import (
     select_frame_indices,
 )
 from .sample_clips import fetch_opencv_doc_clips, sample_clip_dir, sample_clip_paths
+from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes
+from .views import (
+    DeviceViewAugmentation,
+    ResamplingViewDataset,
+    SkippingViewDataset,
+    VitoPretrainingCollator,
+    VitoViewTransform,
+    normalize_views,
+    views_dataset,
+)
 
 __all__ = [
+    "BYOL_VIEW_1",
+    "BYOL_VIEW_2",
+    "ChunkSampler",
+    "DeviceViewAugmentation",
+    "FixedDelaySampler",
+    "MarginalSampler",
+    "ResamplingViewDataset",
+    "SampledTimes",
+    "SkippingViewDataset",
+    "ViewAugmentation",
+    "VitoClipFolder",
+    "VitoPretrainingCollator",
+    "VitoViewTransform",
+    "augment_frame",
+    "augment_views",
+    "build_clip_dataset",
+    "byol_view_augmentations",
+    "clip_rows",
+    "normalize_views",
+    "views_dataset",
     "CorruptVideoError",
     "EmptyVideoError",
     "NoVideoStreamError",

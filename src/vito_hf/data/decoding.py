@@ -229,6 +229,9 @@ class _FrameReader:
 
     def _decoded(self) -> Iterator[tuple[float, av.VideoFrame]]:
         for packet in self.container.demux(self.stream):
+            if packet.is_corrupt:  # e.g. the cut-off last frame of a truncated file
+                self.bad_packets += 1
+                continue
             try:
                 decoded = packet.decode()
             except (av.error.InvalidDataError, av.error.UndefinedError, ValueError):

@@ -1,0 +1,208 @@
+"""A ``datasets`` builder for curated clip folders: map-style or streaming, sharded, videos kept encoded.
+
+``load_dataset`` no longer runs loading scripts (datasets 5), so the builder is instantiated
+through :func:`build_clip_dataset`. It reads the curated layout (``metadata.jsonl`` beside
+``clips/<class>/<video_id>.mp4``, see the curation package) or a plain folder of videos, where
+each video is probed and its label is its parent folder's name. Rows hold the video as
+``datasets.Video(decode=False)`` (a path, or the bytes with ``embed_videos=True``); frames are
+decoded on access by :class:`vito_hf.data.views.VitoViewTransform`.
+
+Clips are grouped into shards (one ``gen_kwargs`` list), so ``datasets.distributed.split_dataset_by_node``
+hands each process whole shards of its own when the shard count divides the world size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets.builder import Key
+
+from .decoding import VideoDecodeError, probe_video
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
+METADATA_FILE = "metadata.jsonl"
+
+FEATURES = datasets.Features(
+    {
+        "video": datasets.Video(decode=False),
+        "file_name": datasets.Value("string"),
+        "video_id": datasets.Value("string"),
+        "label": datasets.Value("string"),
+        "class_index": datasets.Value("int64"),
+        "title": datasets.Value("string"),
+        "source": datasets.Value("string"),
+        "duration": datasets.Value("float64"),
+        "fps": datasets.Value("float64"),
+        "num_frames": datasets.Value("int64"),
+        "width": datasets.Value("int32"),
+        "height": datasets.Value("int32"),
+        "classifier_hits": datasets.Value("int64"),
+        "classifier_best_score": datasets.Value("float64"),
+    }
+)
+
+
+class VitoClipFolderConfig(datasets.BuilderConfig):
+    """``num_shards``: shard count (default one per clip, at most 256); ``embed_videos``: store bytes."""
+
+    def __init__(self, num_shards: int | None = None, embed_videos: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.num_shards = num_shards
+        self.embed_videos = embed_videos
+
+
+def _listed_rows(root: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(root / METADATA_FILE, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                logger.warning("%s line %d is not JSON (%s); skipping it.", root / METADATA_FILE, line_number, exc)
+                continue
+            if not isinstance(row, dict) or "file_name" not in row:
+                logger.warning("%s line %d has no file_name; skipping it.", root / METADATA_FILE, line_number)
+                continue
+            rows.append(row)
+    return rows
+
+
+def _folder_rows(root: Path) -> list[dict[str, Any]]:
+    """Every video under ``root``; its label is its parent folder's name (as ``videofolder`` does)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    labels = sorted({p.parent.name for p in files if p.parent != root})
+    rows = []
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        label = path.parent.name if path.parent != root else ""
+        rows.append(
+            {
+                "file_name": relative,
+                "video_id": path.stem,
+                "label": label,
+                "class_index": labels.index(label) if label else -1,
+                "title": path.stem,
+                "source": relative,
+            }
+        )
+    return rows
+
+
+def clip_rows(data_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The clips a folder lists (``metadata.jsonl``) or holds (a plain folder of videos), in order."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; pass a curated dataset folder or a folder of videos.")
+    rows = _listed_rows(root) if (root / METADATA_FILE).is_file() else _folder_rows(root)
+    if not rows:
+        raise ValueError(f"{root}: no clips found (no {METADATA_FILE} rows and no files with {VIDEO_EXTENSIONS}).")
+    return rows
+
+
+def _fingerprint(root: Path, rows: list[dict[str, Any]], config: VitoClipFolderConfig) -> str:
+    """Changes whenever the listed files or their metadata change, so a stale cache is never served."""
+    digest = hashlib.sha256()
+    digest.update(str(root.resolve()).encode())
+    digest.update(f"{config.num_shards}:{config.embed_videos}".encode())
+    metadata = root / METADATA_FILE
+    if metadata.is_file():
+        digest.update(metadata.read_bytes())
+    for row in rows:
+        path = root / row["file_name"]
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{row['file_name']}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
+    return digest.hexdigest()[:16]
+
+
+class VitoClipFolder(datasets.GeneratorBasedBuilder):
+    """Builder for a curated VITO clip folder (or a plain folder of videos)."""
+
+    BUILDER_CONFIG_CLASS = VitoClipFolderConfig
+    VERSION = datasets.Version("1.0.0")
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Video clips for VITO pretraining; videos stay encoded and are decoded on access.",
+            features=FEATURES,
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        root = Path(self.config.data_dir)
+        rows = clip_rows(root)
+        count = self.config.num_shards or min(len(rows), 256)
+        count = max(1, min(count, len(rows)))
+        bounds = [round(i * len(rows) / count) for i in range(count + 1)]
+        shards = [rows[bounds[i] : bounds[i + 1]] for i in range(count)]
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"root": str(root), "shards": shards})]
+
+    def _generate_examples(self, root: str, shards: list[list[dict[str, Any]]]):
+        base = Path(root)
+        for shard_index, rows in enumerate(shards):
+            for index, row in enumerate(rows):
+                example = self._example(base, row)
+                if example is not None:
+                    yield Key(shard_index, index), example
+
+    def _example(self, root: Path, row: dict[str, Any]) -> dict[str, Any] | None:
+        path = (root / row["file_name"]).resolve()
+        try:
+            if not path.is_file():
+                raise VideoDecodeError(f"{path}: listed in {METADATA_FILE} but missing; re-run curation.", str(path))
+            needed = ("duration", "fps", "num_frames", "width", "height")
+            info = None if all(row.get(k) is not None for k in needed) else probe_video(path).to_dict()
+        except VideoDecodeError as exc:
+            logger.warning("Skipping %s: %s", row["file_name"], exc)
+            return None
+        values = {**(info or {}), **{k: v for k, v in row.items() if v is not None}}
+        video = {"path": str(path), "bytes": path.read_bytes() if self.config.embed_videos else None}
+        example = {name: values.get(name) for name in FEATURES if name != "video"}
+        example["video"] = video
+        example["video_id"] = str(values.get("video_id") or path.stem)
+        example["class_index"] = int(values["class_index"]) if values.get("class_index") is not None else -1
+        for text in ("label", "title", "source"):
+            example[text] = "" if values.get(text) is None else str(values[text])
+        return example
+
+
+def build_clip_dataset(
+    data_dir: str | os.PathLike,
+    split: str = "train",
+    streaming: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    num_shards: int | None = None,
+    embed_videos: bool = False,
+) -> datasets.Dataset | datasets.IterableDataset:
+    """Load a curated clip folder (or a plain folder of videos) as a ``datasets`` dataset.
+
+    Map-style (default) writes an Arrow cache of the rows (paths and metadata, not frames) under
+    ``cache_dir``, keyed by a fingerprint of the folder so edits are picked up; ``streaming=True``
+    reads the folder lazily. Both give the same rows in the same order. Unreadable or missing
+    clips are skipped with a logged warning. Only the ``"train"`` split exists.
+    """
+    if split != "train":
+        raise ValueError(f"split={split!r}: a clip folder has a single 'train' split.")
+    root = Path(data_dir)
+    rows = clip_rows(root)
+    config = VitoClipFolderConfig(name="default", data_dir=str(root.resolve()), num_shards=num_shards, embed_videos=embed_videos)
+    builder = VitoClipFolder(
+        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        config_name="default",
+        data_dir=str(root.resolve()),
+        hash=_fingerprint(root, rows, config),
+        num_shards=num_shards,
+        embed_videos=embed_videos,
+    )
+    if streaming:
+        return builder.as_streaming_dataset(split=split)
+    builder.download_and_prepare()
+    return builder.as_dataset(split=split)

@@ -12,13 +12,25 @@ from .candidates import (
     candidates_from_manifest,
     load_candidates,
 )
-from .classifier_filter import ClassifierFilter, ClassifierMappingError, map_taxonomy_to_labels
+from .classifier_filter import (
+    ClassifierFilter,
+    ClassifierMappingError,
+    map_taxonomy_to_labels,
+)
 from .matching import TitleMatcher, apply_class_cap, normalize_words, plural_forms
 from .pipeline import DEFAULT_CLASSIFIER, CurationResult, curate, select_videos
 from .settings import CurationSettings
 from .sharding import ShardMergeError, merge_shards, shard_of
 from .state import CurationSettingsError
-from .taxonomy import Taxonomy, TaxonomyClass, TaxonomyError, imagenet1k_taxonomy, load_taxonomy, taxonomy_from_records
+from .taxonomy import (
+    Taxonomy,
+    TaxonomyClass,
+    TaxonomyError,
+    imagenet1k_taxonomy,
+    load_taxonomy,
+    taxonomy_from_records,
+)
+from .video_processing import WorkerStartupError
 
 __all__ = [
     "DEFAULT_CLASSIFIER",
@@ -34,6 +46,7 @@ __all__ = [
     "TaxonomyClass",
     "TaxonomyError",
     "TitleMatcher",
+    "WorkerStartupError",
     "apply_class_cap",
     "candidates_from_folder",
     "candidates_from_manifest",

@@ -33,6 +33,11 @@ def _table(rows: list[list[object]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _shown(name: str) -> str:
+    """A local path by its last component (a card should not publish the curator's folders)."""
+    return Path(name).name if Path(name).is_absolute() else name
+
+
 def _percent(rate: float | None) -> str:
     return "–" if rate is None else f"{100 * rate:.1f}%"
 
@@ -55,26 +60,29 @@ def render_card(report: Mapping[str, object], *, pretty_name: str, license: str 
     top = sorted((c for c in report["classes"] if c["kept"]), key=lambda c: (-c["kept"], c["index"]))[:20]
     classes = _table([[c["name"], c["id"], c["queried"], c["kept"], _percent(c["pass_rate"])] for c in top],
                      ["class", "id", "queried", "kept", "pass rate"])
-    classifier = settings["classifier"] or "none (filter skipped)"
+    classifier = _shown(settings["classifier"]) if settings["classifier"] else "none (filter skipped)"
+    taxonomy = _shown(report["taxonomy"]["source"])
+    cap = "no cap on videos" if settings["per_class_cap"] is None else f"at most {settings['per_class_cap']} videos"
+    size = "original size" if settings["short_side"] is None else f"short side at most {settings['short_side']} px"
     tvd = report["target"]["total_variation_distance"]
     body = f"""
 # {pretty_name}
 
 Video clips curated the way VITO's VideoNet was (Parthasarathy et al., *Self-supervised video
 pretraining yields robust and more human-aligned visual representations*, NeurIPS 2023), with
-`vito_hf.data.curation`: {totals['kept']} clips kept of
-{totals['candidates']} candidates ({_percent(totals['pass_rate'])}), in
-{report['target']['classes_with_clips']} of {report['taxonomy']['num_classes']} classes.
+`vito_hf.data.curation`: {totals['kept']} clips kept of {totals['candidates']} candidates
+({_percent(totals['pass_rate'])}), in {report['target']['classes_with_clips']} of
+{report['taxonomy']['num_classes']} classes.
 
 ## How it was made
 
 1. Title matching against {report['taxonomy']['num_classes']} class names and synonyms
-   (taxonomy `{report['taxonomy']['source']}`), at most {settings['per_class_cap']} videos per class query.
+   (taxonomy `{taxonomy}`), {cap} per class query.
 2. Probe and length filter: videos shorter than {settings['min_duration']} s dropped.
 3. Classifier filter: `{classifier}` on the first {settings['num_frames']} frames; a video is kept
    for a queried class that is the top-1 prediction on at least one frame.
-4. Export: the first {settings['clip_duration']} s at {settings['fps']} fps, short side at most
-   {settings['short_side']} px, all-intra H.264 for cheap random access.
+4. Export: the first {settings['clip_duration']} s at {settings['fps']} fps, {size},
+   all-intra H.264 for cheap random access.
 
 {stages}
 

@@ -4,8 +4,10 @@ Workers are started with "spawn" (safe with torch threads and CUDA). At most two
 tasks per worker are in flight, so memory stays flat for a million videos. A
 worker that dies (a segfault in a decoder, the OOM killer) breaks the pool: the
 tasks then in flight are rerun one at a time in a fresh single-worker pool, so
-the video that kills its worker again is found, recorded as rejected, and the
-run goes on.
+the video that kills its worker again is found and rejected (in this run's
+records, not in the saved state, so a later run tries it again), and the run
+goes on. A worker that cannot start (the classifier does not load on its
+device) stops the run with that error (`WorkerStartupError`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from concurrent.futures.process import BrokenProcessPool
 from tqdm.auto import tqdm
 
 from .records import new_record, reject
-from .state import StateStore
 from .video_processing import ProcessorSpec, VideoProcessor, VideoTask, init_worker, process_in_worker
 
 OnRecord = Callable[[VideoTask, dict], None]
@@ -32,11 +33,10 @@ def run_tasks(
     num_workers: int = 0,
     on_record: OnRecord | None = None,
     progress: bool = True,
-    total: int | None = None,
 ) -> None:
     """Process every task; `num_workers` 0 runs them in this process, n >= 1 in n worker processes."""
     tasks = deque(tasks)
-    bar = tqdm(total=total if total is not None else len(tasks), desc="curating videos", unit="video", disable=not progress)
+    bar = tqdm(total=len(tasks), desc="curating videos", unit="video", disable=not progress)
 
     def done(task: VideoTask, record: dict) -> None:
         bar.update(1)
@@ -51,9 +51,7 @@ def run_tasks(
                 done(task, processor(task))
             return
         while tasks:
-            suspects = _run_pool(tasks, spec, num_workers, done)
-            for task in suspects:
-                _run_isolated(task, spec, done)
+            _run_isolated(_run_pool(tasks, spec, num_workers, done), spec, done)
     finally:
         bar.close()
 
@@ -89,17 +87,22 @@ def _run_pool(tasks: deque[VideoTask], spec: ProcessorSpec, num_workers: int, do
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_isolated(task: VideoTask, spec: ProcessorSpec, done: OnRecord) -> None:
-    """Rerun one suspect alone; if its worker dies again, record it as rejected."""
-    pool = _pool(spec, 1)
+def _run_isolated(suspects: list[VideoTask], spec: ProcessorSpec, done: OnRecord) -> None:
+    """Rerun suspects one at a time in a single worker; one that kills its worker again is rejected."""
+    pool = None
     try:
-        record = pool.submit(process_in_worker, task).result()
-    except BrokenProcessPool:
-        record = reject(
-            new_record(task.candidate, task.classes, task.capped), "probe", "worker_crashed",
-            "the worker process died while reading this video (a decoder crash or out of memory); skipped",
-        )
-        StateStore(spec.output_dir).save(record)
+        for task in suspects:
+            pool = pool or _pool(spec, 1)
+            try:
+                record = pool.submit(process_in_worker, task).result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = None
+                record = reject(
+                    new_record(task.candidate, task.classes, task.capped), "probe", "worker_crashed",
+                    "the worker process died while reading this video (a decoder crash or out of memory); skipped",
+                )
+            done(task, record)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    done(task, record)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from .candidates import Candidate, load_candidates
 from .matching import TitleMatcher, apply_class_cap
 from .parallel import run_tasks
@@ -46,12 +48,17 @@ class CurationResult:
 
 
 def select_videos(
-    candidates: Sequence[Candidate], taxonomy: Taxonomy, per_class_cap: int | None, match_tags: bool = False
+    candidates: Sequence[Candidate],
+    taxonomy: Taxonomy,
+    per_class_cap: int | None,
+    match_tags: bool = False,
+    progress: bool = False,
 ) -> tuple[list[VideoTask], list[dict]]:
     """The videos to process with their class queries, and the records of candidates rejected before that."""
     matcher = TitleMatcher(taxonomy)
     usable = [c for c in candidates if c.problem is None]
-    matches = [matcher.match(c.title, c.tags if match_tags else ()) for c in usable]
+    titles = tqdm(usable, desc="matching titles", unit="title", disable=not progress or len(usable) < 10_000)
+    matches = [matcher.match(c.title, c.tags if match_tags else ()) for c in titles]
     assignments = iter(apply_class_cap(matches, per_class_cap))
     tasks, rejected = [], []
     for candidate in candidates:
@@ -80,16 +87,26 @@ def _reusable(record: dict | None, task: VideoTask, output_dir: Path) -> bool:
 
 
 def _resolve_classifier(classifier: str | os.PathLike | None, taxonomy: Taxonomy) -> str | None:
-    """A stable name for the classifier (absolute path for local folders), checked against the taxonomy."""
+    """A stable name for the classifier (absolute path for local folders), loaded once here to check it.
+
+    Loading in this process first turns a missing or broken classifier into one clear error,
+    instead of worker processes dying at start-up.
+    """
     if classifier is None:
         return None
-    from transformers import AutoConfig
+    from transformers import AutoModelForImageClassification
 
     from .classifier_filter import map_taxonomy_to_labels
 
     name = str(Path(classifier).resolve()) if Path(classifier).is_dir() else str(classifier)
-    config = AutoConfig.from_pretrained(name)
-    map_taxonomy_to_labels(taxonomy, config.id2label)
+    try:
+        model = AutoModelForImageClassification.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise OSError(
+            f"cannot load the classifier {name!r} ({err}); pass a local folder with config.json and weights "
+            "(an AutoModelForImageClassification), a Hub id this machine can download, or None to skip the filter"
+        ) from err
+    map_taxonomy_to_labels(taxonomy, model.config.id2label)
     return name
 
 
@@ -143,11 +160,11 @@ def curate(
     remove_other_splits(output_dir, num_shards)
 
     all_candidates = load_candidates(candidates)
-    tasks, early = select_videos(all_candidates, taxonomy, per_class_cap, match_tags)
+    tasks, early = select_videos(all_candidates, taxonomy, per_class_cap, match_tags, progress)
     mine = [t for t in tasks if shard_of(t.candidate.video_id, num_shards) == shard]
     records: dict[str, dict] = {}
     todo = []
-    for task in mine:
+    for task in tqdm(mine, desc="reading state", unit="video", disable=not progress or len(mine) < 10_000):
         record = store.load(task.candidate.video_id)
         if _reusable(record, task, output_dir):
             record["capped_classes"] = list(task.capped)

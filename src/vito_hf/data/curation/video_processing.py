@@ -153,24 +153,39 @@ class VideoProcessor:
         return chosen, result.checks[chosen].hits, result.checks[chosen].best_score
 
 
+class WorkerStartupError(RuntimeError):
+    """A worker process could not set itself up (e.g. load the classifier on its device)."""
+
+
 _WORKER: VideoProcessor | None = None
+_STARTUP_ERROR: str | None = None
 
 
 def init_worker(spec: ProcessorSpec) -> None:
-    """ProcessPoolExecutor initializer: load the classifier once per worker process."""
-    global _WORKER
-    if spec.torch_threads:
-        import torch
+    """ProcessPoolExecutor initializer: load the classifier once per worker process.
 
-        torch.set_num_threads(spec.torch_threads)
-    from transformers.utils import logging as hf_logging
+    A failure is kept and reported with the first task rather than raised here, where it would
+    only kill the worker and leave the parent with an anonymous broken pool.
+    """
+    global _WORKER, _STARTUP_ERROR
+    try:
+        if spec.torch_threads:
+            import torch
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    _WORKER = VideoProcessor(spec)
+            torch.set_num_threads(spec.torch_threads)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        _WORKER = VideoProcessor(spec)
+    except Exception as err:  # noqa: BLE001 - reported to the parent by process_in_worker
+        _STARTUP_ERROR = f"{type(err).__name__}: {err}"
 
 
 def process_in_worker(task: VideoTask) -> dict[str, object]:
     if _WORKER is None:
-        raise RuntimeError("process_in_worker ran in a process that init_worker did not set up")
+        raise WorkerStartupError(
+            f"a curation worker process could not start ({_STARTUP_ERROR}); "
+            "check the classifier and device, or run with num_workers=0 to debug in one process"
+        )
     return _WORKER(task)

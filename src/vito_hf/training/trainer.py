@@ -209,12 +209,12 @@ class VitoTrainer(Trainer):
 
     def _save_checkpoint(self, model, trial) -> None:
         """Refuse to write a checkpoint from non-finite weights: the last good one stays the newest."""
-        parameters = [p for p in self.model.parameters() if p.is_floating_point()]
-        norms = torch.stack(torch._foreach_norm(parameters))
-        if not bool(torch.isfinite(norms).all()):
+        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        if not bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all()):
             raise NonFiniteLossError(
-                f"The weights became non-finite at step {self.state.global_step}; the checkpoint was not written. "
-                f"Resume from the newest complete checkpoint in {self.args.output_dir} with a lower learning rate."
+                f"The weights or batch-norm statistics became non-finite at step {self.state.global_step}; the "
+                f"checkpoint was not written. Resume from the newest complete checkpoint in {self.args.output_dir} "
+                f"with a lower learning rate."
             )
         super()._save_checkpoint(model, trial)
 

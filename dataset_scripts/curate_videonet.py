@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--clip-duration", type=float, default=10.0, help="seconds exported per kept video")
     run.add_argument("--fps", type=float, default=25.0, help="frame rate of the exported clips")
     run.add_argument("--short-side", type=_optional_int, default=256, help="bound on the clips' short side (0: keep)")
+    run.add_argument("--codec", choices=("mjpeg", "libx264"), default="mjpeg",
+                     help="clip codec: mjpeg (fastest training reads) or libx264 (all-intra, smaller, plays in browsers)")
     run.add_argument("--per-class-cap", type=_optional_int, default=5000, help="videos per class query (0: no cap)")
     run.add_argument("--match-tags", action="store_true", help="match class names in tags as well as titles")
     run.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1),
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
             taxonomy=args.taxonomy,
             classifier=None if args.classifier.lower() == "none" else args.classifier,
             num_frames=args.frames, min_duration=args.min_duration, clip_duration=args.clip_duration,
-            fps=args.fps, short_side=args.short_side, per_class_cap=args.per_class_cap, match_tags=args.match_tags,
+            fps=args.fps, short_side=args.short_side, codec=args.codec, per_class_cap=args.per_class_cap, match_tags=args.match_tags,
             num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
             shard=args.shard, num_shards=args.num_shards, target_distribution=target,
             pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,

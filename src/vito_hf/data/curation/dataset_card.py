@@ -63,6 +63,8 @@ def render_card(report: Mapping[str, object], *, pretty_name: str, license: str 
     classifier = _shown(settings["classifier"]) if settings["classifier"] else "none (filter skipped)"
     taxonomy = _shown(report["taxonomy"]["source"])
     cap = "no cap on videos" if settings["per_class_cap"] is None else f"at most {settings['per_class_cap']} videos"
+    codec = {"mjpeg": "MJPEG (every frame a keyframe: cheapest random access; browsers do not play it)",
+             "libx264": "all-intra H.264 (every frame a keyframe)"}[settings["codec"]]
     size = "original size" if settings["short_side"] is None else f"short side at most {settings['short_side']} px"
     tvd = report["target"]["total_variation_distance"]
     body = f"""
@@ -82,7 +84,7 @@ pretraining yields robust and more human-aligned visual representations*, NeurIP
 3. Classifier filter: `{classifier}` on the first {settings['num_frames']} frames; a video is kept
    for a queried class that is the top-1 prediction on at least one frame.
 4. Export: the first {settings['clip_duration']} s at {settings['fps']} fps, {size},
-   all-intra H.264 for cheap random access.
+   {codec}.
 
 {stages}
 

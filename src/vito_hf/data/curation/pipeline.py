@@ -121,6 +121,7 @@ def curate(
     clip_duration: float = 10.0,
     fps: float = 25.0,
     short_side: int | None = 256,
+    codec: str = "mjpeg",
     per_class_cap: int | None = 5000,
     match_tags: bool = False,
     num_workers: int = 0,
@@ -151,7 +152,7 @@ def curate(
     settings = CurationSettings(
         taxonomy=taxonomy.fingerprint(), classifier=_resolve_classifier(classifier, taxonomy),
         num_frames=num_frames, min_duration=float(min_duration), clip_duration=float(clip_duration), fps=float(fps),
-        short_side=short_side, per_class_cap=per_class_cap, match_tags=match_tags,
+        short_side=short_side, codec=codec, per_class_cap=per_class_cap, match_tags=match_tags,
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     store = StateStore(output_dir)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..clip_export import SUPPORTED_CODECS
+
 
 @dataclass(frozen=True)
 class CurationSettings:
     """Outcome-deciding settings, pinned in the output folder so reruns stay consistent.
 
     `taxonomy` is the taxonomy's fingerprint; `classifier` None skips the classifier filter.
+    `codec` "mjpeg" (default) gives the fastest random access for training (intra-only; see
+    `vito_hf.data.encode_clip`); "libx264" (all-intra) gives smaller clips that browsers play.
     """
 
     taxonomy: str
@@ -19,6 +23,7 @@ class CurationSettings:
     clip_duration: float = 10.0
     fps: float = 25.0
     short_side: int | None = 256
+    codec: str = "mjpeg"
     per_class_cap: int | None = 5000
     match_tags: bool = False
 
@@ -29,6 +34,7 @@ class CurationSettings:
             "clip_duration": self.clip_duration > 0,
             "fps": self.fps > 0,
             "short_side": self.short_side is None or self.short_side >= 2,
+            "codec": self.codec in SUPPORTED_CODECS,
             "per_class_cap": self.per_class_cap is None or self.per_class_cap >= 1,
         }
         for field, ok in checks.items():

@@ -2,7 +2,9 @@
 
 One video never stops a run: a typed decode error or any unexpected exception
 becomes a rejection at the stage where it happened, with its reason. The
-outcome is saved as the video's state record before the next video starts.
+outcome is saved as the video's state record before the next video starts,
+except after an unexpected exception (it may be transient, e.g. a device out of
+memory): that rejection is reported but not saved, so the next run tries again.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ class VideoProcessor:
     """Runs the stages on one video and saves its record."""
 
     def __init__(self, spec: ProcessorSpec):
-        self.spec = spec
         self.settings = spec.settings
         self.taxonomy = spec.taxonomy
         self.output_dir = Path(spec.output_dir)
@@ -66,6 +67,7 @@ class VideoProcessor:
             reject(record, str(record["stage"]), type(err).__name__, str(err))
         except Exception as err:  # noqa: BLE001 - one bad file must not end the run
             reject(record, str(record["stage"]), f"unexpected_{type(err).__name__}", f"unexpected {type(err).__name__}: {err}")
+            return record
         self.store.save(record)
         return record
 
@@ -95,6 +97,7 @@ class VideoProcessor:
         clip = export_clip(
             path, self.output_dir, file_name,
             clip_duration=settings.clip_duration, fps=settings.fps, short_side=settings.short_side,
+            codec=settings.codec,
         )
         record["executed"].append("export")
         promised = min(settings.clip_duration, info.duration)

@@ -82,8 +82,8 @@ class VideoInfo:
     ``width``/``height`` are the displayed size, after ``rotation`` (counter-clockwise degrees,
     from the display matrix) is applied, as :func:`decode_frames_at` returns frames.
     ``fps`` is the average rate (frames / duration), meaningful for variable frame rates too.
-    ``num_frames`` comes from the container header or index; ``num_frames_exact`` is ``False``
-    when it had to be estimated from duration and rate.
+    ``num_frames`` comes from the demuxer's index (else the header); ``num_frames_exact`` is
+    ``False`` when it had to be estimated from duration and rate.
     """
 
     duration: float
@@ -307,14 +307,13 @@ def probe_video(source: VideoSource, *, decode_first_frame: bool = True) -> Vide
             duration = container.duration / av.time_base
         else:
             duration = 0.0
-        num_frames = int(stream.frames or 0)
+        try:
+            indexed = len(stream.index_entries)
+        except (AttributeError, av.error.FFmpegError):
+            indexed = 0
+        # The index lists the packets actually stored; AVI headers may also count dropped frames.
+        num_frames = indexed or int(stream.frames or 0)
         exact = num_frames > 0
-        if not exact:
-            try:
-                num_frames = len(stream.index_entries)
-                exact = num_frames > 0
-            except (AttributeError, av.error.FFmpegError):
-                num_frames = 0
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not exact and rate and duration:
             num_frames = int(round(duration * float(rate)))

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from curation_helpers import clip, tiny_classifier
+from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
 from vito_hf.data.curation import (
     ClassifierFilter,
     ClassifierMappingError,
+    curate,
     imagenet1k_taxonomy,
     map_taxonomy_to_labels,
     taxonomy_from_records,
@@ -66,3 +67,18 @@ def test_imagenet_classifiers_map_by_index_and_unnamed_labels_are_refused():
     assert map_taxonomy_to_labels(imagenet, {i: f"LABEL_{i}" for i in range(1000)})[0] == "index"
     with pytest.raises(ClassifierMappingError, match="no label name"):
         map_taxonomy_to_labels(TAXONOMY, {i: f"LABEL_{i}" for i in range(5)})
+
+
+def test_a_class_the_classifier_lacks_is_rejected_with_that_reason(tmp_path):
+    labels = ["mountain bike", "airliner", "tabby", "golf ball"]
+    classifier = tiny_classifier(tmp_path / "cls", labels, top1=0)
+    manifest = write_jsonl(tmp_path / "m.jsonl", [
+        {"path": str(clip("bikes.mp4")), "id": "bike", "title": "mountain bike"},
+        {"path": str(clip("bikes.mp4")), "id": "car", "title": "car"},
+    ])
+    result = curate(manifest, tmp_path / "out", taxonomy=TAXONOMY, classifier=classifier, num_frames=2,
+                    min_duration=1.0, clip_duration=1.0, progress=False)
+    assert result.kept == 1
+    (rejected,) = read_jsonl(tmp_path / "out" / "report" / "rejected.jsonl")
+    assert (rejected["video_id"], rejected["reason_code"]) == ("car", "class_not_in_classifier")
+    assert "no label for car" in rejected["reason"]

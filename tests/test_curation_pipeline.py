@@ -143,3 +143,26 @@ def test_other_settings_in_the_same_folder_are_refused(curated, candidates, clas
     output, _ = curated
     with pytest.raises(CurationSettingsError, match=r"min_duration: 5\.0 -> 3\.0"):
         curate(candidates, output, classifier=classifier, **{**SETTINGS, "min_duration": 3.0})
+
+
+def test_the_report_measures_against_a_given_target(curated, candidates, classifier):
+    output, _ = curated
+    result = curate(candidates, output, classifier=classifier, target_distribution={"n03792782": 1.0}, **SETTINGS)
+    assert result.executed["probe"] == 0
+    assert result.report["target"]["distribution"] == "given"
+    assert result.report["target"]["total_variation_distance"] == 0.0
+    assert result.report["classes"][MOUNTAIN_BIKE]["target_share"] == 1.0
+    with pytest.raises(ValueError, match="unknown class ids"):
+        curate(candidates, output, classifier=classifier, target_distribution={"nope": 1.0}, **SETTINGS)
+
+
+def test_without_a_classifier_every_matched_long_video_is_kept(tmp_path, candidates):
+    output = tmp_path / "out"
+    result = curate(candidates, output, classifier=None, codec="libx264", **SETTINGS)
+    rows = read_jsonl(output / "metadata.jsonl")
+    assert sorted(r["label"] for r in rows) == ["Egyptian cat", "golden retriever", "mountain bike", "mountain bike"]
+    assert all(r["classifier_hits"] is None and r["classifier_best_score"] is None for r in rows)
+    assert all(probe_video(output / r["file_name"]).codec == "h264" for r in rows)
+    assert result.report["stages"][5] == {"stage": "classifier", "in": 4, "passed": 4, "rejected": 0, "pass_rate": 1.0}
+    ds = datasets.load_dataset("videofolder", data_dir=str(output), split="train", cache_dir=str(tmp_path / "cache"))
+    assert len(ds) == 4

@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""Pretrain a VITO encoder on video clips with VitoTrainer (one CPU, one GPU, or many under `accelerate launch`).
+
+    python training_scripts/run_pretraining.py --output_dir runs/tiny --preset tiny --data_dir curated/ \\
+        --max_steps 200 --per_device_train_batch_size 16 --optimizer_name adamw --learning_rate 1e-3
+
+Rerunning the same command resumes from the newest complete checkpoint in --output_dir. At the end the folder
+holds encoder/ (a VitoModel folder that AutoModel loads), pretraining/ (online + EMA target) and
+training_curves.png. All logic lives in vito_hf.training.pretraining.
+"""
+
+from transformers import HfArgumentParser
+
+from vito_hf.training import DataArguments, ModelArguments, VitoTrainingArguments
+from vito_hf.training.pretraining import run_pretraining
+
+
+def main() -> None:
+    parser = HfArgumentParser((ModelArguments, DataArguments, VitoTrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    outputs = run_pretraining(model_args, data_args, training_args)
+    if training_args.process_index == 0:
+        print(f"steps trained: {outputs.global_step}" + (f" (resumed from {outputs.resumed_from})" if outputs.resumed_from else ""))
+        print(f"encoder (AutoModel.from_pretrained): {outputs.encoder_dir}")
+        print(f"pretraining model (online + EMA target): {outputs.pretraining_dir}")
+        if outputs.curves_path is not None:
+            print(f"training curves: {outputs.curves_path}")
+
+
+if __name__ == "__main__":
+    main()

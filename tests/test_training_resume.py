@@ -1,6 +1,7 @@
 """Resume equivalence on CPU: 6 steps straight vs 3 steps, stop, resume for 3 -> bit-identical online and target
 weights (and optimizer state); also after a SIGKILL between two checkpoints. Real clips, the real view pipeline
-(random windows, frames and augmentations), LARS, the cosine LR and EMA schedules.
+(random windows, frames and crops per example; the photometric augmentation batched in the collator), LARS, the
+cosine LR and EMA schedules.
 
 Epochs hold 4 steps (6 clips listed three times, batches of 4, the last partial batch dropped), so both resumes
 start mid-epoch and then cross an epoch boundary. A mid-epoch resume is where the global RNG stream cannot be
@@ -57,7 +58,7 @@ def train(
         output_dir, max_steps=TOTAL_STEPS, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7,
         per_example_seeding=seeding,
     )
-    views = views_dataset(clips, cache)
+    views = views_dataset(clips, cache, photometric_in_worker=False)
     if seeding:
         dataset = PerExampleSeededDataset(views, seed=args.seed, repeats=3)
     else:

@@ -32,13 +32,16 @@ def write_real_clips(folder: Path) -> Path:
     return folder
 
 
-def views_dataset(clip_folder: Path, cache_dir: Path, image_size: int = IMAGE_SIZE) -> ResamplingViewDataset:
-    """The real pipeline: datasets builder -> marginal sampling -> PyAV decode -> full BYOL augmentation."""
+def views_dataset(
+    clip_folder: Path, cache_dir: Path, image_size: int = IMAGE_SIZE, photometric_in_worker: bool = True
+) -> ResamplingViewDataset:
+    """The real pipeline: datasets builder -> marginal sampling -> PyAV decode -> crop and flip, and the
+    photometric augmentation here (per example) or in the collator (batched)."""
     rows = build_clip_dataset(clip_folder, cache_dir=cache_dir)
     transform = VitoViewTransform(
         image_size=image_size,
         sampler=MarginalSampler(window_seconds=WINDOW_SECONDS, num_views=3),
-        photometric_in_worker=True,
+        photometric_in_worker=photometric_in_worker,
     )
     return ResamplingViewDataset(rows, transform)
 

@@ -47,6 +47,13 @@ class DataArguments:
         default=2.56, metadata={"help": "Length of the window the views are drawn from (paper: 64 frames at 25 fps)."}
     )
     image_size: int | None = field(default=None, metadata={"help": "Side of the crops (default: the preset's)."})
+    photometric_in_worker: bool = field(
+        default=False,
+        metadata={
+            "help": "Colour/blur/solarize each example in the loader (views independent of how clips are split "
+            "into batches and processes) instead of batched in the collator (several times faster on CPU)."
+        },
+    )
     repeat_clips: int = field(
         default=1,
         metadata={"help": "List each clip this many times per epoch (tiny collections: more views per epoch)."},

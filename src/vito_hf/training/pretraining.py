@@ -91,11 +91,13 @@ def build_view_dataset(
     seed: int,
     *,
     window_seconds: float = 2.56,
+    photometric_in_worker: bool = False,
     streaming: bool = False,
     repeats: int = 1,
     cache_dir: str | os.PathLike | None = None,
 ):
-    """Clips -> `{"pixel_values": [V, 3, S, S]}` examples (float in [0, 1], fully augmented per example).
+    """Clips -> `{"pixel_values": [V, 3, S, S]}` examples: cropped and flipped (uint8) for the collator to finish
+    in batches, or fully augmented per example (float in [0, 1]) with `photometric_in_worker`.
 
     Map-style: bad clips are replaced by other clips, each example is seeded by (seed, epoch, index) and the
     list is repeated `repeats` times per epoch. Streaming: a shuffled `datasets.IterableDataset` that Accelerate
@@ -104,7 +106,7 @@ def build_view_dataset(
     transform = VitoViewTransform(
         image_size=image_size,
         sampler=MarginalSampler(window_seconds=window_seconds, num_views=num_views),
-        photometric_in_worker=True,
+        photometric_in_worker=photometric_in_worker,
     )
     rows = build_clip_dataset(data_dir, streaming=streaming, cache_dir=cache_dir)
     if streaming:
@@ -161,6 +163,7 @@ def run_pretraining(
         num_views=model.config.num_views,
         seed=training_args.seed if training_args.data_seed is None else training_args.data_seed,
         window_seconds=data_args.window_seconds,
+        photometric_in_worker=data_args.photometric_in_worker,
         streaming=data_args.streaming,
         repeats=data_args.repeat_clips,
         cache_dir=data_args.cache_dir,

@@ -1,30 +1,45 @@
-"""Views that are a pure function of (seed, epoch, example index).
+"""Views that are a pure function of (seed, epoch, example index) and of the batch they are collated in.
 
 The augmentation draws its randomness from torch's global RNG. Under `Trainer` that stream depends on
 things a resumed run cannot replay: Accelerate's loader fetches one batch ahead (so the RNG state saved in
 a checkpoint has already served the next batch), DataLoader workers are re-seeded whenever an iterator is
 created, and a different number of workers or processes interleaves the draws differently. Seeding the
 RNG per example removes all of that: the same example in the same epoch gets the same views whether the
-run was resumed, how many workers decode, or how many processes share the batch.
+run was resumed, how many workers decode, or how many processes share the batch. Randomness drawn while
+collating (the batched photometric augmentation of `VitoPretrainingCollator`) is seeded from the seeds of the
+batch's examples, so it too replays exactly on resume (for a fixed batch layout).
 """
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 
-def example_seed(seed: int, epoch: int, index: int) -> int:
-    """A well-mixed 63-bit seed from the three integers (NumPy's SeedSequence hashing)."""
-    state = np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint32)
+SEED_KEY = "example_seed"
+
+
+def mixed_seed(*values: int) -> int:
+    """A well-mixed 63-bit seed from integers (NumPy's SeedSequence hashing)."""
+    state = np.random.SeedSequence(list(values)).generate_state(2, dtype=np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
+
+
+def example_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of item `index` in epoch `epoch` of a run seeded with `seed`."""
+    return mixed_seed(seed, epoch, index)
 
 
 class PerExampleSeededDataset(Dataset):
     """Map-style view of `dataset`, `repeats` times over, each item fetched under its own seeded RNG.
 
     Item `i` is `dataset[i % len(dataset)]` fetched with the CPU RNG forked and seeded by
-    `(seed, epoch, i)`; the caller's RNG is untouched. The epoch lives in shared memory, so DataLoader
-    workers (persistent or not) see `set_epoch` calls made in the main process.
+    `(seed, epoch, i)`; the caller's RNG is untouched. Dict items carry that seed under `"example_seed"`
+    for `SeededBatchCollator`. The epoch lives in shared memory, so DataLoader workers (persistent or
+    not) see `set_epoch` calls made in the main process.
     """
 
     def __init__(self, dataset: Dataset, seed: int, repeats: int = 1):
@@ -44,6 +59,27 @@ class PerExampleSeededDataset(Dataset):
         return len(self.dataset) * self.repeats
 
     def __getitem__(self, index: int):
+        seed = example_seed(self.seed, int(self._epoch), index)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(example_seed(self.seed, int(self._epoch), index))
-            return self.dataset[index % len(self.dataset)]
+            torch.manual_seed(seed)
+            item = self.dataset[index % len(self.dataset)]
+        return {**item, SEED_KEY: seed} if isinstance(item, dict) else item
+
+
+class SeededBatchCollator:
+    """Runs `collate_fn` under an RNG seeded from the batch's example seeds (then drops them).
+
+    Batches without example seeds (e.g. evaluation) are collated as they are.
+    """
+
+    def __init__(self, collate_fn: Callable[[Sequence[Any]], Any]):
+        self.collate_fn = collate_fn
+
+    def __call__(self, examples: Sequence[Any]) -> Any:
+        if not examples or not isinstance(examples[0], dict) or SEED_KEY not in examples[0]:
+            return self.collate_fn(examples)
+        seeds = [example[SEED_KEY] for example in examples]
+        stripped = [{key: value for key, value in example.items() if key != SEED_KEY} for example in examples]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(mixed_seed(*seeds))
+            return self.collate_fn(stripped)

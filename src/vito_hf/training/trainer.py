@@ -6,7 +6,8 @@ What it adds to `Trainer`:
 - the EMA target moves once per optimizer step (`EmaTargetCallback`), never per micro-batch;
 - LARS or fused AdamW, the learning rate optionally given as base x global batch / 256;
 - batch norm synchronised over processes (CPU/gloo and GPU/NCCL), each process reading its own shard;
-- views seeded per example, so resuming reproduces the uninterrupted run bit for bit on CPU;
+- views seeded per example (and collation per batch), so resuming reproduces the uninterrupted run bit
+  for bit on CPU;
 - a non-finite loss stops the run with a clear error before any update, and a checkpoint is never
   written from non-finite weights;
 - logs of the EMA momentum, attention entropy and throughput (examples/s, view-images/s);
@@ -19,7 +20,7 @@ import time
 import datasets
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, default_data_collator
 from transformers.trainer_utils import IntervalStrategy
 from transformers.utils import logging
 
@@ -27,7 +28,7 @@ from .arguments import VitoTrainingArguments
 from .callbacks import EmaTargetCallback, ema_momentum_at, unwrap
 from .lars import build_optimizer
 from .schedules import scaled_learning_rate
-from .seeding import PerExampleSeededDataset
+from .seeding import PerExampleSeededDataset, SeededBatchCollator
 from .sync_batchnorm import convert_sync_batchnorm
 
 logger = logging.get_logger(__name__)
@@ -72,6 +73,8 @@ class VitoTrainer(Trainer):
             train_dataset = PerExampleSeededDataset(
                 train_dataset, seed=args.seed if args.data_seed is None else args.data_seed
             )
+        if isinstance(train_dataset, PerExampleSeededDataset):
+            kwargs["data_collator"] = SeededBatchCollator(kwargs.get("data_collator") or default_data_collator)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         if not any(isinstance(callback, EmaTargetCallback) for callback in self.callback_handler.callbacks):
             self.add_callback(EmaTargetCallback())

@@ -141,7 +141,9 @@ def curate(
     isolates decoder crashes). With `num_shards` > 1 only the videos of shard
     `shard` are processed and their records saved under shards/; `merge_shards`
     then writes the dataset. Unsharded runs write metadata.jsonl, report/ and
-    README.md directly. Calling again resumes: finished videos are not redone.
+    README.md directly (`target_distribution`, `pretty_name` and `license` shape that
+    report and card; sharded runs give them to `merge_shards`). Calling again
+    resumes: finished videos are not redone.
     """
     if not 0 <= shard < num_shards:
         raise ValueError(f"shard must be in [0, num_shards), got shard={shard}, num_shards={num_shards}")

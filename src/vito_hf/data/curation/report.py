@@ -70,20 +70,16 @@ def class_counts(
         if record["stage"] in ("candidates", "match", "cap"):
             continue
         last = STAGES.index(str(record["stage"]))
-        passed_last = record["status"] == "kept"
         per_class = (record.get("classifier") or {}).get("per_class", {})
         for index in record["queried_classes"]:
             c = counts[index]
             c["matched"] += 1
             c["queried"] += 1
             for stage in ("probe", "length"):
-                stage_index = STAGES.index(stage)
-                if last > stage_index or (last == stage_index and passed_last):
-                    c[f"{stage}_passed"] += 1
-            if last > STAGES.index("classifier") or (last == STAGES.index("classifier") and passed_last):
+                c[f"{stage}_passed"] += last > STAGES.index(stage)
+            if last > STAGES.index("classifier"):
                 hits = per_class.get(str(index), {}).get("hits")
-                if hits is None or hits > 0:
-                    c["classifier_passed"] += 1
+                c["classifier_passed"] += hits is None or hits > 0
         if record["status"] == "kept":
             counts[int(record["class_index"])]["kept"] += 1
     total_kept = sum(c["kept"] for c in counts)

@@ -170,8 +170,9 @@ def multi_view_info_nce(online: torch.Tensor, target: torch.Tensor, temperature:
     pair_losses = F.cross_entropy(
         logits.flatten(0, 2), labels.repeat(num_views * num_views), reduction="none"
     ).view(num_views, num_views, batch_size)
+    # A mask multiply rather than boolean indexing: no host sync on CUDA, and CUDA graphs can capture it.
     off_diagonal = ~torch.eye(num_views, dtype=torch.bool, device=online.device)
-    return pair_losses.mean(dim=-1)[off_diagonal].sum()
+    return torch.where(off_diagonal, pair_losses.mean(dim=-1), 0.0).sum()
 
 
 # Written into every saved config, so any Auto class loads any saved VITO folder with `trust_remote_code=True`

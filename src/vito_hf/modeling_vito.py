@@ -406,19 +406,9 @@ class VitoForImageClassification(VitoPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class VitoForVideoClassification(VitoPreTrainedModel):
+class VitoForVideoClassification(VitoForImageClassification):
     """Video classification as in the paper's UCF-101 protocol: per-frame VITO features averaged over time,
-    then a linear head."""
-
-    def __init__(self, config: VitoConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.vito = VitoModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = (
-            nn.Linear(self.vito.num_features, config.num_labels) if config.num_labels > 0 else nn.Identity()
-        )
-        self.post_init()
+    then a linear head (the image classifier's modules, so its checkpoints load either way)."""
 
     def forward(
         self,

@@ -1,0 +1,249 @@
+"""VitoTrainer's step time and peak memory against a minimal hand-written PyTorch loop doing the same work.
+
+Same model, same views (pre-made real-sized batches of normalised views served by a Dataset), same batch,
+fused AdamW, the same EMA update (`update_target`, `torch._foreach_lerp_`), on the same CPU. Steps alternate
+inside one process: a callback runs one minimal-loop step (on its own copy of the model) right after each
+Trainer step, so both sides see the same allocator state and machine load; the Trainer step is timed from
+the end of one such pair to the start of the next minimal step. Medians of wall time and of process CPU time
+are both reported: on a shared machine the CPU time is the steadier of the two. Peak memory is measured in two fresh
+subprocesses (Trainer-only and loop-only), as the rise of resident memory over its level before the first
+step. Goal: step-time ratio <= 1.05 at the paper preset's step size (ResNet-50, 224 px, small batch) and at
+the tiny preset's (64 px). The glibc settings of `../shared/reference/stack-facts.md` are set for every
+measuring process.
+
+    python benchmarks/train_step.py [--quick]      # prints one JSON object as its last line
+"""
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MALLOC_SETTINGS = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+if any(os.environ.get(key) != value for key, value in MALLOC_SETTINGS.items()):
+    # glibc reads these at start-up: re-execute this very command with them set.
+    os.execvpe(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_SETTINGS})
+
+import torch  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
+from vito_hf import VitoForPreTraining, load_preset  # noqa: E402
+from vito_hf.training import VitoTrainer, VitoTrainingArguments  # noqa: E402
+
+SETTINGS = {
+    # preset: (image size, clips per step, measured steps, quick measured steps)
+    "tiny": (64, 32, 40, 12),
+    "resnet50": (224, 4, 8, 2),
+}
+WARMUP_STEPS = 2
+LEARNING_RATE = 1e-3
+
+
+class FixedViews(torch.utils.data.Dataset):
+    """`steps` batches of fixed normalised views: the loader costs the same on both sides and next to nothing."""
+
+    def __init__(self, batch: torch.Tensor, steps: int):
+        self.batch, self.steps = batch, steps
+
+    def __len__(self) -> int:
+        return len(self.batch) * self.steps
+
+    def __getitem__(self, index: int) -> dict:
+        return {"pixel_values": self.batch[index % len(self.batch)]}
+
+
+def make_batch(preset: str) -> torch.Tensor:
+    image_size, clips, _, _ = SETTINGS[preset]
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(clips, 3, 3, image_size, image_size, generator=generator)
+
+
+def make_model(preset: str) -> VitoForPreTraining:
+    torch.manual_seed(0)
+    return VitoForPreTraining(load_preset(preset, image_size=SETTINGS[preset][0]))
+
+
+class MinimalLoop:
+    """The baseline: DataLoader -> forward -> backward -> fused AdamW -> zero grads -> EMA."""
+
+    def __init__(self, model: VitoForPreTraining, dataset: FixedViews, batch_size: int):
+        self.model = model.train()
+        self.optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE, weight_decay=0.0, fused=True
+        )
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
+        self.batches = iter(self.loader)
+
+    def step(self) -> None:
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            batch = next(self.batches)
+        loss = self.model(pixel_values=batch["pixel_values"]).loss
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.update_target(0.99)
+
+
+def trainer_args(output_dir: Path, batch_size: int, steps: int) -> VitoTrainingArguments:
+    return VitoTrainingArguments(
+        output_dir=str(output_dir),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        optimizer_name="adamw",
+        learning_rate=LEARNING_RATE,
+        weight_decay=0.0,
+        lr_scheduler_type="constant",
+        logging_steps=10_000,
+        save_strategy="no",
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_drop_last=True,
+    )
+
+
+def clocks() -> tuple[float, float]:
+    """Wall time and this process's CPU time (all threads): the second is less sensitive to other load."""
+    return time.perf_counter(), time.process_time()
+
+
+class Interleave(TrainerCallback):
+    """After each Trainer step, one minimal-loop step; both are timed separately (wall and CPU time)."""
+
+    def __init__(self, loop: MinimalLoop):
+        self.loop = loop
+        self.trainer_times: list[tuple[float, float]] = []
+        self.loop_times: list[tuple[float, float]] = []
+        self.mark = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = clocks()
+        if self.mark is not None:
+            self.trainer_times.append((now[0] - self.mark[0], now[1] - self.mark[1]))
+        self.loop.step()
+        end = clocks()
+        self.loop_times.append((end[0] - now[0], end[1] - now[1]))
+        self.mark = clocks()
+
+
+def median_ms(times: list[tuple[float, float]], clock: int) -> float:
+    return statistics.median(t[clock] for t in times) * 1e3
+
+
+def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
+    _, clips, steps, quick_steps = SETTINGS[preset]
+    measured = quick_steps if quick else steps
+    batch = make_batch(preset)
+    total = measured + WARMUP_STEPS + 1
+    dataset = FixedViews(batch, total)
+    interleave = Interleave(MinimalLoop(make_model(preset), dataset, clips))
+    trainer = VitoTrainer(
+        model=make_model(preset), args=trainer_args(work_dir / preset, clips, total), train_dataset=dataset,
+        callbacks=[interleave],
+    )
+    trainer.train()
+    trainer_times, loop_times = interleave.trainer_times[WARMUP_STEPS:], interleave.loop_times[WARMUP_STEPS + 1 :]
+    trainer_ms, loop_ms = median_ms(trainer_times, 0), median_ms(loop_times, 0)
+    trainer_cpu_ms, loop_cpu_ms = median_ms(trainer_times, 1), median_ms(loop_times, 1)
+    return {
+        "image_size": SETTINGS[preset][0],
+        "clips_per_step": clips,
+        "view_images_per_step": clips * 3,
+        "measured_steps": measured,
+        "trainer_step_ms": round(trainer_ms, 2),
+        "minimal_loop_step_ms": round(loop_ms, 2),
+        "ratio_vs_minimal_loop": round(trainer_ms / loop_ms, 4),
+        "trainer_step_cpu_ms": round(trainer_cpu_ms, 2),
+        "minimal_loop_step_cpu_ms": round(loop_cpu_ms, 2),
+        "cpu_time_ratio_vs_minimal_loop": round(trainer_cpu_ms / loop_cpu_ms, 4),
+    }
+
+
+def resident_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def measure_memory(preset: str, side: str, steps: int, work_dir: Path) -> dict:
+    """Run one side alone (in a fresh process) and report its resident-memory rise over the run."""
+    _, clips, _, _ = SETTINGS[preset]
+    dataset = FixedViews(make_batch(preset), steps)
+    model = make_model(preset)
+    if side == "trainer":
+        trainer = VitoTrainer(model=model, args=trainer_args(work_dir, clips, steps), train_dataset=dataset)
+        before = resident_kib("VmRSS")
+        trainer.train()
+    else:
+        loop = MinimalLoop(model, dataset, clips)
+        before = resident_kib("VmRSS")
+        for _ in range(steps):
+            loop.step()
+    return {"before_mib": before / 1024, "peak_mib": resident_kib("VmHWM") / 1024}
+
+
+def memory_preset(preset: str, quick: bool, work_dir: Path) -> dict:
+    steps = 3 if quick else 6
+    result = {}
+    for side in ("trainer", "minimal"):
+        completed = subprocess.run(
+            [sys.executable, __file__, "--memory-side", side, "--preset", preset, "--steps", str(steps),
+             "--work-dir", str(work_dir / f"memory-{preset}-{side}")],
+            capture_output=True, text=True, check=True,
+        )
+        result[side] = json.loads(completed.stdout.strip().splitlines()[-1])
+    rise = {side: values["peak_mib"] - values["before_mib"] for side, values in result.items()}
+    return {
+        "peak_rise_trainer_mib": round(rise["trainer"], 1),
+        "peak_rise_minimal_mib": round(rise["minimal"], 1),
+        "peak_mem_ratio": round(rise["trainer"] / rise["minimal"], 4),
+        "peak_rss_trainer_mib": round(result["trainer"]["peak_mib"], 1),
+        "peak_rss_minimal_mib": round(result["minimal"]["peak_mib"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Fewer steps (about a minute on 2 cores).")
+    parser.add_argument("--presets", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/vito_train_step_bench"))
+    parser.add_argument("--memory-side", choices=["trainer", "minimal"], help=argparse.SUPPRESS)
+    parser.add_argument("--preset", choices=list(SETTINGS), help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_side:
+        print(json.dumps(measure_memory(args.preset, args.memory_side, args.steps, args.work_dir)))
+        return
+
+    results = {}
+    for preset in args.presets:
+        results[preset] = {**time_preset(preset, args.quick, args.work_dir), **memory_preset(preset, args.quick, args.work_dir)}
+        print(f"{preset}: {json.dumps(results[preset])}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "bench": "train_step",
+                "quick": args.quick,
+                "threads": torch.get_num_threads(),
+                "ratio_vs_minimal_loop": {preset: r["ratio_vs_minimal_loop"] for preset, r in results.items()},
+                "cpu_time_ratio_vs_minimal_loop": {
+                    preset: r["cpu_time_ratio_vs_minimal_loop"] for preset, r in results.items()
+                },
+                "peak_mem_ratio": {preset: r["peak_mem_ratio"] for preset, r in results.items()},
+                "presets": results,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

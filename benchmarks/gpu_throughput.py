@@ -119,7 +119,10 @@ def main() -> None:
         side.optimizer.step()
         side.optimizer.zero_grad(set_to_none=True)
 
-    sides = [Side("vito", vito, vito_step, device, args.compile), Side("supervised", supervised, supervised_step, device, args.compile)]
+    sides = [
+        Side("vito", vito, vito_step, device, args.compile),
+        Side("supervised", supervised, supervised_step, device, args.compile),
+    ]
     peak_memory = {}
     for side in sides:
         if on_gpu:

@@ -15,7 +15,6 @@ measuring process.
 """
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -226,7 +225,8 @@ def main() -> None:
 
     results = {}
     for preset in args.presets:
-        results[preset] = {**time_preset(preset, args.quick, args.work_dir), **memory_preset(preset, args.quick, args.work_dir)}
+        timing = time_preset(preset, args.quick, args.work_dir)
+        results[preset] = {**timing, **memory_preset(preset, args.quick, args.work_dir)}
         print(f"{preset}: {json.dumps(results[preset])}", file=sys.stderr)
     print(
         json.dumps(

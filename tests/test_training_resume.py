@@ -130,8 +130,9 @@ def test_sigkill_between_checkpoints_then_resume_is_bit_identical(clips, straigh
 
 def test_without_per_example_seeding_a_mid_epoch_resume_differs(clips, straight, tmp_path):
     reference = train(*clips, tmp_path / "straight", save_steps=3, seeding=False)
-    train(*clips, tmp_path / "stopped", save_steps=3, callbacks=[StopAfter(3)], seeding=False)
-    resumed = train(*clips, tmp_path / "stopped", save_steps=3, resume=tmp_path / "stopped" / "checkpoint-3", seeding=False)
+    stopped = tmp_path / "stopped"
+    train(*clips, stopped, save_steps=3, callbacks=[StopAfter(3)], seeding=False)
+    resumed = train(*clips, stopped, save_steps=3, resume=stopped / "checkpoint-3", seeding=False)
     reference, resumed = model_state(reference.model), model_state(resumed.model)
     assert any(not torch.equal(reference[name], resumed[name]) for name in reference)
 

@@ -14,7 +14,6 @@ processes instead (tests/test_training_distributed.py), where negatives are gath
 synchronised.
 """
 
-import copy
 
 import pytest
 import torch
@@ -151,6 +150,29 @@ def test_eval_loss_needs_no_labels_and_uses_running_statistics(tmp_path, real_ba
     with torch.no_grad():
         expected = reference(pixel_values=normalised(real_batch)).loss.item()
     assert metrics["eval_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluating_between_steps_leaves_training_unchanged(tmp_path, real_batch):
+    """Evaluation switches the model to eval mode (batch norm on running statistics); the next training step
+    must run in train mode again, so a run that evaluates after every step ends with the same weights."""
+    batches = torch.cat([real_batch, real_batch.flip(0)])
+    states = []
+    for evaluate in (False, True):
+        model = tiny_model()
+        extra = dict(eval_strategy="steps", eval_steps=1, per_device_eval_batch_size=BATCH) if evaluate else {}
+        args = cpu_args(
+            tmp_path / str(evaluate), max_steps=2, train_sampling_strategy="sequential",
+            per_device_train_batch_size=BATCH, **extra,
+        )
+        trainer = VitoTrainer(
+            model=model, args=args, train_dataset=FixedBatches(batches), data_collator=collator(),
+            eval_dataset=FixedBatches(real_batch) if evaluate else None,
+        )
+        trainer.train()
+        if evaluate:
+            assert sum("eval_loss" in entry for entry in trainer.state.log_history) == 2
+        states.append(model_state(model))
+    assert_states_close(states[1], states[0], rtol=0, atol=0)
 
 
 class StateAtSave(TrainerCallback):

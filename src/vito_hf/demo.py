@@ -121,7 +121,7 @@ def evaluate_encoder(encoder_dir: Path, datasets: tuple[str, ...], limit: int, s
 def run_demo(
     output_dir: str | os.PathLike = "vito_demo",
     *,
-    max_steps: int = 300,
+    max_steps: int = 1000,
     batch_size: int = 32,
     learning_rate: float = 2e-3,
     image_size: int = 64,
@@ -171,7 +171,7 @@ def run_demo(
             save_strategy="steps",
             save_steps=max(max_steps // 3, 1),
             save_total_limit=2,
-            dataloader_num_workers=0,
+            dataloader_num_workers=1,
             use_cpu=not torch.cuda.is_available(),
             seed=seed,
             report_to="none",

@@ -26,7 +26,8 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> Pa
     figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.0), squeeze=False)
     for axis, (key, title) in zip(axes[0], panels):
         points = [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
-        axis.plot([step for step, _ in points], [value for _, value in points], marker="." if len(points) < 30 else None)
+        marker = "." if len(points) < 30 else None
+        axis.plot([step for step, _ in points], [value for _, value in points], marker=marker)
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("optimizer step", fontsize=8)
         axis.tick_params(labelsize=7)

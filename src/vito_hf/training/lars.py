@@ -40,7 +40,9 @@ class LARS(torch.optim.Optimizer):
             raise ValueError(f"LARS weight decay must be >= 0, got {weight_decay}.")
         if trust_coefficient <= 0:
             raise ValueError(f"LARS trust coefficient must be > 0, got {trust_coefficient}.")
-        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "trust_coefficient": trust_coefficient}
+        defaults = {
+            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "trust_coefficient": trust_coefficient
+        }
         super().__init__(params, defaults)
 
     @torch.no_grad()

@@ -16,7 +16,13 @@ from pathlib import Path
 import datasets
 from transformers import TrainerCallback
 
-from ..data import MarginalSampler, ResamplingViewDataset, VitoPretrainingCollator, VitoViewTransform, build_clip_dataset
+from ..data import (
+    MarginalSampler,
+    ResamplingViewDataset,
+    VitoPretrainingCollator,
+    VitoViewTransform,
+    build_clip_dataset,
+)
 from ..data.sample_clips import sample_clip_paths
 from ..image_processing_vito import VitoImageProcessor
 from ..modeling_vito import VitoForPreTraining

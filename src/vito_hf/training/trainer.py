@@ -122,7 +122,7 @@ class VitoTrainer(Trainer):
         evaluation switched it off)."""
         if self.is_deepspeed_enabled:
             return super().training_step(model, inputs, num_items_in_batch)
-        if not model.training:
+        if not unwrap(model).training:  # evaluation switches the unwrapped model to eval, not a DDP wrapper
             model.train()
         inputs = self._prepare_inputs(inputs)
         batch_size, num_views = inputs["pixel_values"].shape[:2]

@@ -1,8 +1,14 @@
 #!/usr/bin/env python
 """Pretrain a VITO encoder on video clips with VitoTrainer (one CPU, one GPU, or many under `accelerate launch`).
 
+    # a small CPU run (AdamW):
     python training_scripts/run_pretraining.py --output_dir runs/tiny --preset tiny --data_dir curated/ \\
-        --max_steps 200 --per_device_train_batch_size 16 --optimizer_name adamw --learning_rate 1e-3
+        --max_steps 1000 --per_device_train_batch_size 32 --optimizer_name adamw --learning_rate 2e-3 --use_cpu
+    # the paper's recipe on 8 GPUs (LARS, lr 0.3 x global batch / 256, 10 of 300 epochs of warm-up, wd 1e-6):
+    accelerate launch --config_file training_scripts/accelerate/multi_gpu_8.yaml training_scripts/run_pretraining.py \\
+        --output_dir runs/resnet50 --preset resnet50 --data_dir videonet/ --per_device_train_batch_size 64 \\
+        --optimizer_name lars --base_learning_rate 0.3 --warmup_steps 0.033 --max_steps 94000 --bf16 --channels_last \\
+        --dataloader_num_workers 8 --save_steps 1000 --report_to tensorboard
 
 Rerunning the same command resumes from the newest complete checkpoint in --output_dir. At the end the folder
 holds encoder/ (a VitoModel folder that AutoModel loads), pretraining/ (online + EMA target) and

@@ -35,11 +35,10 @@ from vito_hf import VitoForPreTraining, load_preset  # noqa: E402
 from vito_hf.training import VitoTrainer, VitoTrainingArguments  # noqa: E402
 
 SETTINGS = {
-    # preset: (image size, clips per step, measured steps, quick measured steps)
-    "tiny": (64, 32, 40, 12),
-    "resnet50": (224, 4, 8, 2),
+    # preset: (image size, clips per step, measured steps, quick measured steps, quick clips per step)
+    "tiny": (64, 32, 40, 12, 32),
+    "resnet50": (224, 4, 10, 2, 2),
 }
-WARMUP_STEPS = 2
 LEARNING_RATE = 1e-3
 
 
@@ -56,8 +55,16 @@ class FixedViews(torch.utils.data.Dataset):
         return {"pixel_values": self.batch[index % len(self.batch)]}
 
 
-def make_batch(preset: str) -> torch.Tensor:
-    image_size, clips, _, _ = SETTINGS[preset]
+def warmup_steps(quick: bool) -> int:
+    return 1 if quick else 2
+
+
+def clips_per_step(preset: str, quick: bool) -> int:
+    return SETTINGS[preset][4] if quick else SETTINGS[preset][1]
+
+
+def make_batch(preset: str, quick: bool) -> torch.Tensor:
+    image_size, clips = SETTINGS[preset][0], clips_per_step(preset, quick)
     generator = torch.Generator().manual_seed(0)
     return torch.randn(clips, 3, 3, image_size, image_size, generator=generator)
 
@@ -138,10 +145,10 @@ def median_ms(times: list[tuple[float, float]], clock: int) -> float:
 
 
 def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
-    _, clips, steps, quick_steps = SETTINGS[preset]
-    measured = quick_steps if quick else steps
-    batch = make_batch(preset)
-    total = measured + WARMUP_STEPS + 1
+    clips, measured = clips_per_step(preset, quick), SETTINGS[preset][3 if quick else 2]
+    warmup = warmup_steps(quick)
+    batch = make_batch(preset, quick)
+    total = measured + warmup + 1
     dataset = FixedViews(batch, total)
     interleave = Interleave(MinimalLoop(make_model(preset), dataset, clips))
     trainer = VitoTrainer(
@@ -149,12 +156,13 @@ def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
         callbacks=[interleave],
     )
     trainer.train()
-    trainer_times, loop_times = interleave.trainer_times[WARMUP_STEPS:], interleave.loop_times[WARMUP_STEPS + 1 :]
+    trainer_times, loop_times = interleave.trainer_times[warmup:], interleave.loop_times[warmup + 1 :]
     trainer_ms, loop_ms = median_ms(trainer_times, 0), median_ms(loop_times, 0)
     trainer_cpu_ms, loop_cpu_ms = median_ms(trainer_times, 1), median_ms(loop_times, 1)
     return {
         "image_size": SETTINGS[preset][0],
         "clips_per_step": clips,
+        "warmup_steps": warmup,
         "view_images_per_step": clips * 3,
         "measured_steps": measured,
         "trainer_step_ms": round(trainer_ms, 2),
@@ -173,10 +181,10 @@ def resident_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def measure_memory(preset: str, side: str, steps: int, work_dir: Path) -> dict:
+def measure_memory(preset: str, side: str, steps: int, quick: bool, work_dir: Path) -> dict:
     """Run one side alone (in a fresh process) and report its resident-memory rise over the run."""
-    _, clips, _, _ = SETTINGS[preset]
-    dataset = FixedViews(make_batch(preset), steps)
+    clips = clips_per_step(preset, quick)
+    dataset = FixedViews(make_batch(preset, quick), steps)
     model = make_model(preset)
     if side == "trainer":
         trainer = VitoTrainer(model=model, args=trainer_args(work_dir, clips, steps), train_dataset=dataset)
@@ -191,12 +199,12 @@ def measure_memory(preset: str, side: str, steps: int, work_dir: Path) -> dict:
 
 
 def memory_preset(preset: str, quick: bool, work_dir: Path) -> dict:
-    steps = 3 if quick else 6
+    steps = 2 if quick else 6
     result = {}
     for side in ("trainer", "minimal"):
         completed = subprocess.run(
             [sys.executable, __file__, "--memory-side", side, "--preset", preset, "--steps", str(steps),
-             "--work-dir", str(work_dir / f"memory-{preset}-{side}")],
+             "--work-dir", str(work_dir / f"memory-{preset}-{side}")] + (["--quick"] if quick else []),
             capture_output=True, text=True, check=True,
         )
         result[side] = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -220,7 +228,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_side:
-        print(json.dumps(measure_memory(args.preset, args.memory_side, args.steps, args.work_dir)))
+        print(json.dumps(measure_memory(args.preset, args.memory_side, args.steps, args.quick, args.work_dir)))
         return
 
     results = {}

@@ -1,0 +1,23 @@
+"""The GPU throughput script runs on this CPU machine (--quick: tiny preset, bf16 autocast, channels-last) and
+prints its figures as one JSON object on its last line. Speeds are not asserted here: they are measurements."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_throughput_quick_runs_on_cpu_and_reports_json():
+    completed = subprocess.run(
+        [sys.executable, str(REPOSITORY / "benchmarks" / "gpu_throughput.py"), "--quick", "--device", "cpu"],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["bench"] == "gpu_throughput" and result["device"] == "cpu" and result["preset"] == "tiny"
+    assert result["bf16"] and result["channels_last"]
+    assert result["view_images_per_step"] == result["clips_per_step"] * 3
+    for key in ("vito_view_images_per_s", "supervised_images_per_s", "vito_trainer_view_images_per_s"):
+        assert result[key] > 0, key

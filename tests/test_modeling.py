@@ -276,3 +276,13 @@ def test_backbone_serves_transformers_segmentation_heads(views):
     assert logits.shape == (4, 3, 64, 64)
     logits.mean().backward()
     assert segmenter.backbone.backbone.embedder.embedder.convolution.weight.grad is not None
+
+
+def test_loss_is_computed_in_float32_under_bf16_autocast():
+    generator = torch.Generator().manual_seed(0)
+    online, target = torch.randn(16, 3, 32, generator=generator), torch.randn(16, 3, 32, generator=generator)
+    reference = multi_view_info_nce(online, target, temperature=0.1)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        under_autocast = multi_view_info_nce(online, target, temperature=0.1)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, reference, rtol=0, atol=1e-6)

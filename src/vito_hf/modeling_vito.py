@@ -160,16 +160,18 @@ def multi_view_info_nce(online: torch.Tensor, target: torch.Tensor, temperature:
     Under data-parallel gradient averaging with equal per-process batches this equals the single-process
     loss on the global batch. Computed in float32.
     """
-    online = F.normalize(online.float(), dim=-1)
-    target = F.normalize(target.detach().float(), dim=-1)
-    all_targets, offset = gather_across_processes(target)
-    batch_size, num_views, _ = online.shape
-    # logits[i, j, b, n]: online view i of clip b against target view j of clip n.
-    logits = torch.einsum("bid,njd->ijbn", online, all_targets) / temperature
-    labels = torch.arange(offset, offset + batch_size, device=online.device)
-    pair_losses = F.cross_entropy(
-        logits.flatten(0, 2), labels.repeat(num_views * num_views), reduction="none"
-    ).view(num_views, num_views, batch_size)
+    # Autocast off: under bf16 it would run the similarity einsum in bf16 (a 1e-3 error in the loss).
+    with torch.autocast(device_type=online.device.type, enabled=False):
+        online = F.normalize(online.float(), dim=-1)
+        target = F.normalize(target.detach().float(), dim=-1)
+        all_targets, offset = gather_across_processes(target)
+        batch_size, num_views, _ = online.shape
+        # logits[i, j, b, n]: online view i of clip b against target view j of clip n.
+        logits = torch.einsum("bid,njd->ijbn", online, all_targets) / temperature
+        labels = torch.arange(offset, offset + batch_size, device=online.device)
+        pair_losses = F.cross_entropy(
+            logits.flatten(0, 2), labels.repeat(num_views * num_views), reduction="none"
+        ).view(num_views, num_views, batch_size)
     # A mask multiply rather than boolean indexing: no host sync on CUDA, and CUDA graphs can capture it.
     off_diagonal = ~torch.eye(num_views, dtype=torch.bool, device=online.device)
     return torch.where(off_diagonal, pair_losses.mean(dim=-1), 0.0).sum()

@@ -60,6 +60,9 @@ class VitoTrainer(Trainer):
         if args.base_learning_rate is not None:
             global_batch = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
             args.learning_rate = scaled_learning_rate(args.base_learning_rate, global_batch)
+        if args.dataloader_pin_memory:
+            # Batches come from pinned memory: copy them to the GPU without blocking the host.
+            args.accelerator_config.non_blocking = True
         if args.accelerator_config.dispatch_batches is None:
             # Every process reads its own clips: map-style datasets through the distributed batch sampler,
             # streaming `datasets` through `shard` by node (what `split_dataset_by_node` does).
@@ -117,7 +120,7 @@ class VitoTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        """Forward, finiteness check, backward. Trainer's version also handles SageMaker, context
+        """Forward, backward, finiteness check. Trainer's version also handles SageMaker, context
         parallelism and LOMO; this one does only what a VITO step needs (and sets train mode only when
         evaluation switched it off)."""
         if self.is_deepspeed_enabled:
@@ -129,10 +132,12 @@ class VitoTrainer(Trainer):
         with self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
         del inputs
-        self._check_finite(loss)
         if not self.loss_is_scaled_for_ga:
             loss = loss / self.current_gradient_accumulation_steps
         self.accelerator.backward(loss)
+        # Checked after backward, still before the optimizer step: the one host sync of the step comes
+        # once the GPU has the whole step queued, rather than between forward and backward.
+        self._check_finite(loss)
         self._examples_seen += batch_size
         self._views_per_example = num_views
         return loss.detach()

@@ -358,11 +358,8 @@ class VitoForPreTraining(VitoPreTrainedModel):
         target = target.view(batch_size, num_views, -1)
         loss = multi_view_info_nce(online, target, self.config.temperature)
         with torch.no_grad():
-            entropies = [
-                -(attention.float().flatten(2) * attention.float().flatten(2).clamp_min(1e-12).log()).sum(-1).mean()
-                for attention in outputs.attentions
-            ]
-            attention_entropy = torch.stack(entropies).mean()
+            masks = [attention.float().flatten(2) for attention in outputs.attentions]
+            attention_entropy = torch.stack([-(p * p.clamp_min(1e-12).log()).sum(-1).mean() for p in masks]).mean()
 
         output = VitoForPreTrainingOutput(
             loss=loss, online_projections=online, target_projections=target, attention_entropy=attention_entropy

@@ -269,13 +269,15 @@ def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> to
 
 
 _JITTER_OPS = (_brightness, _contrast, _saturation, _hue)
+_JITTER_IDENTITY = (1.0, 1.0, 1.0, 0.0)
 
 
 def apply_photometric(images: torch.Tensor, params: PhotometricParams) -> torch.Tensor:
     """Apply drawn photometric augmentations to float images ``[N, 3, H, W]`` in [0, 1].
 
     Order as in BYOL: colour jitter (its four operations in each image's own random order),
-    grayscale, blur, solarize. Only the images an operation selects are computed.
+    grayscale, blur, solarize. Only the images an operation selects are computed; a jitter
+    factor equal to the identity is skipped (the hue round trip through HSV is not exact).
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected float images [N, 3, H, W], got {tuple(images.shape)}.")
@@ -284,7 +286,8 @@ def apply_photometric(images: torch.Tensor, params: PhotometricParams) -> torch.
     factors = (params.brightness, params.contrast, params.saturation, params.hue)
     for position in range(4):
         for op_index, op in enumerate(_JITTER_OPS):
-            chosen = torch.nonzero(params.jitter & (params.order[:, position] == op_index)).flatten()
+            selected = params.jitter & (params.order[:, position] == op_index)
+            chosen = torch.nonzero(selected & (factors[op_index] != _JITTER_IDENTITY[op_index])).flatten()
             if chosen.numel():
                 x[chosen] = op(x[chosen], factors[op_index][chosen])
     gray = torch.nonzero(params.grayscale).flatten()

@@ -3,13 +3,15 @@
 Same model, same views (pre-made real-sized batches of normalised views served by a Dataset), same batch,
 fused AdamW, the same EMA update (`update_target`, `torch._foreach_lerp_`), on the same CPU. Steps alternate
 inside one process: a callback runs one minimal-loop step (on its own copy of the model) right after each
-Trainer step, so both sides see the same allocator state and machine load; the Trainer step is timed from
-the end of one such pair to the start of the next minimal step. Medians of wall time and of process CPU time
-are both reported: on a shared machine the CPU time is the steadier of the two. Peak memory is measured in two fresh
-subprocesses (Trainer-only and loop-only), as the rise of resident memory over its level before the first
-step. Goal: step-time ratio <= 1.05 at the paper preset's step size (ResNet-50, 224 px, small batch) and at
-the tiny preset's (64 px). The glibc settings of `../shared/reference/stack-facts.md` are set for every
-measuring process.
+Trainer step, so both sides see the same allocator state and machine load. Each Trainer step is compared
+with the mean of the two loop steps around it (one just before, one just after), which cancels drift and
+any advantage of going first; the ratio reported is the median of these paired ratios, for wall time and
+for process CPU time (on a shared machine the CPU time is the steadier of the two). The median paired
+difference is reported too: the Trainer's fixed per-step overhead in ms. Peak memory is measured in fresh
+subprocesses (Trainer-only and loop-only, two at a time, before any timing), as the rise of resident
+memory over its level before the first step. Goal: step-time ratio <= 1.05 at the paper preset's step
+size (ResNet-50, 224 px, small batch) and at the tiny preset's (64 px). The glibc settings of
+`../shared/reference/stack-facts.md` are set for every measuring process.
 
     python benchmarks/train_step.py [--quick]      # prints one JSON object as its last line
 """
@@ -37,7 +39,7 @@ from vito_hf.training import VitoTrainer, VitoTrainingArguments  # noqa: E402
 SETTINGS = {
     # preset: (image size, clips per step, measured steps, quick measured steps, quick clips per step)
     "tiny": (64, 32, 40, 12, 32),
-    "resnet50": (224, 4, 10, 2, 2),
+    "resnet50": (224, 4, 20, 3, 1),
 }
 LEARNING_RATE = 1e-3
 
@@ -140,8 +142,20 @@ class Interleave(TrainerCallback):
         self.mark = clocks()
 
 
-def median_ms(times: list[tuple[float, float]], clock: int) -> float:
-    return statistics.median(t[clock] for t in times) * 1e3
+def paired(interleave: Interleave, warmup: int, clock: int) -> dict:
+    """Trainer step j+1 against the mean of the loop steps just before (j) and just after (j+1) it."""
+    trainer = [t[clock] for t in interleave.trainer_times]  # trainer[j]: the step between loop steps j and j+1
+    loop = [t[clock] for t in interleave.loop_times]
+    pairs = [(trainer[j], (loop[j] + loop[j + 1]) / 2) for j in range(warmup, min(len(trainer), len(loop) - 1))]
+    if not pairs:
+        raise RuntimeError("no measured step pairs: raise the number of steps.")
+    return {
+        "trainer_ms": statistics.median(t for t, _ in pairs) * 1e3,
+        "loop_ms": statistics.median(m for _, m in pairs) * 1e3,
+        "ratio": statistics.median(t / m for t, m in pairs),
+        "overhead_ms": statistics.median(t - m for t, m in pairs) * 1e3,
+        "pairs": len(pairs),
+    }
 
 
 def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
@@ -156,21 +170,20 @@ def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
         callbacks=[interleave],
     )
     trainer.train()
-    trainer_times, loop_times = interleave.trainer_times[warmup:], interleave.loop_times[warmup + 1 :]
-    trainer_ms, loop_ms = median_ms(trainer_times, 0), median_ms(loop_times, 0)
-    trainer_cpu_ms, loop_cpu_ms = median_ms(trainer_times, 1), median_ms(loop_times, 1)
+    wall, cpu = paired(interleave, warmup, 0), paired(interleave, warmup, 1)
     return {
         "image_size": SETTINGS[preset][0],
         "clips_per_step": clips,
         "warmup_steps": warmup,
         "view_images_per_step": clips * 3,
-        "measured_steps": measured,
-        "trainer_step_ms": round(trainer_ms, 2),
-        "minimal_loop_step_ms": round(loop_ms, 2),
-        "ratio_vs_minimal_loop": round(trainer_ms / loop_ms, 4),
-        "trainer_step_cpu_ms": round(trainer_cpu_ms, 2),
-        "minimal_loop_step_cpu_ms": round(loop_cpu_ms, 2),
-        "cpu_time_ratio_vs_minimal_loop": round(trainer_cpu_ms / loop_cpu_ms, 4),
+        "measured_pairs": wall["pairs"],
+        "trainer_step_ms": round(wall["trainer_ms"], 2),
+        "minimal_loop_step_ms": round(wall["loop_ms"], 2),
+        "ratio_vs_minimal_loop": round(wall["ratio"], 4),
+        "trainer_overhead_ms": round(wall["overhead_ms"], 2),
+        "trainer_step_cpu_ms": round(cpu["trainer_ms"], 2),
+        "minimal_loop_step_cpu_ms": round(cpu["loop_ms"], 2),
+        "cpu_time_ratio_vs_minimal_loop": round(cpu["ratio"], 4),
     }
 
 
@@ -199,15 +212,22 @@ def measure_memory(preset: str, side: str, steps: int, quick: bool, work_dir: Pa
 
 
 def memory_preset(preset: str, quick: bool, work_dir: Path) -> dict:
+    """Both sides at once, each in its own fresh process (memory does not depend on sharing the cores)."""
     steps = 2 if quick else 6
-    result = {}
-    for side in ("trainer", "minimal"):
-        completed = subprocess.run(
+    processes = {
+        side: subprocess.Popen(
             [sys.executable, __file__, "--memory-side", side, "--preset", preset, "--steps", str(steps),
              "--work-dir", str(work_dir / f"memory-{preset}-{side}")] + (["--quick"] if quick else []),
-            capture_output=True, text=True, check=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        result[side] = json.loads(completed.stdout.strip().splitlines()[-1])
+        for side in ("trainer", "minimal")
+    }
+    result = {}
+    for side, process in processes.items():
+        stdout, stderr = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"the {side} memory run of {preset} failed:\n{stderr[-3000:]}")
+        result[side] = json.loads(stdout.strip().splitlines()[-1])
     rise = {side: values["peak_mib"] - values["before_mib"] for side, values in result.items()}
     return {
         "peak_rise_trainer_mib": round(rise["trainer"], 1),
@@ -231,10 +251,10 @@ def main() -> None:
         print(json.dumps(measure_memory(args.preset, args.memory_side, args.steps, args.quick, args.work_dir)))
         return
 
+    memory = {preset: memory_preset(preset, args.quick, args.work_dir) for preset in args.presets}  # before timing
     results = {}
     for preset in args.presets:
-        timing = time_preset(preset, args.quick, args.work_dir)
-        results[preset] = {**timing, **memory_preset(preset, args.quick, args.work_dir)}
+        results[preset] = {**time_preset(preset, args.quick, args.work_dir), **memory[preset]}
         print(f"{preset}: {json.dumps(results[preset])}", file=sys.stderr)
     print(
         json.dumps(
@@ -246,6 +266,7 @@ def main() -> None:
                 "cpu_time_ratio_vs_minimal_loop": {
                     preset: r["cpu_time_ratio_vs_minimal_loop"] for preset, r in results.items()
                 },
+                "trainer_overhead_ms": {preset: r["trainer_overhead_ms"] for preset, r in results.items()},
                 "peak_mem_ratio": {preset: r["peak_mem_ratio"] for preset, r in results.items()},
                 "presets": results,
             }

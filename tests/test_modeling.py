@@ -116,6 +116,8 @@ def test_gradients_reach_every_online_parameter_and_never_the_target(use_predict
         for name, parameter in module.named_parameters():
             assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     assert all(not p.requires_grad and p.grad is None for p in model.target.parameters())
+    model.zero_grad()  # skips the target; must still clear every online gradient
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_target_starts_as_a_copy_of_the_online_network(tiny_config):

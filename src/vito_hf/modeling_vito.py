@@ -299,34 +299,44 @@ class VitoForPreTraining(VitoPreTrainedModel):
         self.post_init()
         self.reset_target()
 
-    def _online_and_target_tensors(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        online = [self.vito, self.projector]
-        target = [self.target["vito"], self.target["projector"]]
-        online_params = [p for module in online for p in module.parameters()]
-        target_params = [p for module in target for p in module.parameters()]
-        online_buffers = [b for module in online for b in module.buffers()]
-        target_buffers = [b for module in target for b in module.buffers()]
+    def _online_and_target_pairs(self) -> tuple[list[torch.Tensor], ...]:
+        """Online and target parameters and buffers, aligned, from one walk over both module trees in
+        lockstep (the target is built from the same config): cheaper than four `parameters()`/`buffers()`
+        walks, which matters because the EMA update runs every step."""
+        online_params, target_params, online_buffers, target_buffers = [], [], [], []
+        for online, target in ((self.vito, self.target["vito"]), (self.projector, self.target["projector"])):
+            for online_module, target_module in zip(online.modules(), target.modules()):
+                online_params += [p for p in online_module._parameters.values() if p is not None]
+                target_params += [p for p in target_module._parameters.values() if p is not None]
+                online_buffers += [b for b in online_module._buffers.values() if b is not None]
+                target_buffers += [b for b in target_module._buffers.values() if b is not None]
         return online_params, target_params, online_buffers, target_buffers
 
     @torch.no_grad()
     def reset_target(self) -> None:
         """Copy the online encoder and projector into the target (the start of training)."""
-        online_params, target_params, online_buffers, target_buffers = self._online_and_target_tensors()
-        for target, online in zip(target_params + target_buffers, online_params + online_buffers):
-            target.copy_(online)
+        online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
+        torch._foreach_copy_(target_params + target_buffers, online_params + online_buffers)
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
         """`target = momentum * target + (1 - momentum) * online`, for parameters and batch-norm statistics
         (integer buffers such as `num_batches_tracked` are copied)."""
-        online_params, target_params, online_buffers, target_buffers = self._online_and_target_tensors()
-        torch._foreach_lerp_(target_params, online_params, 1.0 - momentum)
-        float_pairs = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
-        if float_pairs:
-            torch._foreach_lerp_([t for t, _ in float_pairs], [o for _, o in float_pairs], 1.0 - momentum)
-        for target, online in zip(target_buffers, online_buffers):
-            if not target.is_floating_point():
-                target.copy_(online)
+        online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
+        float_buffers = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
+        int_buffers = [(t, o) for t, o in zip(target_buffers, online_buffers) if not t.is_floating_point()]
+        torch._foreach_lerp_(
+            target_params + [t for t, _ in float_buffers], online_params + [o for _, o in float_buffers], 1.0 - momentum
+        )
+        if int_buffers:
+            torch._foreach_copy_([t for t, _ in int_buffers], [o for _, o in int_buffers])
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """As `nn.Module.zero_grad`, without walking the frozen target, which never holds gradients
+        (Trainer calls this every step)."""
+        for name, child in self.named_children():
+            if name != "target":
+                child.zero_grad(set_to_none)
 
     def forward(
         self,

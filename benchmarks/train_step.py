@@ -7,10 +7,13 @@ Trainer step, so both sides see the same allocator state and machine load. Each 
 with the mean of the two loop steps around it (one just before, one just after), which cancels drift and
 any advantage of going first; the ratio reported is the median of these paired ratios, for wall time and
 for process CPU time (on a shared machine the CPU time is the steadier of the two). The median paired
-difference is reported too: the Trainer's fixed per-step overhead in ms. Peak memory is measured in fresh
+difference is reported too: the Trainer's fixed per-step overhead in ms. The same estimator applied to two
+identical minimal loops (an A/A run) gives the benchmark's own noise floor at that step size: a Trainer ratio
+within it cannot be told from 1. Peak memory is measured in fresh
 subprocesses (Trainer-only and loop-only, two at a time, before any timing), as the rise of resident
 memory over its level before the first step. Goal: step-time ratio <= 1.05 at the paper preset's step
-size (ResNet-50, 224 px, small batch) and at the tiny preset's (64 px). The glibc settings of
+size (ResNet-50 at 224 px, one clip per step: the shortest such step, where a fixed overhead weighs most)
+and at the tiny preset's (64 px, 32 clips). The glibc settings of
 `../shared/reference/stack-facts.md` are set for every measuring process.
 
     python benchmarks/train_step.py [--quick]      # prints one JSON object as its last line
@@ -39,7 +42,7 @@ from vito_hf.training import VitoTrainer, VitoTrainingArguments  # noqa: E402
 SETTINGS = {
     # preset: (image size, clips per step, measured steps, quick measured steps, quick clips per step)
     "tiny": (64, 32, 40, 12, 32),
-    "resnet50": (224, 4, 20, 3, 1),
+    "resnet50": (224, 1, 40, 3, 1),
 }
 LEARNING_RATE = 1e-3
 
@@ -142,20 +145,41 @@ class Interleave(TrainerCallback):
         self.mark = clocks()
 
 
-def paired(interleave: Interleave, warmup: int, clock: int) -> dict:
-    """Trainer step j+1 against the mean of the loop steps just before (j) and just after (j+1) it."""
-    trainer = [t[clock] for t in interleave.trainer_times]  # trainer[j]: the step between loop steps j and j+1
-    loop = [t[clock] for t in interleave.loop_times]
-    pairs = [(trainer[j], (loop[j] + loop[j + 1]) / 2) for j in range(warmup, min(len(trainer), len(loop) - 1))]
+def paired(first: list, second: list, warmup: int, clock: int) -> dict:
+    """Step j+1 of `first` against the mean of the `second` steps just before (j) and just after (j+1) it.
+
+    `first[j]` is the step run between `second[j]` and `second[j + 1]`.
+    """
+    first, second = [t[clock] for t in first], [t[clock] for t in second]
+    pairs = [(first[j], (second[j] + second[j + 1]) / 2) for j in range(warmup, min(len(first), len(second) - 1))]
     if not pairs:
         raise RuntimeError("no measured step pairs: raise the number of steps.")
     return {
-        "trainer_ms": statistics.median(t for t, _ in pairs) * 1e3,
-        "loop_ms": statistics.median(m for _, m in pairs) * 1e3,
+        "first_ms": statistics.median(t for t, _ in pairs) * 1e3,
+        "second_ms": statistics.median(m for _, m in pairs) * 1e3,
         "ratio": statistics.median(t / m for t, m in pairs),
         "overhead_ms": statistics.median(t - m for t, m in pairs) * 1e3,
         "pairs": len(pairs),
     }
+
+
+def noise_floor(preset: str, quick: bool, pairs: int, warmup: int) -> float:
+    """The paired ratio of two identical minimal loops stepped alternately (an A/A run)."""
+    clips = clips_per_step(preset, quick)
+    dataset = FixedViews(make_batch(preset, quick), pairs + warmup + 1)
+    first, second = MinimalLoop(make_model(preset), dataset, clips), MinimalLoop(make_model(preset), dataset, clips)
+    first_times, second_times = [], []
+    second.step()
+    second_times.append((0.0, 0.0))
+    for _ in range(pairs + warmup):
+        start = clocks()
+        first.step()
+        middle = clocks()
+        second.step()
+        end = clocks()
+        first_times.append((middle[0] - start[0], middle[1] - start[1]))
+        second_times.append((end[0] - middle[0], end[1] - middle[1]))
+    return paired(first_times, second_times, warmup, 0)["ratio"]
 
 
 def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
@@ -170,19 +194,21 @@ def time_preset(preset: str, quick: bool, work_dir: Path) -> dict:
         callbacks=[interleave],
     )
     trainer.train()
-    wall, cpu = paired(interleave, warmup, 0), paired(interleave, warmup, 1)
+    wall = paired(interleave.trainer_times, interleave.loop_times, warmup, 0)
+    cpu = paired(interleave.trainer_times, interleave.loop_times, warmup, 1)
     return {
         "image_size": SETTINGS[preset][0],
         "clips_per_step": clips,
         "warmup_steps": warmup,
         "view_images_per_step": clips * 3,
         "measured_pairs": wall["pairs"],
-        "trainer_step_ms": round(wall["trainer_ms"], 2),
-        "minimal_loop_step_ms": round(wall["loop_ms"], 2),
+        "trainer_step_ms": round(wall["first_ms"], 2),
+        "minimal_loop_step_ms": round(wall["second_ms"], 2),
         "ratio_vs_minimal_loop": round(wall["ratio"], 4),
         "trainer_overhead_ms": round(wall["overhead_ms"], 2),
-        "trainer_step_cpu_ms": round(cpu["trainer_ms"], 2),
-        "minimal_loop_step_cpu_ms": round(cpu["loop_ms"], 2),
+        "a_a_ratio": round(noise_floor(preset, quick, wall["pairs"], warmup), 4),
+        "trainer_step_cpu_ms": round(cpu["first_ms"], 2),
+        "minimal_loop_step_cpu_ms": round(cpu["second_ms"], 2),
         "cpu_time_ratio_vs_minimal_loop": round(cpu["ratio"], 4),
     }
 
@@ -267,6 +293,7 @@ def main() -> None:
                     preset: r["cpu_time_ratio_vs_minimal_loop"] for preset, r in results.items()
                 },
                 "trainer_overhead_ms": {preset: r["trainer_overhead_ms"] for preset, r in results.items()},
+                "a_a_ratio": {preset: r["a_a_ratio"] for preset, r in results.items()},
                 "peak_mem_ratio": {preset: r["peak_mem_ratio"] for preset, r in results.items()},
                 "presets": results,
             }

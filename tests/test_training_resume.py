@@ -7,6 +7,9 @@ Epochs hold 4 steps (6 clips listed three times, batches of 4, the last partial 
 start mid-epoch and then cross an epoch boundary. A mid-epoch resume is where the global RNG stream cannot be
 replayed (Accelerate's loader fetches a batch ahead of the saved RNG state): the last test shows that without
 per-example seeding the resumed run does differ, so the equalities above are not vacuous.
+
+A stream (the builder's streaming mode) is resumed in its second pass: Trainer alone would restart it at
+epoch 0 and skip `global_step` batches from there; VitoTrainer restores the epoch and the position in it.
 """
 
 import argparse
@@ -22,7 +25,18 @@ import torch
 from transformers import TrainerCallback
 
 from vito_hf.training import PerExampleSeededDataset, VitoTrainer, last_complete_checkpoint
-from training_helpers import collator, cpu_args, model_state, tiny_model, views_dataset, write_real_clips
+from vito_hf.training.pretraining import build_view_dataset
+from vito_hf.training.seeding import PerExampleSeededStream, stream_seeding
+from training_helpers import (
+    IMAGE_SIZE,
+    WINDOW_SECONDS,
+    collator,
+    cpu_args,
+    model_state,
+    tiny_model,
+    views_dataset,
+    write_real_clips,
+)
 
 TOTAL_STEPS = 6
 
@@ -65,6 +79,23 @@ def train(
         dataset = torch.utils.data.ConcatDataset([views] * 3)
     trainer = VitoTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator(), callbacks=list(callbacks)
+    )
+    trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
+    return trainer
+
+
+def train_stream(clips: Path, cache: Path, output_dir: Path, save_steps: int, resume: Path | None = None, callbacks=()):
+    """Batches of 2 from a stream of the 6 clips: 3 steps per pass, so the 6 steps go round it twice."""
+    args = cpu_args(
+        output_dir, max_steps=TOTAL_STEPS, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7,
+        per_device_train_batch_size=2,
+    )
+    stream = build_view_dataset(
+        clips, image_size=IMAGE_SIZE, num_views=3, seed=args.seed, window_seconds=WINDOW_SECONDS, streaming=True,
+        cache_dir=cache,
+    )
+    trainer = VitoTrainer(
+        model=tiny_model(seed=0), args=args, train_dataset=stream, data_collator=collator(), callbacks=list(callbacks)
     )
     trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
     return trainer
@@ -135,6 +166,30 @@ def test_without_per_example_seeding_a_mid_epoch_resume_differs(clips, straight,
     resumed = train(*clips, stopped, save_steps=3, resume=stopped / "checkpoint-3", seeding=False)
     reference, resumed = model_state(reference.model), model_state(resumed.model)
     assert any(not torch.equal(reference[name], resumed[name]) for name in reference)
+
+
+def test_a_stream_resumed_in_its_second_pass_is_bit_identical(clips, tmp_path):
+    straight = train_stream(*clips, tmp_path / "straight", save_steps=100)
+    stopped = tmp_path / "stopped"
+    first = train_stream(*clips, stopped, save_steps=4, callbacks=[StopAfter(4)])
+    assert first.state.global_step == 4 and 1 < first.state.epoch < 2  # one batch into the second pass
+    resumed = train_stream(*clips, stopped, save_steps=4, resume=stopped / "checkpoint-4")
+    assert resumed.state.global_step == TOTAL_STEPS
+    assert_identical(model_state(resumed.model), model_state(straight.model))
+    assert stream_seeding(straight.train_dataset).epoch == 1  # the second pass drew its own views
+
+
+def test_stream_views_are_a_function_of_seed_epoch_and_clip():
+    seeding = PerExampleSeededStream(lambda row: {"draw": torch.rand(4)}, seed=3)
+    draws = {}
+    for epoch in (0, 1):
+        seeding.set_epoch(epoch)
+        for name in ("a.mp4", "b.mp4"):
+            out = seeding({"file_name": name})
+            again = seeding({"file_name": name})
+            assert torch.equal(out["draw"], again["draw"]) and out["example_seed"] == again["example_seed"]
+            draws[epoch, name] = out["draw"]
+    assert len({tuple(d.tolist()) for d in draws.values()}) == 4  # every (epoch, clip) draws differently
 
 
 if __name__ == "__main__":

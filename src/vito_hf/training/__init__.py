@@ -6,7 +6,7 @@ from .callbacks import EmaTargetCallback
 from .checkpoints import last_complete_checkpoint
 from .lars import LARS, build_optimizer
 from .schedules import cosine_ema_momentum, scaled_learning_rate, warmup_cosine_schedule
-from .seeding import PerExampleSeededDataset
+from .seeding import PerExampleSeededDataset, PerExampleSeededStream
 from .sync_batchnorm import convert_sync_batchnorm
 from .trainer import NonFiniteLossError, VitoTrainer
 
@@ -17,6 +17,7 @@ __all__ = [
     "ModelArguments",
     "NonFiniteLossError",
     "PerExampleSeededDataset",
+    "PerExampleSeededStream",
     "VitoTrainer",
     "VitoTrainingArguments",
     "build_optimizer",

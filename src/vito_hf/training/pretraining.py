@@ -30,7 +30,7 @@ from ..presets import load_preset
 from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .checkpoints import last_complete_checkpoint
 from .curves import plot_training_curves
-from .seeding import PerExampleSeededDataset
+from .seeding import PerExampleSeededDataset, PerExampleSeededStream, attach_stream_seeding
 from .trainer import VitoTrainer
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def build_view_dataset(
 
     Map-style: bad clips are replaced by other clips, each example is seeded by (seed, epoch, index) and the
     list is repeated `repeats` times per epoch. Streaming: a shuffled `datasets.IterableDataset` that Accelerate
-    shards by process; bad clips are dropped.
+    shards by process, each example seeded by (seed, epoch, clip); bad clips are dropped.
     """
     transform = VitoViewTransform(
         image_size=image_size,
@@ -116,8 +116,9 @@ def build_view_dataset(
     )
     rows = build_clip_dataset(data_dir, streaming=streaming, cache_dir=cache_dir)
     if streaming:
-        shuffled = rows.shuffle(seed=seed, buffer_size=256)
-        return shuffled.map(transform).filter(lambda example: example["pixel_values"] is not None)
+        seeding = PerExampleSeededStream(transform, seed=seed)
+        views = rows.shuffle(seed=seed, buffer_size=256).map(seeding)
+        return attach_stream_seeding(views.filter(lambda example: example["pixel_values"] is not None), seeding)
     return PerExampleSeededDataset(ResamplingViewDataset(rows, transform), seed=seed, repeats=repeats)
 
 

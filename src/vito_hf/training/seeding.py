@@ -8,9 +8,13 @@ RNG per example removes all of that: the same example in the same epoch gets the
 run was resumed, how many workers decode, or how many processes share the batch. Randomness drawn while
 collating (the batched photometric augmentation of `VitoPretrainingCollator`) is seeded from the seeds of the
 batch's examples, so it too replays exactly on resume (for a fixed batch layout).
+
+Streams have no stable index, but within one pass each clip comes once: `PerExampleSeededStream` seeds
+each example by (seed, epoch, the clip's file name) instead, whatever the worker, process or shuffle buffer.
 """
 
 from collections.abc import Callable, Sequence
+import hashlib
 from contextlib import contextmanager
 from typing import Any
 
@@ -106,3 +110,47 @@ class SeededBatchCollator:
         stripped = [{key: value for key, value in example.items() if key != SEED_KEY} for example in examples]
         with seeded_cpu_rng(mixed_seed(*seeds)):
             return self.collate_fn(stripped)
+
+
+class PerExampleSeededStream:
+    """The view transform of a stream (a function for `datasets.IterableDataset.map`), each clip's views
+    drawn under the CPU RNG seeded by (seed, epoch, the clip's `key_column`), the seed kept under
+    `"example_seed"` for `SeededBatchCollator`.
+
+    The trainer sets the epoch (`set_epoch`, shared memory as in `PerExampleSeededDataset`) before each
+    epoch's iterator is created; `attach_stream_seeding` lets it find this object from the dataset.
+    """
+
+    def __init__(self, transform: Callable[[dict], dict], seed: int, key_column: str = "file_name"):
+        self.transform = transform
+        self.seed = seed
+        self.key_column = key_column
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.fill_(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def __call__(self, row: dict) -> dict:
+        key = hashlib.blake2b(str(row[self.key_column]).encode(), digest_size=8).digest()
+        seed = mixed_seed(self.seed, int(self._epoch), int.from_bytes(key, "little"))
+        with seeded_cpu_rng(seed):
+            out = self.transform(row)
+        return {**out, SEED_KEY: seed}
+
+
+_STREAM_SEEDING = "vito_stream_seeding"
+
+
+def attach_stream_seeding(dataset: Any, seeding: PerExampleSeededStream) -> Any:
+    """Record on a stream the seeding its views were mapped with (further `.map`/`.filter` calls drop it)."""
+    setattr(dataset, _STREAM_SEEDING, seeding)
+    return dataset
+
+
+def stream_seeding(dataset: Any) -> PerExampleSeededStream | None:
+    """The seeding `attach_stream_seeding` recorded on `dataset`, if any."""
+    return getattr(dataset, _STREAM_SEEDING, None)

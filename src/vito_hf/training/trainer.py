@@ -7,7 +7,8 @@ What it adds to `Trainer`:
 - LARS or fused AdamW, the learning rate optionally given as base x global batch / 256;
 - batch norm synchronised over processes (CPU/gloo and GPU/NCCL), each process reading its own shard;
 - views seeded per example (and collation per batch), so resuming reproduces the uninterrupted run bit
-  for bit on CPU;
+  for bit on CPU, for map-style datasets and for streams (whose epoch and position in it are restored,
+  where Trainer would restart a stream at epoch 0);
 - a non-finite loss stops the run with a clear error before any update, and a checkpoint is never
   written from non-finite weights;
 - logs of the EMA momentum, attention entropy and throughput (examples/s, view-images/s);
@@ -21,14 +22,14 @@ import datasets
 import torch
 from torch import nn
 from transformers import Trainer, default_data_collator
-from transformers.trainer_utils import IntervalStrategy
+from transformers.trainer_utils import IntervalStrategy, has_length
 from transformers.utils import logging
 
 from .arguments import VitoTrainingArguments
 from .callbacks import EmaTargetCallback, ema_momentum_at, unwrap
 from .lars import build_optimizer
 from .schedules import scaled_learning_rate
-from .seeding import PerExampleSeededDataset, SeededBatchCollator
+from .seeding import PerExampleSeededDataset, SeededBatchCollator, stream_seeding
 from .sync_batchnorm import convert_sync_batchnorm
 
 logger = logging.get_logger(__name__)
@@ -76,7 +77,7 @@ class VitoTrainer(Trainer):
             train_dataset = PerExampleSeededDataset(
                 train_dataset, seed=args.seed if args.data_seed is None else args.data_seed
             )
-        if isinstance(train_dataset, PerExampleSeededDataset):
+        if isinstance(train_dataset, PerExampleSeededDataset) or stream_seeding(train_dataset) is not None:
             kwargs["data_collator"] = SeededBatchCollator(kwargs.get("data_collator") or default_data_collator)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         if not any(isinstance(callback, EmaTargetCallback) for callback in self.callback_handler.callbacks):
@@ -211,9 +212,25 @@ class VitoTrainer(Trainer):
 
     def _run_epoch(self, model, epoch, train_dataloader, *args, **kwargs):
         """Tell the per-example seeding which epoch it is, before the epoch's iterator is created."""
-        if isinstance(self.train_dataset, PerExampleSeededDataset):
-            self.train_dataset.set_epoch(epoch)
+        seeding = self.train_dataset if isinstance(self.train_dataset, PerExampleSeededDataset) else None
+        seeding = seeding or stream_seeding(self.train_dataset)
+        if seeding is not None:
+            seeding.set_epoch(epoch)
         return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
+
+    def _init_training_state(self, max_steps, num_update_steps_per_epoch, *args, **kwargs) -> tuple[int, int]:
+        """Where to resume in the data. Trainer cannot know a stream's length, so it counts every step of a
+        stream as epoch 0 and skips `global_step` batches from its start: wrong once a run has gone round
+        the stream. For a stream Trainer records `state.epoch = epoch + batches into it / (max_steps x
+        accumulation)`: the epoch and the batches to skip are read back from it."""
+        epochs_trained, batches_to_skip = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, *args, **kwargs
+        )
+        if self.state.global_step > 0 and not has_length(self.train_dataset) and not self.args.ignore_data_skip:
+            epochs_trained = int(self.state.epoch)
+            batches_per_epoch = max_steps * self.args.gradient_accumulation_steps
+            batches_to_skip = round((self.state.epoch - epochs_trained) * batches_per_epoch)
+        return epochs_trained, batches_to_skip
 
     def _save_checkpoint(self, model, trial) -> None:
         """Refuse to write a checkpoint from non-finite weights: the last good one stays the newest."""

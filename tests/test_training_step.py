@@ -206,3 +206,27 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     # statistics in memory; the run stops, and those never reach a checkpoint.)
     for name, parameter in model.named_parameters():
         assert torch.equal(parameter, saved.state[name]), name
+
+
+def test_bf16_channels_last_and_compiled_steps_train_and_save_a_loadable_model(tmp_path, real_batch):
+    """The GPU settings, on CPU: bf16 autocast (the loss still fp32), channels-last weights, and
+    `torch.compile` (the `aot_eager` backend: dynamo and AOT autograd without a C++ toolchain)."""
+    model = tiny_model(seed=0)
+    start = model_state(model)
+    args = cpu_args(
+        tmp_path, max_steps=2, per_device_train_batch_size=4, bf16=True, channels_last=True, torch_compile=True,
+        torch_compile_backend="aot_eager", optimizer_name="adamw", learning_rate=1e-3,
+    )
+    trainer = VitoTrainer(model=model, args=args, train_dataset=FixedBatches(real_batch), data_collator=collator())
+    result = trainer.train()
+    assert torch.isfinite(torch.tensor(result.training_loss))
+    assert trainer.accelerator.mixed_precision == "bf16" and hasattr(trainer.model_wrapped, "_orig_mod")
+    conv = model.vito.backbone.embedder.embedder.convolution.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and conv.dtype == torch.float32
+    state = model_state(model)
+    online = "vito.backbone.embedder.embedder.convolution.weight"
+    target = "target." + online
+    assert not torch.equal(state[online], start[online]) and not torch.equal(state[target], start[target])
+    trainer.save_model(str(tmp_path / "saved"))
+    reloaded = type(model).from_pretrained(tmp_path / "saved")
+    assert all(torch.equal(reloaded.state_dict()[k].float(), v.float()) for k, v in state.items())

@@ -85,3 +85,26 @@ def test_demo_curates_pretrains_saves_and_probes(tmp_path):
     assert json.loads(result.results_path.read_text())["train_steps"] == 3
     text = summary(result)
     assert str(result.encoder_dir) in text and "random init" in text
+
+
+def test_one_seed_gives_one_run_whatever_ran_before(tmp_path):
+    """The model is built before Trainer seeds the RNGs: run_pretraining seeds first, so the weights do not
+    depend on how much of the global RNG stream earlier code used."""
+    from safetensors.torch import load_file
+
+    from vito_hf.training import DataArguments, ModelArguments
+    from vito_hf.training.pretraining import run_pretraining
+    from training_helpers import cpu_args
+
+    clips = write_real_clips(tmp_path / "clips")
+    weights = []
+    for run, draws in enumerate((0, 1000)):
+        torch.rand(draws)  # earlier work that used the global RNG
+        outputs = run_pretraining(
+            ModelArguments(preset="tiny"),
+            DataArguments(data_dir=str(clips), cache_dir=str(tmp_path / "cache"), image_size=32, window_seconds=1.0),
+            cpu_args(tmp_path / f"run{run}", max_steps=2, optimizer_name="adamw", learning_rate=1e-3, seed=3),
+        )
+        weights.append(load_file(str(outputs.encoder_dir / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

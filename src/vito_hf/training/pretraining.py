@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from transformers import TrainerCallback
+from transformers import TrainerCallback, set_seed
 
 from ..data import (
     MarginalSampler,
@@ -162,6 +162,7 @@ def run_pretraining(
 ) -> PretrainingOutputs:
     """Train (resuming when the output folder holds a checkpoint) and save encoder, model and curves."""
     output_dir = Path(training_args.output_dir)
+    set_seed(training_args.seed)  # the model is built before Trainer seeds: one seed, one initialisation
     model = load_pretraining_model(model_args, data_args)
     data_dir = data_args.data_dir or sample_clip_folder(output_dir / "sample_clips")
     train_dataset = build_view_dataset(

@@ -84,10 +84,13 @@ def train(
     return trainer
 
 
-def train_stream(clips: Path, cache: Path, output_dir: Path, save_steps: int, resume: Path | None = None, callbacks=()):
+def train_stream(
+    clips: Path, cache: Path, output_dir: Path, save_steps: int, resume: Path | None = None, callbacks=(),
+    max_steps: int = TOTAL_STEPS,
+):
     """Batches of 2 from a stream of the 6 clips: 3 steps per pass, so the 6 steps go round it twice."""
     args = cpu_args(
-        output_dir, max_steps=TOTAL_STEPS, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7,
+        output_dir, max_steps=max_steps, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7,
         per_device_train_batch_size=2,
     )
     stream = build_view_dataset(
@@ -177,6 +180,15 @@ def test_a_stream_resumed_in_its_second_pass_is_bit_identical(clips, tmp_path):
     assert resumed.state.global_step == TOTAL_STEPS
     assert_identical(model_state(resumed.model), model_state(straight.model))
     assert stream_seeding(straight.train_dataset).epoch == 1  # the second pass drew its own views
+
+
+def test_a_stream_resumed_by_a_longer_run_continues_where_it_stopped(clips, tmp_path):
+    first = train_stream(*clips, tmp_path, save_steps=4, max_steps=4)  # steps 1-3: pass 0; step 4: pass 1
+    assert first.state.epoch == pytest.approx(1 + 1 / 4)
+    resumed = train_stream(*clips, tmp_path, save_steps=4, resume=tmp_path / "checkpoint-4", max_steps=6)
+    # Steps 5 and 6 are the 2nd and 3rd batches of pass 1 (skipping as if 6 steps had been asked from the
+    # start would skip 2 batches, end pass 1 at step 5 and start pass 2).
+    assert resumed.state.epoch == pytest.approx(1 + 3 / 6)
 
 
 def test_stream_views_are_a_function_of_seed_epoch_and_clip():

@@ -16,12 +16,14 @@ What it adds to `Trainer`:
   a small model's step costs what a hand-written loop's does.
 """
 
+import os
 import time
 
 import datasets
 import torch
 from torch import nn
-from transformers import Trainer, default_data_collator
+from transformers import Trainer, TrainerState, default_data_collator
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import IntervalStrategy, has_length
 from transformers.utils import logging
 
@@ -218,18 +220,22 @@ class VitoTrainer(Trainer):
             seeding.set_epoch(epoch)
         return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
 
-    def _init_training_state(self, max_steps, num_update_steps_per_epoch, *args, **kwargs) -> tuple[int, int]:
+    def _init_training_state(
+        self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+    ) -> tuple[int, int]:
         """Where to resume in the data. Trainer cannot know a stream's length, so it counts every step of a
         stream as epoch 0 and skips `global_step` batches from its start: wrong once a run has gone round
         the stream. For a stream Trainer records `state.epoch = epoch + batches into it / (max_steps x
-        accumulation)`: the epoch and the batches to skip are read back from it."""
+        accumulation)`, with the `max_steps` of the run that wrote the checkpoint: the epoch and the batches
+        to skip are read back from it (also when the resumed run asks for more steps)."""
         epochs_trained, batches_to_skip = super()._init_training_state(
-            max_steps, num_update_steps_per_epoch, *args, **kwargs
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
         )
         if self.state.global_step > 0 and not has_length(self.train_dataset) and not self.args.ignore_data_skip:
-            epochs_trained = int(self.state.epoch)
-            batches_per_epoch = max_steps * self.args.gradient_accumulation_steps
-            batches_to_skip = round((self.state.epoch - epochs_trained) * batches_per_epoch)
+            saved = TrainerState.load_from_json(os.path.join(resume_from_checkpoint, TRAINER_STATE_NAME))
+            epochs_trained = int(saved.epoch)
+            batches_per_epoch = saved.max_steps * self.args.gradient_accumulation_steps
+            batches_to_skip = round((saved.epoch - epochs_trained) * batches_per_epoch)
         return epochs_trained, batches_to_skip
 
     def _save_checkpoint(self, model, trial) -> None:

@@ -231,7 +231,8 @@ class VitoTrainer(Trainer):
         epochs_trained, batches_to_skip = super()._init_training_state(
             max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
         )
-        if self.state.global_step > 0 and not has_length(self.train_dataset) and not self.args.ignore_data_skip:
+        streamed = resume_from_checkpoint is not None and not has_length(self.train_dataset)
+        if streamed and self.state.global_step > 0 and not self.args.ignore_data_skip:
             saved = TrainerState.load_from_json(os.path.join(resume_from_checkpoint, TRAINER_STATE_NAME))
             epochs_trained = int(saved.epoch)
             batches_per_epoch = saved.max_steps * self.args.gradient_accumulation_steps

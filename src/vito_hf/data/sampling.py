@@ -43,6 +43,12 @@ def _check(duration: float, num_views: int) -> None:
         raise ValueError(f"num_views must be >= 1, got {num_views}.")
 
 
+def _check_window(window_seconds: float, num_views: int) -> None:
+    if not window_seconds > 0:
+        raise ValueError(f"window_seconds must be positive, got {window_seconds}.")
+    _check(1.0, num_views)
+
+
 def _window(duration: float, window_seconds: float, generator: torch.Generator | None) -> tuple[float, float]:
     length = min(window_seconds, duration)
     start = _uniform(0.0, duration - length, 1, generator)[0] if duration > length else 0.0
@@ -61,9 +67,7 @@ class MarginalSampler:
     num_views: int = 3
 
     def __post_init__(self) -> None:
-        if not self.window_seconds > 0:
-            raise ValueError(f"window_seconds must be positive, got {self.window_seconds}.")
-        _check(1.0, self.num_views)
+        _check_window(self.window_seconds, self.num_views)
 
     def __call__(self, duration: float, generator: torch.Generator | None = None) -> SampledTimes:
         _check(duration, self.num_views)
@@ -104,9 +108,7 @@ class ChunkSampler:
     num_views: int = 3
 
     def __post_init__(self) -> None:
-        if not self.window_seconds > 0:
-            raise ValueError(f"window_seconds must be positive, got {self.window_seconds}.")
-        _check(1.0, self.num_views)
+        _check_window(self.window_seconds, self.num_views)
 
     def __call__(self, duration: float, generator: torch.Generator | None = None) -> SampledTimes:
         _check(duration, self.num_views)

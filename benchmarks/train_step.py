@@ -126,6 +126,17 @@ def clocks() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    now = clocks()
+    return now[0] - start[0], now[1] - start[1]
+
+
+def timed(step) -> tuple[float, float]:
+    start = clocks()
+    step()
+    return since(start)
+
+
 class Interleave(TrainerCallback):
     """After each Trainer step, one minimal-loop step; both are timed separately (wall and CPU time)."""
 
@@ -136,12 +147,9 @@ class Interleave(TrainerCallback):
         self.mark = None
 
     def on_step_end(self, args, state, control, **kwargs):
-        now = clocks()
         if self.mark is not None:
-            self.trainer_times.append((now[0] - self.mark[0], now[1] - self.mark[1]))
-        self.loop.step()
-        end = clocks()
-        self.loop_times.append((end[0] - now[0], end[1] - now[1]))
+            self.trainer_times.append(since(self.mark))
+        self.loop_times.append(timed(self.loop.step))
         self.mark = clocks()
 
 
@@ -168,17 +176,10 @@ def noise_floor(preset: str, quick: bool, pairs: int, warmup: int) -> float:
     clips = clips_per_step(preset, quick)
     dataset = FixedViews(make_batch(preset, quick), pairs + warmup + 1)
     first, second = MinimalLoop(make_model(preset), dataset, clips), MinimalLoop(make_model(preset), dataset, clips)
-    first_times, second_times = [], []
-    second.step()
-    second_times.append((0.0, 0.0))
+    first_times, second_times = [], [timed(second.step)]  # as in the Trainer run: second, first, second, ...
     for _ in range(pairs + warmup):
-        start = clocks()
-        first.step()
-        middle = clocks()
-        second.step()
-        end = clocks()
-        first_times.append((middle[0] - start[0], middle[1] - start[1]))
-        second_times.append((end[0] - middle[0], end[1] - middle[1]))
+        first_times.append(timed(first.step))
+        second_times.append(timed(second.step))
     return paired(first_times, second_times, warmup, 0)["ratio"]
 
 

@@ -26,7 +26,7 @@ from transformers import TrainerCallback
 
 from vito_hf.training import PerExampleSeededDataset, VitoTrainer, last_complete_checkpoint
 from vito_hf.training.pretraining import build_view_dataset
-from vito_hf.training.seeding import PerExampleSeededStream, stream_seeding
+from vito_hf.training.seeding import PerExampleSeededStream, per_example_seeding
 from training_helpers import (
     IMAGE_SIZE,
     WINDOW_SECONDS,
@@ -179,7 +179,7 @@ def test_a_stream_resumed_in_its_second_pass_is_bit_identical(clips, tmp_path):
     resumed = train_stream(*clips, stopped, save_steps=4, resume=stopped / "checkpoint-4")
     assert resumed.state.global_step == TOTAL_STEPS
     assert_identical(model_state(resumed.model), model_state(straight.model))
-    assert stream_seeding(straight.train_dataset).epoch == 1  # the second pass drew its own views
+    assert per_example_seeding(straight.train_dataset).epoch == 1  # the second pass drew its own views
 
 
 def test_a_stream_resumed_by_a_longer_run_continues_where_it_stopped(clips, tmp_path):

@@ -13,8 +13,8 @@ Streams have no stable index, but within one pass each clip comes once: `PerExam
 each example by (seed, epoch, the clip's file name) instead, whatever the worker, process or shuffle buffer.
 """
 
-from collections.abc import Callable, Sequence
 import hashlib
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,13 +62,27 @@ def seeded_cpu_rng(seed: int):
         generator.set_state(state)
 
 
-class PerExampleSeededDataset(Dataset):
+class _SharedEpoch:
+    """The epoch, in shared memory: DataLoader workers (persistent or not) see `set_epoch` calls made in
+    the main process."""
+
+    def __init__(self):
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.fill_(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+
+class PerExampleSeededDataset(_SharedEpoch, Dataset):
     """Map-style view of `dataset`, `repeats` times over, each item fetched under its own seeded RNG.
 
     Item `i` is `dataset[i % len(dataset)]` fetched with the CPU RNG forked and seeded by
     `(seed, epoch, i)`; the caller's RNG is untouched. Dict items carry that seed under `"example_seed"`
-    for `SeededBatchCollator`. The epoch lives in shared memory, so DataLoader workers (persistent or
-    not) see `set_epoch` calls made in the main process.
+    for `SeededBatchCollator`.
     """
 
     def __init__(self, dataset: Dataset, seed: int, repeats: int = 1):
@@ -76,19 +90,16 @@ class PerExampleSeededDataset(Dataset):
             raise ValueError(f"`repeats` must be at least 1, got {repeats}.")
         if len(dataset) == 0:
             raise ValueError("The training dataset is empty: check the clip folder (no clip passed curation?).")
+        super().__init__()
         self.dataset = dataset
         self.seed = seed
         self.repeats = repeats
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.fill_(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset) * self.repeats
 
     def __getitem__(self, index: int):
-        seed = example_seed(self.seed, int(self._epoch), index)
+        seed = example_seed(self.seed, self.epoch, index)
         with seeded_cpu_rng(seed):
             item = self.dataset[index % len(self.dataset)]
         return {**item, SEED_KEY: seed} if isinstance(item, dict) else item
@@ -112,31 +123,24 @@ class SeededBatchCollator:
             return self.collate_fn(stripped)
 
 
-class PerExampleSeededStream:
+class PerExampleSeededStream(_SharedEpoch):
     """The view transform of a stream (a function for `datasets.IterableDataset.map`), each clip's views
     drawn under the CPU RNG seeded by (seed, epoch, the clip's `key_column`), the seed kept under
     `"example_seed"` for `SeededBatchCollator`.
 
-    The trainer sets the epoch (`set_epoch`, shared memory as in `PerExampleSeededDataset`) before each
-    epoch's iterator is created; `attach_stream_seeding` lets it find this object from the dataset.
+    The trainer sets the epoch before each epoch's iterator is created; `attach_stream_seeding` lets it
+    find this object from the dataset.
     """
 
     def __init__(self, transform: Callable[[dict], dict], seed: int, key_column: str = "file_name"):
+        super().__init__()
         self.transform = transform
         self.seed = seed
         self.key_column = key_column
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.fill_(epoch)
-
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch)
 
     def __call__(self, row: dict) -> dict:
         key = hashlib.blake2b(str(row[self.key_column]).encode(), digest_size=8).digest()
-        seed = mixed_seed(self.seed, int(self._epoch), int.from_bytes(key, "little"))
+        seed = mixed_seed(self.seed, self.epoch, int.from_bytes(key, "little"))
         with seeded_cpu_rng(seed):
             out = self.transform(row)
         return {**out, SEED_KEY: seed}
@@ -151,6 +155,8 @@ def attach_stream_seeding(dataset: Any, seeding: PerExampleSeededStream) -> Any:
     return dataset
 
 
-def stream_seeding(dataset: Any) -> PerExampleSeededStream | None:
-    """The seeding `attach_stream_seeding` recorded on `dataset`, if any."""
+def per_example_seeding(dataset: Any) -> PerExampleSeededDataset | PerExampleSeededStream | None:
+    """What seeds `dataset`'s examples by epoch: the dataset itself, or the seeding attached to a stream."""
+    if isinstance(dataset, PerExampleSeededDataset):
+        return dataset
     return getattr(dataset, _STREAM_SEEDING, None)

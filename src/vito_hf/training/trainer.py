@@ -31,7 +31,7 @@ from .arguments import VitoTrainingArguments
 from .callbacks import EmaTargetCallback, ema_momentum_at, unwrap
 from .lars import build_optimizer
 from .schedules import scaled_learning_rate
-from .seeding import PerExampleSeededDataset, SeededBatchCollator, stream_seeding
+from .seeding import PerExampleSeededDataset, SeededBatchCollator, per_example_seeding
 from .sync_batchnorm import convert_sync_batchnorm
 
 logger = logging.get_logger(__name__)
@@ -79,7 +79,7 @@ class VitoTrainer(Trainer):
             train_dataset = PerExampleSeededDataset(
                 train_dataset, seed=args.seed if args.data_seed is None else args.data_seed
             )
-        if isinstance(train_dataset, PerExampleSeededDataset) or stream_seeding(train_dataset) is not None:
+        if per_example_seeding(train_dataset) is not None:
             kwargs["data_collator"] = SeededBatchCollator(kwargs.get("data_collator") or default_data_collator)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         if not any(isinstance(callback, EmaTargetCallback) for callback in self.callback_handler.callbacks):
@@ -214,8 +214,7 @@ class VitoTrainer(Trainer):
 
     def _run_epoch(self, model, epoch, train_dataloader, *args, **kwargs):
         """Tell the per-example seeding which epoch it is, before the epoch's iterator is created."""
-        seeding = self.train_dataset if isinstance(self.train_dataset, PerExampleSeededDataset) else None
-        seeding = seeding or stream_seeding(self.train_dataset)
+        seeding = per_example_seeding(self.train_dataset)
         if seeding is not None:
             seeding.set_epoch(epoch)
         return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)

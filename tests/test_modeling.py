@@ -49,11 +49,17 @@ def reference_info_nce(online: torch.Tensor, target: torch.Tensor, temperature: 
     return torch.tensor(total)
 
 
+def pooled_stage_maps(config, hidden_states):
+    """The hidden states of the pooled stages (hidden_states holds the embeddings and every stage)."""
+    return [hidden_states[config.stage_names.index(stage)] for stage in config.pooled_stages]
+
+
 def test_attention_maps_are_distributions_and_pooling_is_their_weighted_sum(tiny_config, views):
     model = VitoModel(tiny_config).eval()
     outputs = model(views[:, 0], output_attentions=True, output_hidden_states=True)
     assert outputs.pooler_output.shape == (4, 64 + 128)
-    for attention, features, pooled in zip(outputs.attentions, outputs.hidden_states, outputs.pooled_features):
+    stage_maps = pooled_stage_maps(tiny_config, outputs.hidden_states)
+    for attention, features, pooled in zip(outputs.attentions, stage_maps, outputs.pooled_features):
         assert attention.shape == (4, 1, *features.shape[-2:])
         assert (attention >= 0).all()
         torch.testing.assert_close(attention.sum(dim=(-2, -1)), torch.ones(4, 1))
@@ -65,7 +71,8 @@ def test_attention_maps_are_distributions_and_pooling_is_their_weighted_sum(tiny
 def test_multi_head_pooling_pools_each_channel_group_with_its_own_mask(views):
     model = VitoModel(load_preset("tiny", attention_num_heads=4)).eval()
     outputs = model(views[:, 0], output_attentions=True, output_hidden_states=True)
-    for attention, features, pooled in zip(outputs.attentions, outputs.hidden_states, outputs.pooled_features):
+    stage_maps = pooled_stage_maps(model.config, outputs.hidden_states)
+    for attention, features, pooled in zip(outputs.attentions, stage_maps, outputs.pooled_features):
         groups = features.unflatten(1, (4, -1))  # [B, heads, C/heads, H, W]
         by_hand = (groups * attention.unsqueeze(2)).sum(dim=(-2, -1)).flatten(1)
         torch.testing.assert_close(pooled, by_hand, rtol=1e-5, atol=1e-6)
@@ -91,8 +98,7 @@ def test_loss_equals_a_term_by_term_computation(tiny_config, views):
 
 
 def test_loss_with_other_temperature_and_views():
-    config = load_preset("tiny", temperature=0.5, num_views=2)
-    model = VitoForPreTraining(config)
+    model = VitoForPreTraining(load_preset("tiny", temperature=0.5))
     pixel_values = torch.randn(3, 2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     outputs = model(pixel_values)
     expected = reference_info_nce(outputs.online_projections.detach(), outputs.target_projections, 0.5)
@@ -231,7 +237,7 @@ TINY_BACKBONES = {
 @pytest.mark.parametrize("family", sorted(TINY_BACKBONES))
 def test_backbone_families_run_forward_and_backward(family, views):
     config = VitoConfig(
-        backbone_config=TINY_BACKBONES[family], projector_hidden_size=32, projector_output_size=16, image_size=64
+        backbone_config=TINY_BACKBONES[family], projector_hidden_size=32, projector_output_size=16
     )
     model = VitoForPreTraining(config)
     outputs = model(views[:2])

@@ -2,25 +2,51 @@
 """VITO model configuration.
 
 VITO (Parthasarathy et al., NeurIPS 2023, arXiv 2210.06433) pretrains an image encoder by contrasting
-video frames that lie a short time apart. This file imports only transformers, so a saved checkpoint
-loads with `trust_remote_code=True` where vito_hf is not installed.
+video frames that lie a short time apart. This file imports only transformers and huggingface_hub (which
+transformers' own configuration files import the same way), so a saved checkpoint loads with
+`trust_remote_code=True` where vito_hf is not installed.
+
+The config holds what the model needs (backbone, pooling, projector, loss temperature); the training recipe
+(views per clip, crop size, EMA schedule) lives in the data and training arguments.
 """
 
+import functools
+
+from huggingface_hub.dataclasses import strict
+from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.backbone_utils import BackboneConfigMixin
 from transformers.configuration_utils import SubConfigSpec
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING_NAMES
+from transformers.utils import logging
+from transformers.utils.type_validators import interval
 
-EMA_SCHEDULES = ("cosine", "constant")
+logger = logging.get_logger(__name__)
+
+# Keys of configs saved before the training recipe left the model config: dropped on load, with a warning.
+RECIPE_KEYS = ("num_views", "image_size", "ema_momentum_base", "ema_momentum_schedule")
 
 
+class InvalidVitoConfigError(StrictDataclassError, ValueError):
+    """A `VitoConfig` field has a value the model cannot use. A `ValueError`, and the `StrictDataclassError` of
+    transformers' own config validation, so either `except` catches it."""
+
+
+def _positive_sizes(value: list[list[int]] | None) -> None:
+    if value is not None and any(not isinstance(width, int) or width <= 0 for widths in value for width in widths):
+        raise ValueError(f"every width must be a positive integer, got {value}")
+
+
+@strict
 class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
     r"""
     Configuration of a VITO encoder, its pretraining heads and its task heads.
 
     Args:
         backbone_config (`dict` or `PreTrainedConfig`, *optional*, defaults to ResNet-50 v1.5):
-            Config of a transformers backbone (ResNet, ConvNeXt, Swin, DINOv2, ...). Its `out_features`
-            are set to `pooled_stages`.
+            Config of a transformers vision backbone (any model type with an `AutoBackbone` class: ResNet, ConvNeXt,
+            Swin, DINOv2, ...). Its `out_features` are set to `pooled_stages`.
         pooled_stages (`list[str]`, *optional*):
             Backbone stages that get an attention-pooling head, by default the backbone's `out_features`
             (for the default ResNet-50: `["stage3", "stage4"]`, conv4_x and conv5_x). Their pooled vectors are
@@ -43,14 +69,9 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
             Hidden width of the predictor.
         temperature (`float`, *optional*, defaults to 0.1):
             InfoNCE temperature.
-        num_views (`int`, *optional*, defaults to 3):
-            Frames (views) drawn per clip.
-        ema_momentum_base (`float`, *optional*, defaults to 0.996):
-            Starting momentum of the target network's exponential moving average.
-        ema_momentum_schedule (`str`, *optional*, defaults to `"cosine"`):
-            `"cosine"` raises the momentum from `ema_momentum_base` to 1 over training; `"constant"` keeps it.
-        image_size (`int`, *optional*, defaults to 224):
-            Side of the square training crops.
+        num_frames (`int`, *optional*):
+            Frames the video-classification pipeline samples per video; `None` leaves it to the video processor
+            (`VitoVideoProcessor.num_frames`). `VitoForVideoClassification` itself averages any number of frames.
         classifier_dropout (`float`, *optional*, defaults to 0.0):
             Dropout before the linear head of the classification models.
         initializer_range (`float`, *optional*, defaults to 0.02):
@@ -77,28 +98,61 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
     backbone_config: dict | PreTrainedConfig | None = None
     pooled_stages: list[str] | None = None
     attention_hidden_sizes: list[list[int]] | None = None
-    attention_num_heads: int = 1
-    projector_hidden_size: int = 4096
-    projector_output_size: int = 256
+    attention_num_heads: int = interval(min=1)(default=1)
+    projector_hidden_size: int = interval(min=1)(default=4096)
+    projector_output_size: int = interval(min=1)(default=256)
     use_predictor: bool = False
-    predictor_hidden_size: int = 4096
-    temperature: float = 0.1
-    num_views: int = 3
-    ema_momentum_base: float = 0.996
-    ema_momentum_schedule: str = "cosine"
-    image_size: int = 224
-    classifier_dropout: float = 0.0
-    initializer_range: float = 0.02
+    predictor_hidden_size: int = interval(min=1)(default=4096)
+    temperature: float | int = interval(min=0, exclude_min=True)(default=0.1)
+    num_frames: int | None = None
+    classifier_dropout: float | int = interval(min=0, max=1, exclude_max=True)(default=0.0)
+    initializer_range: float = interval(min=0.0)(default=0.02)
     _out_features: list[str] | None = None
     _out_indices: list[int] | None = None
 
     def __post_init__(self, **kwargs):
         out_features, out_indices = kwargs.pop("out_features", None), kwargs.pop("out_indices", None)
+        dropped = {key: kwargs.pop(key) for key in RECIPE_KEYS if key in kwargs}
+        if dropped:
+            logger.warning(
+                f"Ignoring {dropped}: the training recipe is no longer part of VitoConfig. Views per clip and the "
+                "crop size are data arguments, the EMA schedule is a training argument, and a saved encoder's "
+                "input size is in its image processor."
+            )
+        if self.num_frames is not None and self.num_frames < 1:
+            raise ValueError(f"`num_frames` must be a positive integer or None, got {self.num_frames}.")
+        self._check_backbone_type(self.backbone_config)
         super().__post_init__(**kwargs)
         backbone = self.backbone_config
         if self.pooled_stages is None:
             self.pooled_stages = list(backbone.out_features or backbone.stage_names[-2:])
-        self.pooled_stages = list(self.pooled_stages)
+        self.validate_stages()
+        backbone.out_features = list(self.pooled_stages)
+        self.stage_names = list(backbone.stage_names)
+        if out_features is None and out_indices is None:
+            out_features = self._out_features or self.pooled_stages
+        self.set_output_features_output_indices(out_features=out_features, out_indices=out_indices)
+
+    @staticmethod
+    def _check_backbone_type(backbone_config: dict | PreTrainedConfig | None) -> None:
+        if backbone_config is None:
+            return
+        if isinstance(backbone_config, dict):
+            model_type = backbone_config.get("model_type", "resnet")
+            known = model_type in CONFIG_MAPPING
+        else:
+            model_type, known = backbone_config.model_type, True
+        if not known or model_type not in MODEL_FOR_BACKBONE_MAPPING_NAMES:
+            kind = "a model type transformers does not know" if not known else "not a vision backbone"
+            raise ValueError(
+                f"`backbone_config` has model_type {model_type!r}, {kind}. Use a type with an AutoBackbone class: "
+                f"{sorted(MODEL_FOR_BACKBONE_MAPPING_NAMES)}."
+            )
+
+    def validate_stages(self) -> None:
+        """Pooled stages exist in the backbone, with one attention MLP each (run at init, on `validate()` and on
+        `save_pretrained`)."""
+        backbone = self.backbone_config
         if not self.pooled_stages:
             raise ValueError("`pooled_stages` must name at least one backbone stage.")
         unknown = [stage for stage in self.pooled_stages if stage not in backbone.stage_names]
@@ -107,37 +161,35 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
                 f"`pooled_stages` has {unknown}, which the {backbone.model_type} backbone lacks; "
                 f"choose from {backbone.stage_names}."
             )
-        backbone.out_features = self.pooled_stages
-        self.stage_names = list(backbone.stage_names)
-        if out_features is None and out_indices is None:
-            out_features = self._out_features or self.pooled_stages
-        self.set_output_features_output_indices(out_features=out_features, out_indices=out_indices)
         if self.attention_hidden_sizes is not None:
-            self.attention_hidden_sizes = [list(widths) for widths in self.attention_hidden_sizes]
+            _positive_sizes(self.attention_hidden_sizes)
             if len(self.attention_hidden_sizes) != len(self.pooled_stages):
                 raise ValueError(
                     f"`attention_hidden_sizes` gives {len(self.attention_hidden_sizes)} MLPs for "
                     f"{len(self.pooled_stages)} pooled stages; give one list of widths per stage."
                 )
-            if any(width <= 0 for widths in self.attention_hidden_sizes for width in widths):
-                raise ValueError(f"`attention_hidden_sizes` must be positive, got {self.attention_hidden_sizes}.")
-        for name in ("attention_num_heads", "projector_hidden_size", "projector_output_size", "predictor_hidden_size"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
-        if self.image_size <= 0:
-            raise ValueError(f"`image_size` must be positive, got {self.image_size}.")
-        if not self.temperature > 0:
-            raise ValueError(f"`temperature` must be > 0, got {self.temperature}.")
-        if self.num_views < 2:
-            raise ValueError(f"`num_views` must be at least 2 (the loss contrasts pairs of views), got {self.num_views}.")
-        if not 0.0 <= self.ema_momentum_base <= 1.0:
-            raise ValueError(f"`ema_momentum_base` must lie in [0, 1], got {self.ema_momentum_base}.")
-        if self.ema_momentum_schedule not in EMA_SCHEDULES:
-            raise ValueError(
-                f"`ema_momentum_schedule` must be one of {EMA_SCHEDULES}, got {self.ema_momentum_schedule!r}."
-            )
-        if not 0.0 <= self.classifier_dropout < 1.0:
-            raise ValueError(f"`classifier_dropout` must lie in [0, 1), got {self.classifier_dropout}.")
+
+
+def _raise_as_value_error(method):
+    """transformers' `@strict` validation reports through huggingface_hub's `StrictDataclass*Error`, which are not
+    `ValueError`s; re-raise them as `InvalidVitoConfigError` (both), keeping the original as the cause."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except InvalidVitoConfigError:
+            raise
+        except (StrictDataclassError, ValueError, TypeError) as error:
+            raise InvalidVitoConfigError(str(error)) from error
+
+    return wrapper
+
+
+# Field checks run on every assignment (`config.temperature = -1` raises), class checks at init and on save.
+VitoConfig.__setattr__ = _raise_as_value_error(VitoConfig.__setattr__)
+VitoConfig.validate = _raise_as_value_error(VitoConfig.validate)
+VitoConfig.__init__ = _raise_as_value_error(VitoConfig.__init__)
 
 
 __all__ = ["VitoConfig"]

@@ -4,47 +4,59 @@
 VITO (Parthasarathy et al., "Self-supervised video pretraining yields robust and more human-aligned visual
 representations", NeurIPS 2023) trains an image encoder by contrasting frames of the same clip drawn a
 short time apart, against the frames of other clips. The encoder is a standard backbone whose global
-average pooling is replaced by multi-scale attention pooling. This file imports only transformers and its
+average pooling is replaced by multi-scale attention pooling. This file imports only torch, transformers and its
 flat sibling `configuration_vito`, so saved checkpoints load with `trust_remote_code=True`.
 """
 
+import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
-from transformers.backbone_utils import BackboneMixin, load_backbone
-from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput
+from transformers.backbone_utils import BackboneMixin, filter_output_hidden_states, load_backbone
+from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, auto_docstring, logging
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_vito import VitoConfig
 
+logger = logging.get_logger(__name__)
+
 
 @dataclass
-class VitoModelOutput(ModelOutput):
+@auto_docstring(
+    custom_intro="""
+    Output of [`VitoModel`]: the backbone's feature maps and the attention-pooled features.
+    """
+)
+class VitoModelOutput(BaseModelOutputWithPooling):
     r"""
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, channels, height, width)`):
         Feature map of the last pooled stage.
     pooler_output (`torch.FloatTensor` of shape `(batch_size, sum(channels))`):
         Attention-pooled features of all pooled stages, concatenated (3,072-d for ResNet-50).
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        The backbone's hidden states as its own model returns them: the embeddings and the output of every stage
+        (ResNet, ConvNeXt: `(batch_size, channels, height, width)`; Swin, DINOv2: tokens).
+    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+        Spatial attention maps of the pooling head of each pooled stage, `(batch_size, num_heads, height, width)`;
+        each sums to 1 over the positions.
     pooled_features (`tuple(torch.FloatTensor)`):
         Attention-pooled features of each pooled stage, `(batch_size, channels)` each.
-    attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
-        Spatial attention maps of each pooled stage, `(batch_size, num_heads, height, width)`; each sums to 1.
-    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
-        Backbone feature maps of each pooled stage, `(batch_size, channels, height, width)`.
     """
 
-    last_hidden_state: torch.FloatTensor | None = None
-    pooler_output: torch.FloatTensor | None = None
     pooled_features: tuple[torch.FloatTensor, ...] | None = None
-    attentions: tuple[torch.FloatTensor, ...] | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
+@auto_docstring(
+    custom_intro="""
+    Output of [`VitoForPreTraining`]: the contrastive loss and the projections it compares.
+    """
+)
 class VitoForPreTrainingOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`):
@@ -68,9 +80,9 @@ def backbone_feature_maps(backbone: nn.Module, pixel_values: torch.Tensor, **kwa
     """Run a transformers backbone and return its feature maps as `(batch, channels, height, width)`.
 
     ViT-style backbones that return tokens `(batch, tokens, channels)` are reshaped to the patch grid; leading
-    class/register tokens are dropped.
+    class/register tokens are dropped. Hidden states and attentions are passed on as the backbone returns them.
     """
-    outputs = backbone(pixel_values, return_dict=True, **kwargs)
+    outputs = backbone(pixel_values, return_dict=True, **{key: value for key, value in kwargs.items() if value})
     patch_size = getattr(backbone.config, "patch_size", None)
     feature_maps = []
     for features in outputs.feature_maps:
@@ -81,7 +93,9 @@ def backbone_feature_maps(backbone: nn.Module, pixel_values: torch.Tensor, **kwa
             features = features[:, -height * width :].transpose(1, 2)
             features = features.reshape(features.shape[0], features.shape[1], height, width)
         feature_maps.append(features)
-    return BackboneOutput(feature_maps=tuple(feature_maps), hidden_states=outputs.hidden_states)
+    return BackboneOutput(
+        feature_maps=tuple(feature_maps), hidden_states=outputs.hidden_states, attentions=outputs.attentions
+    )
 
 
 class VitoAttentionLogits(nn.Conv2d):
@@ -89,7 +103,7 @@ class VitoAttentionLogits(nn.Conv2d):
     it gets a small initialisation: pooling starts close to global average pooling."""
 
 
-class VitoAttentionPooling(nn.Module):
+class VitoAttentivePooling(nn.Module):
     """Attention pooling of one scale: a 1x1-conv MLP gives one logit per location and head, a softmax over
     the positions turns it into a mask, and the pooled vector is the mask-weighted sum of the features.
 
@@ -189,17 +203,42 @@ AUTO_MAP = {
 }
 
 
+@auto_docstring
 class VitoPreTrainedModel(PreTrainedModel):
     config: VitoConfig
     base_model_prefix = "vito"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    supports_gradient_checkpointing = False
+    # VITO's own layers use no dot-product attention: any implementation is fine for them, and the backbone
+    # checks the one requested when it is built (Swin and DINOv2 accept "sdpa", ResNet refuses it).
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
     _keys_to_ignore_on_load_unexpected = [r"^projector\.", r"^predictor\.", r"^target\.", r"^classifier\."]
 
+    @property
+    def supports_gradient_checkpointing(self) -> bool:
+        """As the backbone (Swin, DINOv2, ... do; ResNet does not): VITO's heads are too small to checkpoint."""
+        return any(
+            module.supports_gradient_checkpointing
+            for module in self.modules()
+            if isinstance(module, PreTrainedModel) and not isinstance(module, VitoPreTrainedModel)
+        )
+
     def save_pretrained(self, save_directory, *args, **kwargs):
+        """As `PreTrainedModel.save_pretrained`, with every VITO Auto class in the saved `auto_map`; the
+        in-memory config is left as it was."""
+        had_auto_map = "auto_map" in vars(self.config)
+        auto_map = copy.deepcopy(getattr(self.config, "auto_map", None))
         self.config.auto_map = dict(AUTO_MAP)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if had_auto_map:
+                self.config.auto_map = auto_map
+            else:
+                del self.config.auto_map
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -222,9 +261,12 @@ class VitoPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.num_batches_tracked)
 
 
+@auto_docstring(
+    custom_intro="""
+    A VITO encoder: a transformers backbone (ResNet, ConvNeXt, Swin, DINOv2, ...) with multi-scale attention pooling.
+    """
+)
 class VitoModel(VitoPreTrainedModel):
-    """A backbone (ResNet, ConvNeXt, Swin, DINOv2, ... from transformers) with multi-scale attention pooling."""
-
     def __init__(self, config: VitoConfig):
         super().__init__(config)
         self.backbone = load_backbone(config)
@@ -236,47 +278,50 @@ class VitoModel(VitoPreTrainedModel):
                     f"`attention_num_heads`={config.attention_num_heads} must divide the {width} channels of {stage}."
                 )
         self.pooling = nn.ModuleList(
-            VitoAttentionPooling(width, widths, config.attention_num_heads) for width, widths in zip(channels, hidden_sizes)
+            VitoAttentivePooling(width, widths, config.attention_num_heads) for width, widths in zip(channels, hidden_sizes)
         )
         self.num_features = sum(channels)
         self.post_init()
 
+    @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> VitoModelOutput | tuple:
-        r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, height, width)`):
-            Normalised images (see `VitoImageProcessor`).
-        """
+    ) -> VitoModelOutput:
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        feature_maps = backbone_feature_maps(self.backbone, pixel_values).feature_maps
+        backbone_outputs = backbone_feature_maps(self.backbone, pixel_values, output_hidden_states=output_hidden_states)
+        feature_maps = backbone_outputs.feature_maps
         pooled_features, attentions = zip(*(pool(features) for pool, features in zip(self.pooling, feature_maps)))
-        output = VitoModelOutput(
+        return VitoModelOutput(
             last_hidden_state=feature_maps[-1],
             pooler_output=torch.cat(pooled_features, dim=-1),
-            pooled_features=pooled_features,
+            hidden_states=backbone_outputs.hidden_states if output_hidden_states else None,
             attentions=attentions if output_attentions else None,
-            hidden_states=feature_maps if output_hidden_states else None,
+            pooled_features=pooled_features,
         )
-        return output if return_dict else output.to_tuple()
 
 
-class VitoForPreTraining(VitoPreTrainedModel):
-    """VITO pretraining: online encoder + projector (+ optional predictor) and their EMA target.
+@auto_docstring(
+    custom_intro="""
+    VITO pretraining: online encoder + projector (+ optional predictor) and their EMA target.
 
     The target is a frozen submodule, so every checkpoint carries it and resuming restores it exactly;
-    `VitoModel.from_pretrained` on such a checkpoint loads the online encoder. The target moves only when
-    `update_target` is called (once per optimizer step, by the trainer), never inside `forward`.
+    `VitoModel.from_pretrained` on such a checkpoint loads the online encoder, and loading this class from an encoder
+    checkpoint starts the target as a copy of the loaded encoder. The target moves only when `update_target` is
+    called, once per optimizer step (`vito_hf.training.VitoTrainer` does it), never inside `forward`: a training
+    forward after an optimizer step that the target did not follow logs a warning.
     """
+)
+class VitoForPreTraining(VitoPreTrainedModel):
+    # A checkpoint without the target (an encoder, a classifier) gets it copied from the online network on load.
+    _keys_to_ignore_on_load_missing = [r"^target\."]
 
     def __init__(self, config: VitoConfig):
         super().__init__(config)
@@ -299,6 +344,13 @@ class VitoForPreTraining(VitoPreTrainedModel):
         self.post_init()
         self.reset_target()
 
+    def tie_weights(self, missing_keys: set[str] | None = None, recompute_mapping: bool = True):
+        """`from_pretrained` calls this once the checkpoint is loaded, with the keys it lacked: a checkpoint without
+        the target (an encoder or classifier folder) gets the target copied from the loaded online network."""
+        super().tie_weights(missing_keys=missing_keys, recompute_mapping=recompute_mapping)
+        if missing_keys and any(key.startswith("target.") for key in missing_keys):
+            self.reset_target()
+
     def _online_and_target_pairs(self) -> tuple[list[torch.Tensor], ...]:
         """Online and target parameters and buffers, aligned, from one walk over both module trees in
         lockstep (the target is built from the same config): cheaper than four `parameters()`/`buffers()`
@@ -312,16 +364,28 @@ class VitoForPreTraining(VitoPreTrainedModel):
                 target_buffers += [b for b in target_module._buffers.values() if b is not None]
         return online_params, target_params, online_buffers, target_buffers
 
+    def _online_version(self) -> int:
+        """Sum of the in-place version counters of the projector's weights: every optimizer step (plain, foreach
+        or fused) bumps them, so a change means the online network moved."""
+        return sum(parameter._version for parameter in self.projector.parameters())
+
+    def _mark_target_current(self) -> None:
+        self._target_follows_version = self._online_version()
+
     @torch.no_grad()
     def reset_target(self) -> None:
         """Copy the online encoder and projector into the target (the start of training)."""
         online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
         torch._foreach_copy_(target_params + target_buffers, online_params + online_buffers)
+        self._mark_target_current()
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
         """`target = momentum * target + (1 - momentum) * online`, for parameters and batch-norm statistics
-        (integer buffers such as `num_batches_tracked` are copied)."""
+        (integer buffers such as `num_batches_tracked` are copied). Call it after every optimizer step; the
+        momentum (and its schedule) is the trainer's to choose."""
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"The EMA momentum must lie in [0, 1], got {momentum}.")
         online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
         float_buffers = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
         int_buffers = [(t, o) for t, o in zip(target_buffers, online_buffers) if not t.is_floating_point()]
@@ -330,6 +394,20 @@ class VitoForPreTraining(VitoPreTrainedModel):
         )
         if int_buffers:
             torch._foreach_copy_([t for t, _ in int_buffers], [o for _, o in int_buffers])
+        self._mark_target_current()
+
+    def _warn_if_target_fell_behind(self) -> None:
+        """Training without `update_target` (e.g. the stock `Trainer` without VITO's callback) trains against a
+        frozen random target: say so, once per model, instead of failing silently."""
+        if torch.compiler.is_compiling() or getattr(self, "_warned_target_behind", False):
+            return
+        if self._online_version() != self._target_follows_version:
+            logger.warning(
+                "VitoForPreTraining: the online network changed (an optimizer step) but its EMA target did not follow. "
+                "Call `model.update_target(momentum)` after every optimizer step: with transformers' Trainer, use "
+                "`vito_hf.training.VitoTrainer`, or pass a `TrainerCallback` whose `on_optimizer_step` calls it."
+            )
+            self._warned_target_behind = True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """As `nn.Module.zero_grad`, without walking the frozen target, which never holds gradients
@@ -338,31 +416,29 @@ class VitoForPreTraining(VitoPreTrainedModel):
             if name != "target":
                 child.zero_grad(set_to_none)
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> VitoForPreTrainingOutput | tuple:
+    @can_return_tuple
+    @auto_docstring
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> VitoForPreTrainingOutput:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, num_views, 3, height, width)`):
             Normalised, independently augmented frames of each clip.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if pixel_values.dim() != 5:
             raise ValueError(
                 f"VitoForPreTraining expects pixel_values of shape (batch, views, 3, height, width), got "
                 f"{tuple(pixel_values.shape)}."
             )
+        if self.training and torch.is_grad_enabled():
+            self._warn_if_target_fell_behind()
         batch_size, num_views = pixel_values.shape[:2]
         images = pixel_values.flatten(0, 1)
 
-        outputs = self.vito(images, output_attentions=True, return_dict=True)
+        outputs = self.vito(images, output_attentions=True)
         online = self.projector(outputs.pooler_output)
         if self.predictor is not None:
             online = self.predictor(online)
         with torch.no_grad():
-            target = self.target["projector"](self.target["vito"](images, return_dict=True).pooler_output)
+            target = self.target["projector"](self.target["vito"](images).pooler_output)
 
         online = online.view(batch_size, num_views, -1)
         target = target.view(batch_size, num_views, -1)
@@ -371,15 +447,17 @@ class VitoForPreTraining(VitoPreTrainedModel):
             masks = [attention.float().flatten(2) for attention in outputs.attentions]
             attention_entropy = torch.stack([-(p * p.clamp_min(1e-12).log()).sum(-1).mean() for p in masks]).mean()
 
-        output = VitoForPreTrainingOutput(
+        return VitoForPreTrainingOutput(
             loss=loss, online_projections=online, target_projections=target, attention_entropy=attention_entropy
         )
-        return output if return_dict else output.to_tuple()
 
 
+@auto_docstring(
+    custom_intro="""
+    A VITO encoder with a linear head on the attention-pooled features (linear probe or fine-tuning).
+    """
+)
 class VitoForImageClassification(VitoPreTrainedModel):
-    """A VITO encoder with a linear head on the attention-pooled features (linear probe or fine-tuning)."""
-
     def __init__(self, config: VitoConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -390,69 +468,75 @@ class VitoForImageClassification(VitoPreTrainedModel):
         )
         self.post_init()
 
+    @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> ImageClassifierOutput | tuple:
-        r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices for the classification loss.
-        """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.vito(
-            pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True
-        )
+    ) -> ImageClassifierOutput:
+        outputs = self.vito(pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        output = ImageClassifierOutput(
+        return ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
+@auto_docstring(
+    custom_intro="""
+    Video classification as in the paper's UCF-101 protocol: per-frame VITO features averaged over time, then a
+    linear head (the image classifier's modules, so its checkpoints load either way).
+    """
+)
 class VitoForVideoClassification(VitoForImageClassification):
-    """Video classification as in the paper's UCF-101 protocol: per-frame VITO features averaged over time,
-    then a linear head (the image classifier's modules, so its checkpoints load either way)."""
-
+    @can_return_tuple
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         **kwargs,
-    ) -> ImageClassifierOutput | tuple:
+    ) -> ImageClassifierOutput:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, height, width)`):
-            Normalised frames of each video.
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices for the classification loss.
+            Normalised frames of each video (see `VitoVideoProcessor`). Hidden states and attentions come back per
+            frame, with a frame axis after the batch axis: `(batch_size, num_frames, ...)`.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if pixel_values.dim() != 5:
             raise ValueError(
                 f"VitoForVideoClassification expects pixel_values of shape (batch, frames, 3, height, width), got "
                 f"{tuple(pixel_values.shape)}."
             )
         batch_size, num_frames = pixel_values.shape[:2]
-        features = self.vito(pixel_values.flatten(0, 1), return_dict=True).pooler_output
-        logits = self.classifier(self.dropout(features.view(batch_size, num_frames, -1).mean(dim=1)))
+        outputs = self.vito(
+            pixel_values.flatten(0, 1), output_attentions=output_attentions, output_hidden_states=output_hidden_states
+        )
+        features = outputs.pooler_output.view(batch_size, num_frames, -1).mean(dim=1)
+        logits = self.classifier(self.dropout(features))
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
-        output = ImageClassifierOutput(loss=loss, logits=logits)
-        return output if return_dict else output.to_tuple()
+
+        def per_video(tensors):
+            return None if tensors is None else tuple(t.unflatten(0, (batch_size, num_frames)) for t in tensors)
+
+        return ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=per_video(outputs.hidden_states), attentions=per_video(outputs.attentions)
+        )
 
 
+@auto_docstring(
+    custom_intro="""
+    The VITO encoder's backbone as a transformers backbone (`AutoBackbone`), so detection and segmentation heads
+    (UperNet, DETR family) can fine-tune it. Returns the stages in `config.out_features`; loads the backbone weights
+    of a `VitoModel` or `VitoForPreTraining` checkpoint (the pooling heads are not used).
+    """
+)
 class VitoBackbone(BackboneMixin, VitoPreTrainedModel):
-    """The VITO encoder's backbone as a transformers backbone (`AutoBackbone`), so detection and segmentation
-    heads (UperNet, DETR family) can fine-tune it. Returns the stages in `config.out_features`; loads the
-    backbone weights of a `VitoModel` or `VitoForPreTraining` checkpoint (the pooling heads are not used)."""
-
-    has_attentions = False
-
     def __init__(self, config: VitoConfig):
         super().__init__(config)
         backbone_config = config.backbone_config.__class__.from_dict(config.backbone_config.to_dict())
@@ -461,17 +545,19 @@ class VitoBackbone(BackboneMixin, VitoPreTrainedModel):
         self.num_features = self.backbone.num_features
         self.post_init()
 
+    @can_return_tuple
+    @filter_output_hidden_states
+    @auto_docstring
     def forward(
         self,
         pixel_values: torch.Tensor,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> BackboneOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        output = backbone_feature_maps(self.backbone, pixel_values, output_hidden_states=output_hidden_states)
-        return output if return_dict else output.to_tuple()
+    ) -> BackboneOutput:
+        return backbone_feature_maps(
+            self.backbone, pixel_values, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+        )
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """vito_hf: VITO self-supervised video pretraining, native to Hugging Face transformers.
 
 Importing the package registers the VITO classes with the Auto* factories, so `AutoModel`,
-`AutoModelForImageClassification`, `AutoBackbone`, `AutoImageProcessor`, ... resolve `model_type="vito"`.
+`AutoModelForImageClassification`, `AutoBackbone`, `AutoImageProcessor`, `AutoVideoProcessor`, ... resolve `model_type="vito"`.
 """
 
 from transformers import (
@@ -14,6 +14,9 @@ from transformers import (
     AutoModelForVideoClassification,
 )
 
+# `transformers.AutoVideoProcessor` is a placeholder that raises without torchvision; the class behind it works.
+from transformers.models.auto.video_processing_auto import AutoVideoProcessor
+
 from .configuration_vito import VitoConfig
 from .image_processing_vito import VitoImageProcessor
 from .modeling_vito import (
@@ -25,6 +28,7 @@ from .modeling_vito import (
     VitoPreTrainedModel,
 )
 from .presets import PRESET_NAMES, load_preset
+from .video_processing_vito import VitoVideoProcessor
 
 AutoConfig.register("vito", VitoConfig)
 AutoModel.register(VitoConfig, VitoModel)
@@ -33,6 +37,10 @@ AutoModelForImageClassification.register(VitoConfig, VitoForImageClassification)
 AutoModelForVideoClassification.register(VitoConfig, VitoForVideoClassification)
 AutoBackbone.register(VitoConfig, VitoBackbone)
 AutoImageProcessor.register(VitoConfig, image_processor_classes={"pil": VitoImageProcessor})
+# AutoVideoProcessor asks for the "torchvision" backend unless told otherwise (pipelines cannot tell it); the VITO
+# video processor needs only PIL and PyAV, so it serves both. Registering it also tells every pipeline that
+# reads a saved VITO folder that its video processor is local code: no trust_remote_code prompt.
+AutoVideoProcessor.register(VitoConfig, video_processor_classes={"pil": VitoVideoProcessor, "torchvision": VitoVideoProcessor})
 
 # `save_pretrained` copies the three modeling files beside the weights and writes `auto_map`, so a saved
 # folder loads with `trust_remote_code=True` where vito_hf is not installed.
@@ -43,6 +51,7 @@ VitoForImageClassification.register_for_auto_class("AutoModelForImageClassificat
 VitoForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
 VitoBackbone.register_for_auto_class("AutoBackbone")
 VitoImageProcessor.register_for_auto_class("AutoImageProcessor")
+VitoVideoProcessor.register_for_auto_class("AutoVideoProcessor")
 
 __all__ = [
     "PRESET_NAMES",
@@ -54,5 +63,6 @@ __all__ = [
     "VitoImageProcessor",
     "VitoModel",
     "VitoPreTrainedModel",
+    "VitoVideoProcessor",
     "load_preset",
 ]

@@ -18,6 +18,7 @@ from transformers import initialization as init
 from transformers.backbone_utils import BackboneMixin, filter_output_hidden_states, load_backbone
 from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
+from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
 from transformers.utils import ModelOutput, auto_docstring, logging
 from transformers.utils.generic import can_return_tuple
 
@@ -209,22 +210,29 @@ class VitoPreTrainedModel(PreTrainedModel):
     base_model_prefix = "vito"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    # VITO's own layers use no dot-product attention: any implementation is fine for them, and the backbone
-    # checks the one requested when it is built (Swin and DINOv2 accept "sdpa", ResNet refuses it).
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _supports_flex_attn = True
-    _supports_attention_backend = True
     _keys_to_ignore_on_load_unexpected = [r"^projector\.", r"^predictor\.", r"^target\.", r"^classifier\."]
+
+    # VITO's own layers use no dot-product attention and are too small to checkpoint: VITO offers exactly what its
+    # backbone offers (Swin and DINOv2: "sdpa" and activation checkpointing; ResNet: neither), and the backbone,
+    # built from the sub-config, applies the attention implementation requested for the whole model.
+    def _backbone_supports(self, capability: str) -> bool:
+        return getattr(MODEL_FOR_BACKBONE_MAPPING[type(self.config.backbone_config)], capability, False)
 
     @property
     def supports_gradient_checkpointing(self) -> bool:
-        """As the backbone (Swin, DINOv2, ... do; ResNet does not): VITO's heads are too small to checkpoint."""
-        return any(
-            module.supports_gradient_checkpointing
-            for module in self.modules()
-            if isinstance(module, PreTrainedModel) and not isinstance(module, VitoPreTrainedModel)
-        )
+        return self._backbone_supports("supports_gradient_checkpointing")
+
+    @property
+    def _supports_sdpa(self) -> bool:
+        return self._backbone_supports("_supports_sdpa")
+
+    @property
+    def _supports_flash_attn(self) -> bool:
+        return self._backbone_supports("_supports_flash_attn")
+
+    @property
+    def _supports_flex_attn(self) -> bool:
+        return self._backbone_supports("_supports_flex_attn")
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """As `PreTrainedModel.save_pretrained`, with every VITO Auto class in the saved `auto_map`; the
@@ -315,8 +323,8 @@ class VitoModel(VitoPreTrainedModel):
     The target is a frozen submodule, so every checkpoint carries it and resuming restores it exactly;
     `VitoModel.from_pretrained` on such a checkpoint loads the online encoder, and loading this class from an encoder
     checkpoint starts the target as a copy of the loaded encoder. The target moves only when `update_target` is
-    called, once per optimizer step (`vito_hf.training.VitoTrainer` does it), never inside `forward`: a training
-    forward after an optimizer step that the target did not follow logs a warning.
+    called, once per optimizer step (`vito_hf.training.VitoTrainer` does it), never inside `forward`: training that
+    never calls it logs a warning at the second optimizer step.
     """
 )
 class VitoForPreTraining(VitoPreTrainedModel):
@@ -341,6 +349,10 @@ class VitoForPreTraining(VitoPreTrainedModel):
             }
         )
         self.target.requires_grad_(False)
+        # Whether `update_target` ever ran, and the online weights seen by the first training forward (False
+        # once the stale-target warning was given): see `_warn_if_target_never_moves`.
+        self._target_updated = False
+        self._online_snapshot = None
         self.post_init()
         self.reset_target()
 
@@ -364,20 +376,11 @@ class VitoForPreTraining(VitoPreTrainedModel):
                 target_buffers += [b for b in target_module._buffers.values() if b is not None]
         return online_params, target_params, online_buffers, target_buffers
 
-    def _online_version(self) -> int:
-        """Sum of the in-place version counters of the projector's weights: every optimizer step (plain, foreach
-        or fused) bumps them, so a change means the online network moved."""
-        return sum(parameter._version for parameter in self.projector.parameters())
-
-    def _mark_target_current(self) -> None:
-        self._target_follows_version = self._online_version()
-
     @torch.no_grad()
     def reset_target(self) -> None:
         """Copy the online encoder and projector into the target (the start of training)."""
         online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
         torch._foreach_copy_(target_params + target_buffers, online_params + online_buffers)
-        self._mark_target_current()
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
@@ -394,20 +397,26 @@ class VitoForPreTraining(VitoPreTrainedModel):
         )
         if int_buffers:
             torch._foreach_copy_([t for t, _ in int_buffers], [o for _, o in int_buffers])
-        self._mark_target_current()
+        self._target_updated = True
 
-    def _warn_if_target_fell_behind(self) -> None:
+    def _warn_if_target_never_moves(self) -> None:
         """Training without `update_target` (e.g. the stock `Trainer` without VITO's callback) trains against a
-        frozen random target: say so, once per model, instead of failing silently."""
-        if torch.compiler.is_compiling() or getattr(self, "_warned_target_behind", False):
+        frozen target: say so once, instead of failing silently. The first training forward records the
+        projector's output bias; a later one that finds it changed (an optimizer step) while `update_target` was
+        never called warns. Checking stops at the first `update_target` or warning, so a wired-up run pays for
+        one comparison per micro-batch of its first optimizer step only."""
+        if self._target_updated or self._online_snapshot is False or torch.compiler.is_compiling():
             return
-        if self._online_version() != self._target_follows_version:
+        bias = self.projector.dense_out.bias
+        if self._online_snapshot is None:
+            self._online_snapshot = bias.detach().clone()
+        elif not torch.equal(bias, self._online_snapshot):
             logger.warning(
-                "VitoForPreTraining: the online network changed (an optimizer step) but its EMA target did not follow. "
+                "VitoForPreTraining: an optimizer step changed the online network but its EMA target never moved. "
                 "Call `model.update_target(momentum)` after every optimizer step: with transformers' Trainer, use "
                 "`vito_hf.training.VitoTrainer`, or pass a `TrainerCallback` whose `on_optimizer_step` calls it."
             )
-            self._warned_target_behind = True
+            self._online_snapshot = False
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """As `nn.Module.zero_grad`, without walking the frozen target, which never holds gradients
@@ -429,16 +438,16 @@ class VitoForPreTraining(VitoPreTrainedModel):
                 f"{tuple(pixel_values.shape)}."
             )
         if self.training and torch.is_grad_enabled():
-            self._warn_if_target_fell_behind()
+            self._warn_if_target_never_moves()
         batch_size, num_views = pixel_values.shape[:2]
         images = pixel_values.flatten(0, 1)
 
-        outputs = self.vito(images, output_attentions=True)
+        outputs = self.vito(images, output_attentions=True, return_dict=True)
         online = self.projector(outputs.pooler_output)
         if self.predictor is not None:
             online = self.predictor(online)
         with torch.no_grad():
-            target = self.target["projector"](self.target["vito"](images).pooler_output)
+            target = self.target["projector"](self.target["vito"](images, return_dict=True).pooler_output)
 
         online = online.view(batch_size, num_views, -1)
         target = target.view(batch_size, num_views, -1)
@@ -478,7 +487,12 @@ class VitoForImageClassification(VitoPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> ImageClassifierOutput:
-        outputs = self.vito(pixel_values, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        outputs = self.vito(
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
         return ImageClassifierOutput(
@@ -515,7 +529,10 @@ class VitoForVideoClassification(VitoForImageClassification):
             )
         batch_size, num_frames = pixel_values.shape[:2]
         outputs = self.vito(
-            pixel_values.flatten(0, 1), output_attentions=output_attentions, output_hidden_states=output_hidden_states
+            pixel_values.flatten(0, 1),
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         features = outputs.pooler_output.view(batch_size, num_frames, -1).mean(dim=1)
         logits = self.classifier(self.dropout(features))
@@ -539,7 +556,7 @@ class VitoForVideoClassification(VitoForImageClassification):
 class VitoBackbone(BackboneMixin, VitoPreTrainedModel):
     def __init__(self, config: VitoConfig):
         super().__init__(config)
-        backbone_config = config.backbone_config.__class__.from_dict(config.backbone_config.to_dict())
+        backbone_config = copy.deepcopy(config.backbone_config)
         backbone_config.out_features = config.out_features
         self.backbone = load_backbone(backbone_config)
         self.num_features = self.backbone.num_features

@@ -1,5 +1,6 @@
 """VITO models: attention pooling, the contrastive loss, the EMA target, save/load, backbone families, heads."""
 
+import logging
 import math
 
 import pytest
@@ -8,13 +9,14 @@ import torch.nn.functional as F
 from transformers import (
     AutoBackbone,
     AutoModel,
-    AutoModelForImageClassification,
     AutoModelForPreTraining,
-    AutoModelForVideoClassification,
     ConvNextConfig,
     Dinov2Config,
     ResNetConfig,
     SwinConfig,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
     UperNetConfig,
     UperNetForSemanticSegmentation,
 )
@@ -161,47 +163,6 @@ def test_pixel_values_must_have_a_view_axis(tiny_config, views):
         VitoForPreTraining(tiny_config)(views[:, 0])
 
 
-def _pixel_values_for(model_class, views):
-    return views if model_class in (VitoForPreTraining, VitoForVideoClassification) else views[:, 0]
-
-
-def _outputs(model, pixel_values):
-    outputs = model(pixel_values)
-    if isinstance(model, VitoForPreTraining):
-        return [outputs.loss, outputs.online_projections, outputs.target_projections]
-    if isinstance(model, VitoBackbone):
-        return list(outputs.feature_maps)
-    if isinstance(model, VitoModel):
-        return [outputs.pooler_output, outputs.last_hidden_state]
-    return [outputs.logits]
-
-
-@pytest.mark.parametrize(
-    ("model_class", "auto_class"),
-    [
-        (VitoModel, AutoModel),
-        (VitoForPreTraining, AutoModelForPreTraining),
-        (VitoForImageClassification, AutoModelForImageClassification),
-        (VitoForVideoClassification, AutoModelForVideoClassification),
-        # transformers 5.24's AutoBackbone.from_pretrained asks the Hub whether the path is a repo and fails on
-        # every local folder, whatever the model; VitoBackbone.from_pretrained and AutoBackbone.from_config work.
-        (VitoBackbone, VitoBackbone),
-    ],
-)
-def test_save_load_round_trip_gives_identical_outputs(model_class, auto_class, tmp_path, views):
-    torch.manual_seed(0)
-    model = model_class(load_preset("tiny", num_labels=5)).eval()
-    model.save_pretrained(tmp_path)
-    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "modeling_vito.py").exists()
-    for loader in (model_class, auto_class):
-        reloaded = loader.from_pretrained(str(tmp_path)).eval()
-        assert type(reloaded) is model_class
-        pixel_values = _pixel_values_for(model_class, views)
-        with torch.no_grad():
-            for a, b in zip(_outputs(model, pixel_values), _outputs(reloaded, pixel_values)):
-                assert torch.equal(a, b)
-
-
 def test_encoder_loads_from_a_pretraining_checkpoint(tiny_config, tmp_path, views):
     pretraining = VitoForPreTraining(tiny_config).eval()
     with torch.no_grad():  # make online and target differ, so loading the wrong one would show
@@ -294,3 +255,102 @@ def test_loss_is_computed_in_float32_under_bf16_autocast():
         under_autocast = multi_view_info_nce(online, target, temperature=0.1)
     assert under_autocast.dtype == torch.float32
     torch.testing.assert_close(under_autocast, reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("source_class", [VitoModel, VitoForImageClassification])
+def test_pretraining_model_from_an_encoder_folder_starts_its_target_as_that_encoder(source_class, tmp_path, views):
+    """Issue 7 item 9: the target was left at random initialisation when the checkpoint had no target weights."""
+    source = source_class(load_preset("tiny", num_labels=3))
+    source.save_pretrained(tmp_path)
+    encoder = source if source_class is VitoModel else source.vito
+    for loader in (VitoForPreTraining, AutoModelForPreTraining):
+        model = loader.from_pretrained(tmp_path)
+        for (name, loaded), saved, target in zip(
+            model.vito.state_dict().items(), encoder.state_dict().values(), model.target["vito"].state_dict().values()
+        ):
+            assert torch.equal(loaded, saved) and torch.equal(target, saved), name
+        for online, target in zip(model.projector.state_dict().values(), model.target["projector"].state_dict().values()):
+            assert torch.equal(online, target)
+        model.eval()
+        with torch.no_grad():
+            outputs = model(views)
+        torch.testing.assert_close(outputs.online_projections, outputs.target_projections)
+
+
+def test_a_pretraining_checkpoint_keeps_its_own_target(tiny_config, tmp_path):
+    model = VitoForPreTraining(tiny_config)
+    with torch.no_grad():
+        for parameter in model.vito.parameters():
+            parameter.mul_(1.1)  # online != target
+    model.save_pretrained(tmp_path)
+    reloaded = VitoForPreTraining.from_pretrained(tmp_path)
+    for (name, saved), loaded in zip(model.target.state_dict().items(), reloaded.target.state_dict().values()):
+        assert torch.equal(saved, loaded), name
+
+
+class TinyViewDataset(torch.utils.data.Dataset):
+    """Synthetic three-view batches: this test is about how Trainer drives the model, not about data."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int) -> dict:
+        return {"pixel_values": torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(index))}
+
+
+def _train_with_stock_trainer(model, tmp_path, callbacks=(), **arguments):
+    args = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, report_to="none",
+        remove_unused_columns=False, save_strategy="no", logging_strategy="no", use_cpu=True, **arguments,
+    )
+    Trainer(model=model, args=args, train_dataset=TinyViewDataset(), callbacks=list(callbacks)).train()
+
+
+class EmaCallback(TrainerCallback):
+    """What the warning tells a stock-Trainer user to write: one EMA update per optimizer step."""
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        model.update_target(0.9)
+
+
+@pytest.mark.parametrize("with_ema_callback", [False, True])
+def test_stock_trainer_moves_the_target_only_with_updates_and_warns_without(with_ema_callback, tmp_path, caplog):
+    """Issue 7 item 10: the stock Trainer never moved the target, silently."""
+    model = VitoForPreTraining(load_preset("tiny"))
+    target_before = {name: p.clone() for name, p in model.target.named_parameters()}
+    with caplog.at_level(logging.WARNING, logger="vito_hf.modeling_vito"):
+        _train_with_stock_trainer(model, tmp_path, callbacks=[EmaCallback()] if with_ema_callback else [])
+    moved = any(not torch.equal(target_before[name], p) for name, p in model.target.named_parameters())
+    warned = any("EMA target never moved" in record.getMessage() for record in caplog.records)
+    assert moved is with_ema_callback
+    assert warned is not with_ema_callback
+
+
+@pytest.mark.parametrize("backbone", ["swin", "dinov2"])
+def test_attention_implementation_reaches_the_backbone(backbone, tmp_path):
+    """Issue 7 item 15: `from_pretrained(attn_implementation=...)` raised for every backbone."""
+    VitoModel(VitoConfig(backbone_config=TINY_BACKBONES[backbone])).save_pretrained(tmp_path)
+    for implementation in ("sdpa", "eager"):
+        model = VitoModel.from_pretrained(tmp_path, attn_implementation=implementation)
+        assert model.config._attn_implementation == implementation
+        assert model.backbone.config._attn_implementation == implementation
+
+
+def test_attention_implementation_the_backbone_lacks_is_refused(tiny_config, tmp_path):
+    VitoModel(tiny_config).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="VitoModel does not support an attention implementation"):
+        VitoModel.from_pretrained(tmp_path, attn_implementation="sdpa")
+    assert VitoModel.from_pretrained(tmp_path).backbone.config._attn_implementation in (None, "eager")
+
+
+def test_gradient_checkpointing_through_the_deprecated_name_and_the_trainer(tmp_path):
+    """Issue 7 item 15: `gradient_checkpointing_enable()` and `Trainer(gradient_checkpointing=True)` raised."""
+    config = VitoConfig(backbone_config=TINY_BACKBONES["swin"], projector_hidden_size=32, projector_output_size=16)
+    model = VitoForPreTraining(config)
+    with pytest.warns(FutureWarning):
+        model.gradient_checkpointing_enable()
+    assert model.is_activation_checkpointing
+    model = VitoForPreTraining(config)
+    model.config.backbone_config.image_size = 32
+    _train_with_stock_trainer(model, tmp_path, callbacks=[EmaCallback()], gradient_checkpointing=True)
+    assert model.is_activation_checkpointing

@@ -1,9 +1,16 @@
-"""VitoConfig: defaults follow the paper, presets load, every invalid value names its field."""
+"""VitoConfig: defaults follow the paper, presets load, every invalid value names its field, the training
+recipe stays out of the model config and older configs that carry it still load."""
+
+import json
+import logging
 
 import pytest
-from transformers import AutoConfig, ConvNextConfig
+from huggingface_hub.errors import StrictDataclassError
+from transformers import AutoConfig, BertConfig, ConvNextConfig
 
 from vito_hf import PRESET_NAMES, VitoConfig, VitoModel, load_preset
+from vito_hf.configuration_vito import RECIPE_KEYS
+from vito_hf.presets import PRESET_DIR
 
 
 def test_default_is_the_papers_resnet50():
@@ -12,7 +19,7 @@ def test_default_is_the_papers_resnet50():
     assert config.backbone_config.hidden_sizes[-2:] == [1024, 2048]
     assert config.pooled_stages == ["stage3", "stage4"]
     assert config.backbone_config.out_features == ["stage3", "stage4"]
-    assert (config.temperature, config.num_views, config.ema_momentum_base) == (0.1, 3, 0.996)
+    assert config.temperature == 0.1
     assert (config.projector_hidden_size, config.projector_output_size, config.use_predictor) == (4096, 256, False)
 
 
@@ -32,7 +39,7 @@ def test_presets_all_load_and_round_trip(tmp_path):
 
 
 def test_preset_overrides_and_unknown_preset():
-    assert load_preset("tiny", image_size=96).image_size == 96
+    assert load_preset("tiny", temperature=0.2).temperature == 0.2
     with pytest.raises(ValueError, match="Unknown VITO preset"):
         load_preset("resnet-5000")
 
@@ -55,17 +62,73 @@ def test_pooled_stages_default_to_the_backbones_out_features():
         ("predictor_hidden_size", 0),
         ("temperature", 0.0),
         ("temperature", -0.1),
-        ("num_views", 1),
-        ("ema_momentum_base", -0.01),
-        ("ema_momentum_base", 1.5),
-        ("ema_momentum_schedule", "linear"),
-        ("image_size", 0),
         ("classifier_dropout", 1.0),
+        ("num_frames", 0),
+        # wrong types: a raw TypeError, or nothing, before transformers' strict validation was used
+        ("temperature", "hot"),
+        ("attention_num_heads", 2.5),
+        ("projector_hidden_size", "4096"),
+        ("use_predictor", "yes"),
+        ("pooled_stages", "stage4"),
+        ("attention_hidden_sizes", [[64.5], [128]]),
     ],
 )
 def test_invalid_values_raise_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=f"`{field}`"):
+    with pytest.raises(ValueError, match=field) as raised:
         load_preset("tiny", **{field: value})
+    assert isinstance(raised.value, StrictDataclassError)  # transformers' own config validation error, too
+
+
+@pytest.mark.parametrize(
+    ("backbone_config", "reason"),
+    [({"model_type": "no-such-model"}, "does not know"), (BertConfig(), "not a vision backbone")],
+)
+def test_backbone_must_be_a_vision_backbone(backbone_config, reason):
+    """Issue 7 item 13: a bare KeyError for an unknown type, an AttributeError about stage_names for BERT."""
+    with pytest.raises(ValueError, match=f"`backbone_config`.*{reason}.*'resnet'.*'swin'"):
+        VitoConfig(backbone_config=backbone_config)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("temperature", -1.0), ("attention_num_heads", "two"), ("projector_output_size", 0)]
+)
+def test_assignments_after_construction_are_checked(field, value):
+    config = load_preset("tiny")
+    with pytest.raises(ValueError, match=field):
+        setattr(config, field, value)
+    assert getattr(config, field) == getattr(load_preset("tiny"), field)
+
+
+def test_cross_field_checks_run_again_on_validate_and_save(tmp_path):
+    config = load_preset("tiny")
+    config.pooled_stages = ["stage9"]
+    with pytest.raises(ValueError, match="`pooled_stages`"):
+        config.validate()
+    with pytest.raises(ValueError, match="`pooled_stages`"):
+        config.save_pretrained(tmp_path)
+
+
+def test_the_training_recipe_is_not_in_the_model_config():
+    config = load_preset("resnet50")
+    for key in RECIPE_KEYS:
+        assert not hasattr(config, key), key
+        assert key not in config.to_dict(), key
+    for path in PRESET_DIR.glob("*.json"):
+        assert not set(json.loads(path.read_text())) & set(RECIPE_KEYS), path.name
+
+
+def test_a_config_saved_with_the_recipe_still_loads_and_drops_it(tmp_path, caplog):
+    load_preset("tiny").save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved.update(num_views=3, image_size=64, ema_momentum_base=0.99, ema_momentum_schedule="cosine")
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level(logging.WARNING, logger="vito_hf.configuration_vito"):
+        config = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(config, VitoConfig) and config.pooled_stages == ["stage3", "stage4"]
+    for key in RECIPE_KEYS:
+        assert not hasattr(config, key), key
+    assert any("num_views" in record.getMessage() and "data arguments" in record.getMessage() for record in caplog.records)
+    VitoModel(config)
 
 
 def test_heads_must_divide_the_channels():

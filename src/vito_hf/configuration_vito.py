@@ -12,7 +12,7 @@ The config holds what the model needs (backbone, pooling, projector, loss temper
 
 import functools
 
-from huggingface_hub.dataclasses import strict
+from huggingface_hub.dataclasses import strict, validated_field
 from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.backbone_utils import BackboneConfigMixin
@@ -35,7 +35,7 @@ class InvalidVitoConfigError(StrictDataclassError, ValueError):
 
 def _positive_sizes(value: list[list[int]] | None) -> None:
     if value is not None and any(not isinstance(width, int) or width <= 0 for widths in value for width in widths):
-        raise ValueError(f"every width must be a positive integer, got {value}")
+        raise ValueError(f"`attention_hidden_sizes` must hold lists of positive integers, got {value}")
 
 
 @strict
@@ -97,7 +97,7 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
 
     backbone_config: dict | PreTrainedConfig | None = None
     pooled_stages: list[str] | None = None
-    attention_hidden_sizes: list[list[int]] | None = None
+    attention_hidden_sizes: list[list[int]] | None = validated_field(_positive_sizes, default=None)
     attention_num_heads: int = interval(min=1)(default=1)
     projector_hidden_size: int = interval(min=1)(default=4096)
     projector_output_size: int = interval(min=1)(default=256)
@@ -162,7 +162,6 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
                 f"choose from {backbone.stage_names}."
             )
         if self.attention_hidden_sizes is not None:
-            _positive_sizes(self.attention_hidden_sizes)
             if len(self.attention_hidden_sizes) != len(self.pooled_stages):
                 raise ValueError(
                     f"`attention_hidden_sizes` gives {len(self.attention_hidden_sizes)} MLPs for "

@@ -1,7 +1,8 @@
 """vito_hf: VITO self-supervised video pretraining, native to Hugging Face transformers.
 
 Importing the package registers the VITO classes with the Auto* factories, so `AutoModel`,
-`AutoModelForImageClassification`, `AutoBackbone`, `AutoImageProcessor`, `AutoVideoProcessor`, ... resolve `model_type="vito"`.
+`AutoModelForImageClassification`, `AutoBackbone`, `AutoImageProcessor`, `AutoVideoProcessor`, ... resolve
+`model_type="vito"`.
 """
 
 from transformers import (
@@ -40,7 +41,9 @@ AutoImageProcessor.register(VitoConfig, image_processor_classes={"pil": VitoImag
 # AutoVideoProcessor asks for the "torchvision" backend unless told otherwise (pipelines cannot tell it); the VITO
 # video processor needs only PIL and PyAV, so it serves both. Registering it also tells every pipeline that
 # reads a saved VITO folder that its video processor is local code: no trust_remote_code prompt.
-AutoVideoProcessor.register(VitoConfig, video_processor_classes={"pil": VitoVideoProcessor, "torchvision": VitoVideoProcessor})
+AutoVideoProcessor.register(
+    VitoConfig, video_processor_classes={"pil": VitoVideoProcessor, "torchvision": VitoVideoProcessor}
+)
 
 # `save_pretrained` copies the three modeling files beside the weights and writes `auto_map`, so a saved
 # folder loads with `trust_remote_code=True` where vito_hf is not installed.

@@ -286,7 +286,8 @@ class VitoModel(VitoPreTrainedModel):
                     f"`attention_num_heads`={config.attention_num_heads} must divide the {width} channels of {stage}."
                 )
         self.pooling = nn.ModuleList(
-            VitoAttentivePooling(width, widths, config.attention_num_heads) for width, widths in zip(channels, hidden_sizes)
+            VitoAttentivePooling(width, widths, config.attention_num_heads)
+            for width, widths in zip(channels, hidden_sizes)
         )
         self.num_features = sum(channels)
         self.post_init()
@@ -542,7 +543,10 @@ class VitoForVideoClassification(VitoForImageClassification):
             return None if tensors is None else tuple(t.unflatten(0, (batch_size, num_frames)) for t in tensors)
 
         return ImageClassifierOutput(
-            loss=loss, logits=logits, hidden_states=per_video(outputs.hidden_states), attentions=per_video(outputs.attentions)
+            loss=loss,
+            logits=logits,
+            hidden_states=per_video(outputs.hidden_states),
+            attentions=per_video(outputs.attentions),
         )
 
 

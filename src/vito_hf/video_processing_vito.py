@@ -73,7 +73,10 @@ class VitoVideoProcessor(VideoProcessorMixin, PilBackend):
 
     def _prepare_input_videos(self, videos, do_convert_rgb=None, input_data_format=None, device=None):
         return [
-            [self.process_image(frame, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format) for frame in video]
+            [
+                self.process_image(frame, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format)
+                for frame in video
+            ]
             for video in videos
         ]
 

@@ -73,14 +73,17 @@ def run_side(args: argparse.Namespace, checkpointing: bool) -> dict:
     ]
     completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **MALLOC_ENV}, check=False)
     if completed.returncode != 0:
-        raise RuntimeError(f"the {'checkpointed' if checkpointing else 'plain'} side failed:\n{completed.stderr[-3000:]}")
+        side = "checkpointed" if checkpointing else "plain"
+        raise RuntimeError(f"the {side} side failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 clip instead of 8")
-    parser.add_argument("--preset", default="swin-s", help="a preset name or a VitoConfig JSON path (its backbone must support checkpointing)")
+    parser.add_argument(
+        "--preset", default="swin-s", help="a preset name or a VitoConfig JSON path (its backbone must checkpoint)"
+    )
     parser.add_argument("--clips", type=int, default=None, help="clips per batch (default 8, or 1 with --quick)")
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--image-size", type=int, default=224)
@@ -92,21 +95,27 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.side is not None:
-        print(json.dumps(measure_one_side(args.preset, args.clips, args.views, args.image_size, args.side == "checkpointed")))
+        checkpointing = args.side == "checkpointed"
+        print(json.dumps(measure_one_side(args.preset, args.clips, args.views, args.image_size, checkpointing)))
         return
 
     plain = run_side(args, checkpointing=False)
     checkpointed = run_side(args, checkpointing=True)
+    plain_mib, checkpointed_mib = plain["step_peak_mib"], checkpointed["step_peak_mib"]
     print(json.dumps({
         "bench": "gradient_checkpointing",
         "mode": "quick" if args.quick else "full",
         "preset": args.preset,
-        "batch": {"clips": args.clips, "views": args.views, "images": args.clips * args.views, "image_size": args.image_size},
+        "batch": {
+            "clips": args.clips, "views": args.views, "images": args.clips * args.views, "image_size": args.image_size
+        },
         "device": "cpu",
-        "step_peak_mib": {"plain": round(plain["step_peak_mib"], 1), "checkpointed": round(checkpointed["step_peak_mib"], 1)},
-        "memory_saved_mib": round(plain["step_peak_mib"] - checkpointed["step_peak_mib"], 1),
-        "memory_ratio": round(checkpointed["step_peak_mib"] / plain["step_peak_mib"], 3) if plain["step_peak_mib"] > 0 else None,
-        "step_seconds": {"plain": round(plain["step_seconds"], 2), "checkpointed": round(checkpointed["step_seconds"], 2)},
+        "step_peak_mib": {"plain": round(plain_mib, 1), "checkpointed": round(checkpointed_mib, 1)},
+        "memory_saved_mib": round(plain_mib - checkpointed_mib, 1),
+        "memory_ratio": round(checkpointed_mib / plain_mib, 3) if plain_mib > 0 else None,
+        "step_seconds": {
+            "plain": round(plain["step_seconds"], 2), "checkpointed": round(checkpointed["step_seconds"], 2)
+        },
         "time_ratio": round(checkpointed["step_seconds"] / plain["step_seconds"], 3),
         "checkpointing_active": checkpointed["checkpointing_active"] and not plain["checkpointing_active"],
         "losses_equal": abs(plain["loss"] - checkpointed["loss"]) <= 1e-4 * max(1.0, abs(plain["loss"])),

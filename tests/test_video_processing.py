@@ -33,7 +33,8 @@ def decode_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
 def test_frames_are_the_middles_of_equal_segments():
     processor = VitoVideoProcessor(num_frames=4)
     np.testing.assert_array_equal(processor.sample_frames(VideoMetadata(total_num_frames=250)), [31, 93, 156, 218])
-    np.testing.assert_array_equal(processor.sample_frames(VideoMetadata(total_num_frames=3), num_frames=6), [0, 0, 1, 1, 2, 2])
+    short = processor.sample_frames(VideoMetadata(total_num_frames=3), num_frames=6)
+    np.testing.assert_array_equal(short, [0, 0, 1, 1, 2, 2])
     with pytest.raises(ValueError, match="frame count is unknown"):
         processor.sample_frames(VideoMetadata(total_num_frames=0))
 
@@ -44,7 +45,8 @@ def test_a_clip_is_sampled_and_each_frame_preprocessed_as_the_image_processor_do
     frames = decode_frames(bikes, [31, 93, 156, 218])
     expected = VitoImageProcessor(**PROCESSOR)(frames, return_tensors="pt").pixel_values
     torch.testing.assert_close(clip[0], expected)
-    as_array = VitoVideoProcessor(num_frames=4, **PROCESSOR)(np.stack(decode_frames(bikes, range(250))), return_tensors="pt")
+    whole_clip = np.stack(decode_frames(bikes, range(250)))
+    as_array = VitoVideoProcessor(num_frames=4, **PROCESSOR)(whole_clip, return_tensors="pt")
     torch.testing.assert_close(as_array.pixel_values, clip)
 
 
@@ -58,7 +60,9 @@ def test_video_processor_round_trips_through_auto_video_processor(tmp_path):
 
 def test_video_classification_pipeline_classifies_a_real_clip(bikes, tmp_path):
     """Issue 7 item 12: the pipeline failed with "'VitoConfig' object has no attribute 'num_frames'"."""
-    config = load_preset("tiny", num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    config = load_preset(
+        "tiny", num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}
+    )
     model = VitoForVideoClassification(config).eval()
     model.save_pretrained(tmp_path)
     VitoImageProcessor(**PROCESSOR).save_pretrained(tmp_path)
@@ -69,8 +73,10 @@ def test_video_classification_pipeline_classifies_a_real_clip(bikes, tmp_path):
     for num_frames in (None, 6):
         kwargs = {} if num_frames is None else {"num_frames": num_frames}
         predictions = classifier(str(bikes), **kwargs)
-        pixel_values = VitoVideoProcessor(num_frames=num_frames or 4, **PROCESSOR)(str(bikes), return_tensors="pt").pixel_values
+        processor = VitoVideoProcessor(num_frames=num_frames or 4, **PROCESSOR)
+        pixel_values = processor(str(bikes), return_tensors="pt").pixel_values
         with torch.no_grad():
             probabilities = model(pixel_values).logits.softmax(-1)[0]
         assert [p["label"] for p in predictions] == [LABELS[i] for i in probabilities.argsort(descending=True)]
-        np.testing.assert_allclose([p["score"] for p in predictions], probabilities.sort(descending=True).values, rtol=1e-5)
+        scores = [p["score"] for p in predictions]
+        np.testing.assert_allclose(scores, probabilities.sort(descending=True).values, rtol=1e-5)

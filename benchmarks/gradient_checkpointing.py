@@ -50,8 +50,8 @@ def measure_one_side(preset: str, clips: int, views: int, image_size: int, check
     if checkpointing:
         model.activation_checkpointing_enable()
     pixel_values = torch.randn(clips, views, 3, image_size, image_size, generator=torch.Generator().manual_seed(1))
-    before = resident_kib()
     reset_peak()
+    before = resident_kib()  # sampled after the reset, so the high-water mark is at least this
     start = time.perf_counter()
     torch.manual_seed(2)  # the same drop-path draws on both sides
     loss = model(pixel_values).loss

@@ -32,4 +32,5 @@ def test_tiny_swin_run_reports_both_sides(tmp_path):
         assert result["step_peak_mib"][side] >= 0 and result["step_seconds"][side] > 0
     peaks = result["step_peak_mib"]
     if peaks["plain"] > 0:  # the peaks are rounded to 0.1 MiB, the ratio is taken before rounding
-        assert result["memory_ratio"] == pytest.approx(peaks["checkpointed"] / peaks["plain"], abs=0.1 / peaks["plain"])
+        tolerance = 0.05 * (peaks["plain"] + peaks["checkpointed"] + 0.1) / peaks["plain"] ** 2 + 1e-3
+        assert result["memory_ratio"] == pytest.approx(peaks["checkpointed"] / peaks["plain"], abs=tolerance)

@@ -33,6 +33,11 @@ class InvalidVitoConfigError(StrictDataclassError, ValueError):
     transformers' own config validation, so either `except` catches it."""
 
 
+def _positive_or_none(value: int | None) -> None:
+    if value is not None and not value >= 1:
+        raise ValueError(f"`num_frames` must be a positive integer or None, got {value}")
+
+
 def _positive_sizes(value: list[list[int]] | None) -> None:
     if value is not None and any(not isinstance(width, int) or width <= 0 for widths in value for width in widths):
         raise ValueError(f"`attention_hidden_sizes` must hold lists of positive integers, got {value}")
@@ -104,7 +109,7 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
     use_predictor: bool = False
     predictor_hidden_size: int = interval(min=1)(default=4096)
     temperature: float | int = interval(min=0, exclude_min=True)(default=0.1)
-    num_frames: int | None = None
+    num_frames: int | None = validated_field(_positive_or_none, default=None)
     classifier_dropout: float | int = interval(min=0, max=1, exclude_max=True)(default=0.0)
     initializer_range: float = interval(min=0.0)(default=0.02)
     _out_features: list[str] | None = None
@@ -119,8 +124,6 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
                 "crop size are data arguments, the EMA schedule is a training argument, and a saved encoder's "
                 "input size is in its image processor."
             )
-        if self.num_frames is not None and self.num_frames < 1:
-            raise ValueError(f"`num_frames` must be a positive integer or None, got {self.num_frames}.")
         self._check_backbone_type(self.backbone_config)
         super().__post_init__(**kwargs)
         backbone = self.backbone_config

@@ -11,6 +11,7 @@ from transformers.backbone_utils import BackboneConfigMixin
 from transformers.configuration_utils import SubConfigSpec
 
 EMA_SCHEDULES = ("cosine", "constant")
+BACKBONE_PADDINGS = ("pytorch", "tf-same")
 
 
 class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
@@ -55,6 +56,10 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
             Dropout before the linear head of the classification models.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialiser of linear heads.
+        backbone_padding (`str`, *optional*, defaults to `"pytorch"`):
+            `"tf-same"` pads every convolution and max-pool of the backbone as TensorFlow's SAME padding does
+            (asymmetric on stride-2 layers: the extra row and column go after), for weights trained that way,
+            such as the public VITO release; `"pytorch"` keeps the backbone's own padding.
 
     Example:
 
@@ -89,6 +94,7 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
     image_size: int = 224
     classifier_dropout: float = 0.0
     initializer_range: float = 0.02
+    backbone_padding: str = "pytorch"
     _out_features: list[str] | None = None
     _out_indices: list[int] | None = None
 
@@ -136,6 +142,8 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
             raise ValueError(
                 f"`ema_momentum_schedule` must be one of {EMA_SCHEDULES}, got {self.ema_momentum_schedule!r}."
             )
+        if self.backbone_padding not in BACKBONE_PADDINGS:
+            raise ValueError(f"`backbone_padding` must be one of {BACKBONE_PADDINGS}, got {self.backbone_padding!r}.")
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"`classifier_dropout` must lie in [0, 1), got {self.classifier_dropout}.")
 

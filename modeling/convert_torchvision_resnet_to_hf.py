@@ -16,6 +16,8 @@ The release converter (`convert_vito_release_to_hf.py`) reuses the key mapping a
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -154,6 +156,38 @@ def load_renamed(
     return report
 
 
+def write_conversion_record(
+    output_dir: str | Path, checkpoint: str | Path, report: ConversionReport, model: torch.nn.Module, *,
+    converter: str, description: str, data: str, license: str, license_note: str = "",
+) -> Path:
+    """`conversion.json` beside the converted weights (source file and hash, what happened to every key,
+    parameters, what the card should say about data and licence), then the folder's model card, written from it."""
+    from vito_hf.hub import write_model_card
+
+    digest = hashlib.sha256()
+    with open(checkpoint, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    record = {
+        "format_version": 1,
+        "converter": f"modeling/{Path(converter).name}",
+        "source": Path(checkpoint).name,
+        "sha256": digest.hexdigest(),
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "backbone_padding": model.config.backbone_padding,
+        "report": {"converted": len(report.converted), "ignored": report.ignored, "defaulted": report.defaulted,
+                   "notes": report.notes},
+        "description": description,
+        "data": data,
+        "license": license,
+        "license_note": license_note,
+    }
+    path = Path(output_dir) / "conversion.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    write_model_card(output_dir)
+    return path
+
+
 def convert_torchvision_resnet(
     checkpoint: str | Path, output_dir: str | Path, *, preset: str = "resnet50", for_pretraining: bool = False
 ) -> ConversionReport:
@@ -176,6 +210,16 @@ def convert_torchvision_resnet(
         model.reset_target()
     model.eval().save_pretrained(output_dir)
     VitoImageProcessor().save_pretrained(output_dir)  # ImageNet evaluation preprocessing: 256 -> 224 crop
+    write_conversion_record(
+        output_dir, checkpoint, report, model, converter=__file__,
+        description=f"A VITO `{preset}` model whose backbone holds the torchvision ResNet weights of "
+                    f"`{Path(checkpoint).name}`; its attention pooling (and projector) are at initialisation, "
+                    "ready for VITO pretraining.",
+        data=f"Whatever `{Path(checkpoint).name}` was trained on (not recorded in the file); the pooling heads have "
+             "seen no data.",
+        license="other",
+        license_note="The licence of the source weights applies.",
+    )
     return report
 
 

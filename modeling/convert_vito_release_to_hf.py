@@ -24,7 +24,14 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from convert_torchvision_resnet_to_hf import ConversionError, ConversionReport, load_renamed, read_state_dict, rename_torchvision_key
+from convert_torchvision_resnet_to_hf import (
+    ConversionError,
+    ConversionReport,
+    load_renamed,
+    read_state_dict,
+    rename_torchvision_key,
+    write_conversion_record,
+)
 
 CONFIG_PATH = Path(__file__).parent / "configs" / "vito-resnet50-release.json"
 RELEASE_PARAMETERS = 42_342_440
@@ -74,9 +81,18 @@ def convert_vito_release(checkpoint: str | Path, output_dir: str | Path) -> Conv
     parameters = sum(parameter.numel() for parameter in model.parameters())
     if parameters != RELEASE_PARAMETERS:
         raise ConversionError(f"The converted model has {parameters:,} parameters, the release {RELEASE_PARAMETERS:,}.")
-    report.notes.append(f"{parameters:,} parameters, as in the release")
     model.eval().save_pretrained(output_dir)
     VitoImageProcessor().save_pretrained(output_dir)  # Brain-Score's preprocessing: 224 crop, ImageNet mean/std
+    write_conversion_record(
+        output_dir, checkpoint, report, model, converter=__file__,
+        description="The publicly released VITO ResNet-50 (Brain-Score's `resnet50_vito_linear_sdattn.pth`: "
+                    "attention pooling on conv5_x, a linear ImageNet-1k readout), converted to transformers.",
+        data="Not recorded in the released file. The paper pretrains on VideoNet, YouTube clips curated by matching "
+             "video titles to ImageNet class names and filtering them with an ImageNet classifier; the `fc` readout "
+             "is a linear classifier on ImageNet-1k.",
+        license="other",
+        license_note="The terms of the original release apply.",
+    )
     return report
 
 

@@ -1,6 +1,8 @@
 """Conversion of the public VITO release and of torchvision ResNet-50 weights (modeling/convert_*_to_hf.py),
 checked against independent forwards written here with plain torch.nn.functional calls."""
 
+import hashlib
+import json
 import math
 import subprocess
 import sys
@@ -149,6 +151,19 @@ def test_release_converts_to_logits_of_an_independent_same_padded_forward(releas
     assert expected.abs().max() > 0.1
     torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
     assert differs > 1e-3
+
+
+def test_release_folder_has_a_card_from_its_conversion_record(release):
+    from huggingface_hub import ModelCard
+
+    folder = release[0]
+    record = json.loads((folder / "converted" / "conversion.json").read_text())
+    digest = hashlib.sha256((folder / "resnet50_vito_linear_sdattn.pth").read_bytes()).hexdigest()
+    assert (record["sha256"], record["parameters"], record["report"]["converted"]) == (digest, 42_342_440, 325)
+    card = ModelCard.load(folder / "converted" / "README.md")
+    assert (card.data.library_name, card.data.pipeline_tag, card.data.license) == (
+        "transformers", "image-classification", "other")
+    assert digest in card.text and "| parameters | 42,342,440 |" in card.text
 
 
 def test_release_folder_loads_without_vito_hf(release):

@@ -189,9 +189,7 @@ def _loading_code(architecture: str, repo: str) -> str:
 def _data_section(summary: Mapping | None, conversion: Mapping | None, dataset_repo_id: str | None) -> str:
     if summary is None:
         if conversion is not None:
-            return (f"Not recorded in the converted file (`{conversion.get('source')}`). The paper pretrains on "
-                    "VideoNet, YouTube clips curated by matching video titles to ImageNet class names and filtering "
-                    "them with an ImageNet classifier; see its section 3.")
+            return conversion.get("data") or f"Not recorded in `{conversion.get('source')}`."
         return "Not recorded: this folder holds no `pretraining_summary.json`."
     data = summary["data"]
     where = f" ([`{dataset_repo_id}`](https://huggingface.co/datasets/{dataset_repo_id}))" if dataset_repo_id else ""
@@ -235,11 +233,18 @@ def _data_section(summary: Mapping | None, conversion: Mapping | None, dataset_r
 def _recipe_section(summary: Mapping | None, conversion: Mapping | None, processor: Mapping | None) -> str:
     if summary is None:
         if conversion is not None:
-            return (f"Converted from `{conversion.get('source')}` (sha256 `{conversion.get('sha256')}`) by "
-                    f"`{conversion.get('converter')}`: {conversion.get('converted_tensors')} tensors, "
-                    f"{conversion.get('parameters'):,} parameters, TensorFlow SAME padding kept "
-                    f"(`backbone_padding: {conversion.get('backbone_padding')}`). The training recipe is not recorded "
-                    "in the released file; the paper's is in its appendix.")
+            report = conversion.get("report", {})
+            lines = [
+                f"Converted from `{conversion.get('source')}` (sha256 `{conversion.get('sha256')}`) by "
+                f"`{conversion.get('converter')}`: {report.get('converted')} tensors converted, "
+                f"{conversion.get('parameters'):,} parameters, `backbone_padding: {conversion.get('backbone_padding')}`.",
+            ]
+            for name in ("ignored", "defaulted"):
+                if report.get(name):
+                    lines.append(f"{name.capitalize()} keys: " + ", ".join(f"`{key}`" for key in report[name]) + ".")
+            lines += [f"{note.capitalize()}." for note in report.get("notes", ())]
+            lines.append(f"The training recipe is not recorded in `{conversion.get('source')}`.")
+            return "\n\n".join(lines)
         return "Not recorded: this folder holds no `pretraining_summary.json`."
     optimization, views, outcome, hardware = (summary[key] for key in ("optimization", "views", "outcome", "hardware"))
     crop = (processor or {}).get("crop_size") or {}
@@ -307,9 +312,9 @@ def _uses_section(summary: Mapping | None, conversion: Mapping | None) -> str:
                      f"{optimization['global_batch_size']} clips: judge it by the evaluation above, not by the paper's "
                      "numbers, which come from a ResNet-50 trained on the whole of VideoNet.")
     if conversion is not None:
-        lines.append("- Converted weights: parity with the original is checked on the architecture (logits of random "
-                     "weights against an independent forward); the released weights' own accuracy is not re-measured "
-                     "here unless an evaluation is listed above.")
+        lines.append("- Converted weights: the conversion is checked on the architecture (the converted model's outputs "
+                     "equal an independent forward of the same weights, `tests/test_conversion.py`); the weights' own "
+                     "accuracy is not re-measured unless an evaluation is listed above.")
     lines += [
         "- The clips come from web videos with their sources' biases (what is filmed, by whom, where); the curation "
         "matches titles to class names and keeps what a classifier recognises, which favours those classes' typical "
@@ -367,7 +372,9 @@ def build_model_card(
         summary_line = (f"A VITO encoder pretrained for {optimization['steps']} steps on "
                         f"{summary['data'].get('clips', summary['data'].get('video_files'))} video clips.")
     elif conversion is not None:
-        summary_line = f"The publicly released VITO ResNet-50 (`{conversion.get('source')}`), converted to transformers."
+        summary_line = conversion.get("description") or f"Converted from `{conversion.get('source')}`."
+        if conversion.get("license_note"):
+            summary_line += " " + conversion["license_note"]
     else:
         summary_line = "A VITO checkpoint."
     return VitoModelCard.from_template(

@@ -140,5 +140,13 @@ def test_update_refuses_results_of_another_format(run, tmp_path):
     with pytest.raises(ModelCardError, match="format_version 2"):
         update_card_with_results(run["encoder"], tmp_path / "results.json")
     assert (run["encoder"] / "README.md").read_text() == before
+    (tmp_path / "baseline.json").write_text(json.dumps(dict(run["results"], settings={"random_init": True})))
+    with pytest.raises(ModelCardError, match="randomly initialised baseline"):
+        update_card_with_results(run["encoder"], tmp_path / "baseline.json")
+    other = dict(run["results"], model=dict(run["results"]["model"], name_or_path=str(run["store"])))
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(ModelCardError, match="not .*encoder"):
+        update_card_with_results(run["encoder"], tmp_path / "other.json")
+    assert (run["encoder"] / "README.md").read_text() == before
     with pytest.raises(ModelCardError, match="no config.json"):
         write_model_card(tmp_path)

@@ -293,6 +293,9 @@ def _evaluation_section(results: Mapping | None) -> str:
     header = (f"Evaluated as `{_shown(model.get('name_or_path'))}` (content hash `{model.get('content_hash')}`), "
               f"suites {list(results['suites'])}, quick={settings.get('quick')}, seed={settings.get('seed')}; the "
               f"same numbers are in the `model-index` metadata and in `{RESULTS_FILE}`.")
+    failed = settings.get("errors") or {}
+    if failed:
+        header += " Failed suites (no numbers): " + "; ".join(f"{name}: {error}" for name, error in failed.items()) + "."
     return header + "\n\n" + _table(["suite", "task", "dataset", "split", "metric", "value"], rows)
 
 
@@ -423,6 +426,11 @@ def update_card_with_results(folder: str | os.PathLike, results_json: str | os.P
     validate_results(results, source=str(results_json))
     if not (folder / "config.json").is_file():
         raise ModelCardError(f"{folder} has no config.json: pass the evaluated checkpoint folder.")
+    if results.get("settings", {}).get("random_init"):
+        raise ModelCardError(f"{results_json} evaluates a randomly initialised baseline, not the weights in {folder}.")
+    evaluated = Path(str(results.get("model", {}).get("name_or_path", "")))
+    if evaluated.is_dir() and evaluated.resolve() != folder.resolve():
+        raise ModelCardError(f"{results_json} evaluates {evaluated}, not {folder}: pass that folder's results.")
     temporary = folder / f".{RESULTS_FILE}.partial-{os.getpid()}"
     shutil.copyfile(results_json, temporary)
     os.replace(temporary, folder / RESULTS_FILE)

@@ -222,6 +222,20 @@ def test_torchvision_resnet50_converts_into_the_vito_backbone(tmp_path):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
 
 
+def test_torchvision_weights_initialise_a_pretraining_model_with_an_equal_target(tmp_path):
+    from vito_hf import VitoForPreTraining
+
+    state = torchvision_resnet50_state(torch.Generator().manual_seed(5))
+    torch.save(state, tmp_path / "resnet50.pth")
+    convert_torchvision_resnet(tmp_path / "resnet50.pth", tmp_path / "init", for_pretraining=True)
+    model = VitoForPreTraining.from_pretrained(tmp_path / "init")
+    weights = model.state_dict()
+    assert torch.equal(weights["vito.backbone.embedder.embedder.convolution.weight"], state["conv1.weight"])
+    online = {k.removeprefix("vito."): v for k, v in weights.items() if k.startswith("vito.")}
+    target = {k.removeprefix("target.vito."): v for k, v in weights.items() if k.startswith("target.vito.")}
+    assert online.keys() == target.keys() and all(torch.equal(online[k], target[k]) for k in online)
+
+
 def test_torchvision_script_reports_a_non_resnet_state_dict_in_one_error(tmp_path, capsys):
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "head.weight": torch.zeros(2)}, tmp_path / "other.pth")
     assert torchvision_main(["--checkpoint", str(tmp_path / "other.pth"), "--output-dir", str(tmp_path / "o")]) == 1

@@ -28,7 +28,7 @@ CONVERSION_FILE = "conversion.json"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
 RESULTS_FORMAT_VERSION = 1
 METRIC_KEYS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
-PIPELINE_TAGS = {"VitoForImageClassification": "image-classification", "VitoForVideoClassification": "video-classification"}
+PIPELINE_TAGS = {"VitoForImageClassification": "image-classification"}
 TAGS = ["vito", "self-supervised", "video-pretraining", "attention-pooling"]
 SHOWN_CLASSES = 50
 
@@ -161,25 +161,22 @@ def _model_section(config: Mapping, processor: Mapping | None, summary: Mapping 
 
 
 def _loading_code(architecture: str, repo: str) -> str:
-    if architecture in ("VitoForImageClassification", "VitoForVideoClassification"):
-        auto, task, call = "AutoModelForImageClassification", "image-classification", "predictions = classify(image)"
-        if architecture == "VitoForVideoClassification":
-            auto, task = "AutoModelForVideoClassification", "video-classification"
-            call = "predictions = classify(video)"
-        return "\n".join([
-            f"from transformers import AutoImageProcessor, {auto}, pipeline",
-            "",
-            f'model = {auto}.from_pretrained("{repo}", trust_remote_code=True)',
-            f'processor = AutoImageProcessor.from_pretrained("{repo}", trust_remote_code=True)',
-            f'classify = pipeline("{task}", model="{repo}", trust_remote_code=True)',
-            call,
-        ])
-    return "\n".join([
-        "from transformers import AutoImageProcessor, AutoModel, pipeline",
+    lines = [
+        "from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline",
         "",
-        f'model = AutoModel.from_pretrained("{repo}", trust_remote_code=True)',
         f'processor = AutoImageProcessor.from_pretrained("{repo}", trust_remote_code=True)',
-        "features = model(**processor(image, return_tensors=\"pt\")).pooler_output  # attention-pooled",
+    ]
+    if architecture == "VitoForImageClassification":
+        return "\n".join(lines + [
+            f'model = AutoModelForImageClassification.from_pretrained("{repo}", trust_remote_code=True)',
+            'logits = model(**processor(image, return_tensors="pt")).logits',
+            "",
+            f'classify = pipeline("image-classification", model="{repo}", trust_remote_code=True)',
+            "predictions = classify(image)",
+        ])
+    return "\n".join(lines + [
+        f'model = AutoModel.from_pretrained("{repo}", trust_remote_code=True)',
+        'features = model(**processor(image, return_tensors="pt")).pooler_output  # attention-pooled',
         "",
         f'extract = pipeline("image-feature-extraction", model="{repo}", trust_remote_code=True)',
         "features = extract(image, pool=True)",

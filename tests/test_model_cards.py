@@ -4,6 +4,8 @@ results.json -> card; the card round-trips through ModelCard.load with the run's
 import json
 import re
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 from curation_helpers import clip, tiny_classifier
@@ -131,6 +133,18 @@ def test_card_recipe_comes_from_the_run(run):
     assert re.fullmatch(r"\d+ s", rows["wall time (training)"])
     assert rows["preset"] == "tiny"
     assert "trust_remote_code=True" in text and "Parthasarathy" in text and "2210.06433" in text
+
+
+def test_card_command_rewrites_and_copies_the_card(run, tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_scripts"))
+    from write_model_card import main
+
+    assert main([str(run["encoder"]), "--copy-to", str(tmp_path / "card.md")]) == 0
+    assert (tmp_path / "card.md").read_text() == (run["encoder"] / "README.md").read_text()
+    assert ModelCard.load(tmp_path / "card.md").data.eval_results  # the evaluation is kept on a rewrite
+    with pytest.raises(SystemExit) as exit:
+        main([str(tmp_path)])
+    assert exit.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
 def test_update_refuses_results_of_another_format(run, tmp_path):

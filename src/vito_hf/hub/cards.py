@@ -251,8 +251,8 @@ def _recipe_section(summary: Mapping | None, conversion: Mapping | None, process
     momentum = optimization.get("ema_momentum_logged")
     runtime = outcome.get("train_runtime_seconds")
     wall = None if runtime is None else f"{runtime:.0f} s"
-    if wall is not None and outcome.get("resumed_from_step") is not None:
-        wall += f" (the last invocation, resumed from {outcome['resumed_from_step']})"
+    if wall is not None and outcome.get("resumed_from") is not None:
+        wall += f" (the last invocation, resumed from {outcome['resumed_from']})"
     rows = [
         ["optimizer steps", f"{optimization['steps']} of {optimization['max_steps']}"],
         ["global batch (clips)", f"{optimization['global_batch_size']} = {optimization['per_device_batch_size']} per "
@@ -407,8 +407,7 @@ def write_pretraining_card(
     """End of a pretraining run: record the run in `pretraining_summary.json` beside the encoder, then write
     the encoder's card. Called once by `vito_hf.training.pretraining.run_pretraining` after saving."""
     encoder_dir = Path(encoder_dir)
-    summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_dir)
-    summary["outcome"]["resumed_from_step"] = None if resumed_from is None else Path(resumed_from).name
+    summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_dir, resumed_from)
     write_json_atomically(encoder_dir / SUMMARY_FILE, summary)
     return write_model_card(encoder_dir)
 

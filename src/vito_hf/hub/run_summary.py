@@ -67,13 +67,22 @@ def describe_training_data(data_dir: str | os.PathLike) -> dict[str, Any]:
     return description
 
 
+def cpu_name() -> str:
+    """The CPU model (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def describe_hardware(training_args) -> dict[str, Any]:
     """Where the run ran: device kind and name, processes, and the software versions."""
     device = torch.device(training_args.device)
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
         "device": device.type,
         "device_name": name,
@@ -90,8 +99,11 @@ def losses(log_history: Sequence[Mapping[str, Any]]) -> list[list[float]]:
     return [[entry["step"], entry["loss"]] for entry in log_history if "loss" in entry and "step" in entry]
 
 
-def summarise_pretraining_run(trainer, train_output, model_args, data_args, data_dir) -> dict[str, Any]:
-    """The run's recipe and outcome, from the trainer's arguments and state (not from the model config)."""
+def summarise_pretraining_run(
+    trainer, train_output, model_args, data_args, data_dir, resumed_from: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The run's recipe and outcome, from the trainer's arguments and state (not from the model config);
+    `resumed_from` is the checkpoint this invocation resumed from, if any."""
     args, state = trainer.args, trainer.state
     history = losses(state.log_history)
     momentum = [entry["ema_momentum"] for entry in state.log_history if "ema_momentum" in entry]
@@ -128,7 +140,7 @@ def summarise_pretraining_run(trainer, train_output, model_args, data_args, data
         "outcome": {
             "final_loss": history[-1][1] if history else None,
             "train_runtime_seconds": runtime,
-            "resumed_from_step": getattr(trainer, "resumed_from_step", None),
+            "resumed_from": None if resumed_from is None else Path(resumed_from).name,
             "losses": history,
         },
         "hardware": describe_hardware(args),

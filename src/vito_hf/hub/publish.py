@@ -33,7 +33,7 @@ STORE_REQUIRED = {
     "README.md": "finish the curation (it writes the dataset card)",
     "metadata.jsonl": "finish the curation (it writes metadata.jsonl)",
 }
-STORE_EXCLUDED = ("state/*", "shards/shard-*")
+STORE_EXCLUDED = ("state/*", "shards/shard-*-of-*/*")
 """Curation bookkeeping (per-video state records, per-shard records): what resumes a curation, not data."""
 
 

@@ -151,6 +151,12 @@ def test_release_converts_to_logits_of_an_independent_same_padded_forward(releas
     assert expected.abs().max() > 0.1
     torch.testing.assert_close(logits, expected, rtol=0, atol=1e-5)
     assert differs > 1e-3
+    # Odd, non-square inputs: SAME padding is computed per layer from the input it receives. In float64 (all but
+    # the pooling softmax, which the model keeps in float32), so summation order does not eat the tolerance.
+    odd = torch.randn(1, 3, 63, 70, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    state64 = {key: value.double() if value.is_floating_point() else value for key, value in state.items()}
+    with torch.no_grad():
+        torch.testing.assert_close(model.double()(odd).logits, reference_release_logits(state64, odd), rtol=0, atol=1e-5)
 
 
 def test_release_folder_has_a_card_from_its_conversion_record(release):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -163,6 +162,7 @@ def write_conversion_record(
     """`conversion.json` beside the converted weights (source file and hash, what happened to every key,
     parameters, what the card should say about data and licence), then the folder's model card, written from it."""
     from vito_hf.hub import write_model_card
+    from vito_hf.hub.run_summary import write_json_atomically
 
     digest = hashlib.sha256()
     with open(checkpoint, "rb") as source:
@@ -182,8 +182,7 @@ def write_conversion_record(
         "license": license,
         "license_note": license_note,
     }
-    path = Path(output_dir) / "conversion.json"
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    path = write_json_atomically(Path(output_dir) / "conversion.json", record)
     write_model_card(output_dir)
     return path
 

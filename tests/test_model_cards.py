@@ -14,6 +14,8 @@ from transformers import AutoImageProcessor, AutoModel
 
 from vito_hf.evaluation import evaluate_frozen_features, load_labelled_images
 from vito_hf.hub import ModelCardError, update_card_with_results, write_model_card
+from vito_hf.hub.cards import _data_section
+from vito_hf.hub.run_summary import describe_training_data
 from vito_hf.training import DataArguments, ModelArguments
 from vito_hf.training.pretraining import run_pretraining
 from training_helpers import cpu_args
@@ -145,6 +147,16 @@ def test_card_command_rewrites_and_copies_the_card(run, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         main([str(tmp_path)])
     assert exit.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_damaged_store_report_is_named_in_the_card_not_raised(run, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(run["store"], store)
+    (store / "report" / "report.json").write_text('{"totals": {"kept": 2}')
+    data = describe_training_data(store)
+    assert data["curated"] is False and data["clips"] == 2
+    assert data["report_error"].startswith("report/report.json unreadable (JSONDecodeError")
+    assert "curation summary is not known: report/report.json unreadable" in _data_section({"data": data}, None, None)
 
 
 def test_update_refuses_results_of_another_format(run, tmp_path):

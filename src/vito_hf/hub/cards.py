@@ -190,6 +190,8 @@ def _data_section(summary: Mapping | None, conversion: Mapping | None, dataset_r
         return "Not recorded: this folder holds no `pretraining_summary.json`."
     data = summary["data"]
     where = f" ([`{dataset_repo_id}`](https://huggingface.co/datasets/{dataset_repo_id}))" if dataset_repo_id else ""
+    if data.get("report_error"):
+        return f"The clip store `{data['name']}`{where}; its curation summary is not known: {data['report_error']}."
     if not data.get("curated"):
         return (f"{data.get('video_files')} video files of the folder `{data['name']}`{where}, used as they are "
                 "(no curation report: not a curated clip store).")

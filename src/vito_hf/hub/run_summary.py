@@ -48,22 +48,34 @@ def describe_training_data(data_dir: str | os.PathLike) -> dict[str, Any]:
     if not report_path.is_file():
         description["video_files"] = sum(1 for p in data_dir.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
         return description
-    report = json.loads(report_path.read_text())
-    description["curated"] = True
-    description["curation"] = {section: report[section] for section in REPORT_SECTIONS if section in report}
-    description["curation"]["classes"] = [
-        {key: row[key] for key in ("index", "id", "name", "queried", "kept", "pass_rate", "kept_share")}
-        for row in report.get("classes", ())
-        if row.get("kept")
-    ]
     metadata = data_dir / STORE_METADATA
     if metadata.is_file():
         description["clips"] = sum(1 for line in metadata.read_text().splitlines() if line.strip())
+    try:
+        report = json.loads(report_path.read_text())
+        curation = {section: report[section] for section in REPORT_SECTIONS if section in report}
+        curation["classes"] = [
+            {key: row[key] for key in ("index", "id", "name", "queried", "kept", "pass_rate", "kept_share")}
+            for row in report.get("classes", ())
+            if row.get("kept")
+        ]
+        missing = [section for section in ("totals", "stages") if section not in curation]
+        if missing:
+            raise KeyError(f"no {missing}")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        # A damaged report must not fail a finished run: the summary says what was wrong instead.
+        description["report_error"] = f"{report_path.relative_to(data_dir)} unreadable ({type(error).__name__}: {error})"
+        return description
+    description["curated"] = True
+    description["curation"] = curation
     card = data_dir / STORE_CARD
     if card.is_file():
         from huggingface_hub import DatasetCard
 
-        description["pretty_name"] = DatasetCard.load(card).data.to_dict().get("pretty_name")
+        try:
+            description["pretty_name"] = DatasetCard.load(card).data.to_dict().get("pretty_name")
+        except ValueError:  # a hand-edited card with broken YAML: the folder name stands in
+            pass
     return description
 
 

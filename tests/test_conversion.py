@@ -251,8 +251,19 @@ def test_torchvision_script_reports_a_non_resnet_state_dict_in_one_error(tmp_pat
 
 
 def test_tf_same_padding_is_a_validated_option_that_keeps_state_dict_keys():
-    same = VitoModel(load_preset("tiny", backbone_padding="tf-same"))
-    plain = VitoModel(load_preset("tiny"))
+    from vito_hf import VitoBackbone
+
+    same = VitoModel(load_preset("tiny", backbone_padding="tf-same")).eval()
+    plain = VitoModel(load_preset("tiny")).eval()
     assert same.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(same.state_dict())
+    backbone = VitoBackbone(same.config).eval()
+    backbone.load_state_dict(same.state_dict(), strict=False)
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = same(images, output_hidden_states=True).hidden_states
+        for got, want, other in zip(backbone(images).feature_maps, expected, plain(images, output_hidden_states=True).hidden_states):
+            assert torch.equal(got, want)  # VitoBackbone pads the same way
+            assert not torch.allclose(want, other)  # and the option changes what the backbone computes
     with pytest.raises(ValueError, match="backbone_padding"):
         load_preset("tiny", backbone_padding="same")

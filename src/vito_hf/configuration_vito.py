@@ -26,6 +26,7 @@ logger = logging.get_logger(__name__)
 
 # Keys of configs saved before the training recipe left the model config: dropped on load, with a warning.
 RECIPE_KEYS = ("num_views", "image_size", "ema_momentum_base", "ema_momentum_schedule")
+BACKBONE_PADDINGS = ("pytorch", "tf-same")
 
 
 class InvalidVitoConfigError(StrictDataclassError, ValueError):
@@ -36,6 +37,11 @@ class InvalidVitoConfigError(StrictDataclassError, ValueError):
 def _positive_or_none(value: int | None) -> None:
     if value is not None and not value >= 1:
         raise ValueError(f"`num_frames` must be a positive integer or None, got {value}")
+
+
+def _known_padding(value: str) -> None:
+    if value not in BACKBONE_PADDINGS:
+        raise ValueError(f"`backbone_padding` must be one of {BACKBONE_PADDINGS}, got {value!r}")
 
 
 def _positive_sizes(value: list[list[int]] | None) -> None:
@@ -81,6 +87,10 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
             Dropout before the linear head of the classification models.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialiser of linear heads.
+        backbone_padding (`str`, *optional*, defaults to `"pytorch"`):
+            `"tf-same"` pads every convolution and max-pool of the backbone as TensorFlow's SAME padding does
+            (asymmetric on stride-2 layers: the extra row and column go after), for weights trained that way,
+            such as the public VITO release; `"pytorch"` keeps the backbone's own padding.
 
     Example:
 
@@ -112,6 +122,7 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
     num_frames: int | None = validated_field(_positive_or_none, default=None)
     classifier_dropout: float | int = interval(min=0, max=1, exclude_max=True)(default=0.0)
     initializer_range: float = interval(min=0.0)(default=0.02)
+    backbone_padding: str = validated_field(_known_padding, default="pytorch")
     _out_features: list[str] | None = None
     _out_indices: list[int] | None = None
 

@@ -9,6 +9,7 @@ flat sibling `configuration_vito`, so saved checkpoints load with `trust_remote_
 """
 
 import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -97,6 +98,40 @@ def backbone_feature_maps(backbone: nn.Module, pixel_values: torch.Tensor, **kwa
     return BackboneOutput(
         feature_maps=tuple(feature_maps), hidden_states=outputs.hidden_states, attentions=outputs.attentions
     )
+
+
+def _as_pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _pad_like_tensorflow(layer: nn.Module, inputs: tuple) -> tuple:
+    """Forward pre-hook of `use_tf_same_padding`: pad the input as TensorFlow's SAME does for this layer
+    (output size ceil(input / stride); an odd total puts the extra pixel after), zeros for a convolution and
+    -inf for a max-pool (padding never wins the max)."""
+    hidden_states = inputs[0]
+    padding = []
+    for dim in (-1, -2):  # F.pad takes the last dimension first
+        size = hidden_states.shape[dim]
+        kernel, stride, dilation = (_as_pair(getattr(layer, name))[dim] for name in ("kernel_size", "stride", "dilation"))
+        total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+        padding += [total // 2, total - total // 2]
+    value = float("-inf") if isinstance(layer, nn.MaxPool2d) else 0.0
+    return (F.pad(hidden_states, padding, value=value), *inputs[1:])
+
+
+def use_tf_same_padding(module: nn.Module) -> None:
+    """Make every convolution and max-pool in `module` pad as TensorFlow's SAME padding does (`backbone_padding=
+    "tf-same"`): stride-1 layers of odd kernels get the equal symmetric padding, the others pad in a pre-hook.
+    Parameters and state-dict keys are unchanged."""
+    for layer in module.modules():
+        if not isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+            continue
+        spans = [(k - 1) * d for k, d in zip(_as_pair(layer.kernel_size), _as_pair(layer.dilation))]
+        if _as_pair(layer.stride) == (1, 1) and all(span % 2 == 0 for span in spans):
+            layer.padding = tuple(span // 2 for span in spans)
+        else:
+            layer.padding = (0, 0)
+            layer.register_forward_pre_hook(_pad_like_tensorflow)
 
 
 class VitoAttentionLogits(nn.Conv2d):
@@ -278,6 +313,8 @@ class VitoModel(VitoPreTrainedModel):
     def __init__(self, config: VitoConfig):
         super().__init__(config)
         self.backbone = load_backbone(config)
+        if config.backbone_padding == "tf-same":
+            use_tf_same_padding(self.backbone)
         channels = self.backbone.channels
         hidden_sizes = config.attention_hidden_sizes or [[2 * width, width] for width in channels]
         for stage, width in zip(config.pooled_stages, channels):
@@ -563,6 +600,8 @@ class VitoBackbone(BackboneMixin, VitoPreTrainedModel):
         backbone_config = copy.deepcopy(config.backbone_config)
         backbone_config.out_features = config.out_features
         self.backbone = load_backbone(backbone_config)
+        if config.backbone_padding == "tf-same":
+            use_tf_same_padding(self.backbone)
         self.num_features = self.backbone.num_features
         self.post_init()
 

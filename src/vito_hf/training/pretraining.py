@@ -24,6 +24,7 @@ from ..data import (
     build_clip_dataset,
 )
 from ..data.sample_clips import sample_clip_paths
+from ..hub.cards import write_pretraining_card
 from ..image_processing_vito import VitoImageProcessor
 from ..modeling_vito import VitoForPreTraining
 from ..presets import load_preset
@@ -196,6 +197,8 @@ def run_pretraining(
     if trainer.is_world_process_zero():
         write_directory_atomically(pretraining_dir, lambda folder: trainer.save_model(str(folder)))
         save_encoder(model, encoder_dir)
+        write_pretraining_card(encoder_dir, trainer=trainer, train_output=result, model_args=model_args,
+                               data_args=data_args, data_dir=data_dir, resumed_from=resume)
         if any("loss" in entry for entry in trainer.state.log_history):
             curves_path = plot_training_curves(trainer.state.log_history, output_dir / CURVES_FILE)
     return PretrainingOutputs(

@@ -1,0 +1,435 @@
+"""Model cards of VITO checkpoints, written from the files that runs leave in the checkpoint folder.
+
+A card (`README.md`, a `huggingface_hub.ModelCard`) is rendered from `model_cards/template.md` with what the
+folder holds: `config.json` and the weights (architecture, parameters), `preprocessor_config.json` (input
+size), `pretraining_summary.json` (data and curation summary, recipe, hardware, losses: written by the
+pretraining run), `conversion.json` (written by the converters in `modeling/`) and `evaluation_results.json`
+(a copy of the evaluation's `results.json`, whose metrics become the `model-index`). No number is typed here:
+what the files do not record, the card says is not recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.repocard_data import eval_results_to_model_index
+
+from .run_summary import SUMMARY_FILE, summarise_pretraining_run, write_json_atomically
+
+CARD_FILE = "README.md"
+RESULTS_FILE = "evaluation_results.json"
+CONVERSION_FILE = "conversion.json"
+TEMPLATE = Path(__file__).with_name("model_card_template.md")
+RESULTS_FORMAT_VERSION = 1
+METRIC_KEYS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
+PIPELINE_TAGS = {"VitoForImageClassification": "image-classification"}
+TAGS = ["vito", "self-supervised", "video-pretraining", "attention-pooling"]
+SHOWN_CLASSES = 50
+
+
+class ModelCardError(ValueError):
+    """A checkpoint folder or a results file that no card can be written from; the message says what is wrong."""
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ModelCardError(f"{path} is not valid JSON ({error}); rewrite it from its run.") from error
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("–" if value is None else str(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{100 * rate:.1f}%"
+
+
+def _shown(value: Any) -> Any:
+    """A local path by its last component: a card should not publish the author's folders."""
+    return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+
+
+def count_parameters(folder: Path) -> int | None:
+    """Parameters in the folder's safetensors weights (read from the headers, no tensor is loaded)."""
+    from safetensors import safe_open
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for file in files:
+        with safe_open(file, framework="pt") as weights:
+            for name in weights.keys():
+                if name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                    continue  # batch-norm statistics are buffers, not parameters
+                shape = weights.get_slice(name).get_shape()
+                count = 1
+                for size in shape:
+                    count *= size
+                total += count
+    return total
+
+
+class VitoModelCardData(ModelCardData):
+    """`ModelCardData` whose `model-index` keeps one entry per metric, in order.
+
+    huggingface_hub groups metrics that share task type, dataset and split under the first one's task and
+    dataset names, which would rename e.g. a linear-probe metric after the kNN metric beside it; one entry per
+    metric keeps every name, and `ModelCard.load` reads the list back unchanged.
+    """
+
+    def _to_dict(self, data_dict):
+        super()._to_dict(data_dict)
+        if self.eval_results is not None:
+            data_dict["model-index"] = [{
+                "name": self.model_name,
+                "results": [eval_results_to_model_index(self.model_name, [result])[0]["results"][0]
+                            for result in self.eval_results],
+            }]
+
+
+class VitoModelCard(ModelCard):
+    """A `ModelCard` that parses and writes its metadata as `VitoModelCardData`."""
+
+    card_data_class = VitoModelCardData
+
+
+# ---- results.json ------------------------------------------------------------------------------------
+
+
+def validate_results(results: Mapping[str, Any], source: str = "results.json") -> Mapping[str, Any]:
+    """Check the shape the evaluation writes (format_version 1, suites with `metrics` lists of EvalResult keys)."""
+    if results.get("format_version") != RESULTS_FORMAT_VERSION:
+        raise ModelCardError(
+            f"{source} has format_version {results.get('format_version')!r}; this vito_hf reads version "
+            f"{RESULTS_FORMAT_VERSION}: rerun the evaluation with this version."
+        )
+    suites = results.get("suites")
+    if not isinstance(suites, Mapping):
+        raise ModelCardError(f"{source} has no 'suites' mapping.")
+    for name, suite in suites.items():
+        for index, metric in enumerate(suite.get("metrics", ())):
+            absent = [key for key in METRIC_KEYS if key not in metric]
+            if absent:
+                raise ModelCardError(f"{source}: suite {name!r} metric {index} lacks {absent}.")
+    return results
+
+
+def eval_results(results: Mapping[str, Any]) -> list[EvalResult]:
+    """The `model-index` entries: every suite's metrics, in suite order."""
+    return [EvalResult(**metric) for suite in results["suites"].values() for metric in suite.get("metrics", ())]
+
+
+# ---- sections ----------------------------------------------------------------------------------------
+
+
+def _model_section(config: Mapping, processor: Mapping | None, summary: Mapping | None, parameters: int | None) -> str:
+    backbone = config.get("backbone_config", {})
+    architecture = (config.get("architectures") or ["VitoModel"])[0]
+    rows = [
+        ["architecture", f"`{architecture}` (`model_type: {config.get('model_type')}`)"],
+        ["backbone", f"{backbone.get('model_type')} {backbone.get('layer_type', '')}, depths {backbone.get('depths')}, "
+                     f"widths {backbone.get('hidden_sizes')}".replace("  ", " ")],
+        ["attention pooling", f"on {config.get('pooled_stages')}, MLP widths {config.get('attention_hidden_sizes')}, "
+                              f"{config.get('attention_num_heads', 1)} head(s)"],
+        ["backbone padding", config.get("backbone_padding", "pytorch")],
+        ["parameters", None if parameters is None else f"{parameters:,}"],
+    ]
+    if summary is not None:
+        model = summary.get("model", {})
+        rows.append(["preset", model.get("preset") or f"initialised from `{_shown(model.get('initialised_from'))}`"])
+    if config.get("id2label"):
+        rows.append(["labels", f"{len(config['id2label'])} classes"])
+    if processor is not None:
+        crop = processor.get("crop_size") or {}
+        rows.append(["input", f"resize short side to {processor.get('size', {}).get('shortest_edge')}, center crop "
+                              f"{crop.get('height')}x{crop.get('width')}, mean {processor.get('image_mean')}, "
+                              f"std {processor.get('image_std')}"])
+    return _table(["", ""], rows)
+
+
+def _loading_code(architecture: str, repo: str) -> str:
+    lines = [
+        "from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline",
+        "",
+        f'processor = AutoImageProcessor.from_pretrained("{repo}", trust_remote_code=True)',
+    ]
+    if architecture == "VitoForImageClassification":
+        return "\n".join(lines + [
+            f'model = AutoModelForImageClassification.from_pretrained("{repo}", trust_remote_code=True)',
+            'logits = model(**processor(image, return_tensors="pt")).logits',
+            "",
+            f'classify = pipeline("image-classification", model="{repo}", trust_remote_code=True)',
+            "predictions = classify(image)",
+        ])
+    return "\n".join(lines + [
+        f'model = AutoModel.from_pretrained("{repo}", trust_remote_code=True)',
+        'features = model(**processor(image, return_tensors="pt")).pooler_output  # attention-pooled',
+        "",
+        f'extract = pipeline("image-feature-extraction", model="{repo}", trust_remote_code=True)',
+        "features = extract(image, pool=True)",
+    ])
+
+
+def _data_section(summary: Mapping | None, conversion: Mapping | None, dataset_repo_id: str | None) -> str:
+    if summary is None:
+        if conversion is not None:
+            return conversion.get("data") or f"Not recorded in `{conversion.get('source')}`."
+        return "Not recorded: this folder holds no `pretraining_summary.json`."
+    data = summary["data"]
+    where = f" ([`{dataset_repo_id}`](https://huggingface.co/datasets/{dataset_repo_id}))" if dataset_repo_id else ""
+    if data.get("report_error"):
+        return f"The clip store `{data['name']}`{where}; its curation summary is not known: {data['report_error']}."
+    if not data.get("curated"):
+        return (f"{data.get('video_files')} video files of the folder `{data['name']}`{where}, used as they are "
+                "(no curation report: not a curated clip store).")
+    curation = data["curation"]
+    totals, settings, target = curation["totals"], curation.get("settings", {}), curation.get("target", {})
+    taxonomy = curation.get("taxonomy", {})
+    lines = [
+        f"**{data.get('pretty_name') or data['name']}**{where}: {data.get('clips', totals['kept'])} clips, curated with "
+        f"`vito_hf` the way VITO's VideoNet was: {totals['kept']} kept of {totals['candidates']} candidates "
+        f"({totals['rejected']} rejected, pass rate {_percent(totals['pass_rate'])}), in "
+        f"{target.get('classes_with_clips')} of {taxonomy.get('num_classes')} classes (taxonomy "
+        f"`{_shown(taxonomy.get('source'))}`); total variation distance of the class histogram to the target "
+        f"distribution ({target.get('distribution')}): {target.get('total_variation_distance')}.",
+        "",
+        "Filters and thresholds:",
+        "",
+        _table(["setting", "value"], [[key, f"`{_shown(value)}`"] for key, value in sorted(settings.items())]),
+        "",
+        "Stages:",
+        "",
+        _table(["stage", "in", "passed", "rejected", "pass rate"],
+               [[s["stage"], s["in"], s["passed"], s["rejected"], _percent(s["pass_rate"])] for s in curation["stages"]]),
+    ]
+    reasons = curation.get("rejection_reasons") or {}
+    if reasons:
+        lines += ["", "Rejections by reason: " + "; ".join(
+            f"{stage}: " + ", ".join(f"{code} {count}" for code, count in codes.items()) for stage, codes in reasons.items()
+        ) + "."]
+    classes = sorted(curation.get("classes", ()), key=lambda c: (-c["kept"], c["index"]))
+    lines += ["", "Clips per class (kept):", "",
+              _table(["class", "id", "queried", "kept", "pass rate"],
+                     [[c["name"], c["id"], c["queried"], c["kept"], _percent(c["pass_rate"])] for c in classes[:SHOWN_CLASSES]])]
+    if len(classes) > SHOWN_CLASSES:
+        lines.append(f"\n{len(classes) - SHOWN_CLASSES} more classes with clips are listed in `{SUMMARY_FILE}`.")
+    return "\n".join(lines)
+
+
+def _recipe_section(summary: Mapping | None, conversion: Mapping | None, processor: Mapping | None) -> str:
+    if summary is None:
+        if conversion is not None:
+            report = conversion.get("report", {})
+            lines = [
+                f"Converted from `{conversion.get('source')}` (sha256 `{conversion.get('sha256')}`) by "
+                f"`{conversion.get('converter')}`: {report.get('converted')} tensors converted, "
+                f"{conversion.get('parameters'):,} parameters, `backbone_padding: {conversion.get('backbone_padding')}`.",
+            ]
+            for name in ("ignored", "defaulted"):
+                if report.get(name):
+                    lines.append(f"{name.capitalize()} keys: " + ", ".join(f"`{key}`" for key in report[name]) + ".")
+            lines += [f"{note.capitalize()}." for note in report.get("notes", ())]
+            lines.append(f"The training recipe is not recorded in `{conversion.get('source')}`.")
+            return "\n\n".join(lines)
+        return "Not recorded: this folder holds no `pretraining_summary.json`."
+    optimization, views, outcome, hardware = (summary[key] for key in ("optimization", "views", "outcome", "hardware"))
+    crop = (processor or {}).get("crop_size") or {}
+    learning_rate = f"{optimization['learning_rate']:g}"
+    if optimization.get("base_learning_rate") is not None:
+        learning_rate += f" (base {optimization['base_learning_rate']:g} x global batch / 256)"
+    momentum = optimization.get("ema_momentum_logged")
+    runtime = outcome.get("train_runtime_seconds")
+    wall = None if runtime is None else f"{runtime:.0f} s"
+    if wall is not None and outcome.get("resumed_from") is not None:
+        wall += f" (the last invocation, resumed from {outcome['resumed_from']})"
+    rows = [
+        ["optimizer steps", f"{optimization['steps']} of {optimization['max_steps']}"],
+        ["global batch (clips)", f"{optimization['global_batch_size']} = {optimization['per_device_batch_size']} per "
+                                 f"device x {optimization['processes']} process(es) x "
+                                 f"{optimization['gradient_accumulation_steps']} accumulation step(s)"],
+        ["views per clip", views.get("num_views") if views.get("num_views") is not None else "not recorded by this run"],
+        ["sampling window", f"{views['window_seconds']} s"],
+        ["view size", f"{crop.get('height')} px" if crop else views.get("image_size")],
+        ["optimizer", optimization["optimizer"]],
+        ["learning rate", learning_rate],
+        ["schedule", f"{optimization['lr_scheduler']}, warm-up {optimization['warmup_steps']}"],
+        ["weight decay", optimization["weight_decay"]],
+        ["EMA momentum (logged, first → last)", None if not momentum else f"{momentum[0]:.6g} → {momentum[1]:.6g}"],
+        ["hardware", f"{hardware['processes']} x {hardware['device']} ({hardware['device_name']}), "
+                     f"{hardware['cpu_count']} CPU cores, {hardware['precision']}"],
+        ["software", f"torch {hardware['torch']}, transformers {hardware['transformers']}"],
+        ["wall time (training)", wall],
+        ["final logged loss", outcome.get("final_loss")],
+    ]
+    return _table(["", ""], rows) + ("\n\nThe loss is the multi-view InfoNCE summed over ordered view pairs; every "
+                                     f"logged value is in `{SUMMARY_FILE}` (`outcome.losses`).")
+
+
+def _evaluation_section(results: Mapping | None) -> str:
+    if results is None:
+        return ("No evaluation recorded yet: `vito_hf.hub.update_card_with_results(folder, results_json)` adds the "
+                "results of the evaluation command.")
+    model, settings = results.get("model", {}), results.get("settings", {})
+    rows = [
+        [suite, m.get("task_name") or m["task_type"], m["dataset_name"], m.get("dataset_split"),
+         m.get("metric_name") or m["metric_type"], f"{m['metric_value']:.4f}" if isinstance(m["metric_value"], float)
+         else m["metric_value"]]
+        for suite, body in results["suites"].items() for m in body.get("metrics", ())
+    ]
+    header = (f"Evaluated as `{_shown(model.get('name_or_path'))}` (content hash `{model.get('content_hash')}`), "
+              f"suites {list(results['suites'])}, quick={settings.get('quick')}, seed={settings.get('seed')}; the "
+              f"same numbers are in the `model-index` metadata and in `{RESULTS_FILE}`.")
+    failed = settings.get("errors") or {}
+    if failed:
+        header += " Failed suites (no numbers): " + "; ".join(f"{name}: {error}" for name, error in failed.items()) + "."
+    return header + "\n\n" + _table(["suite", "task", "dataset", "split", "metric", "value"], rows)
+
+
+def _uses_section(summary: Mapping | None, conversion: Mapping | None) -> str:
+    lines = [
+        "Intended uses: frozen features (`pooler_output`, attention-pooled) for linear or kNN probes, retrieval and "
+        "representational comparisons; initialisation for fine-tuning on image or video classification "
+        "(`VitoForImageClassification`, `VitoForVideoClassification`) and, through `VitoBackbone`, for detection "
+        "and segmentation heads.",
+        "",
+        "Limitations:",
+    ]
+    if summary is not None:
+        data, optimization = summary["data"], summary["optimization"]
+        clips = data.get("clips", data.get("video_files"))
+        lines.append(f"- This encoder saw {clips} clips for {optimization['steps']} optimizer steps of "
+                     f"{optimization['global_batch_size']} clips: judge it by the evaluation above, not by the paper's "
+                     "numbers, which come from a ResNet-50 trained on the whole of VideoNet.")
+    if conversion is not None:
+        lines.append("- Converted weights: the conversion is checked on the architecture (the converted model's outputs "
+                     "equal an independent forward of the same weights, `tests/test_conversion.py`); the weights' own "
+                     "accuracy is not re-measured unless an evaluation is listed above.")
+    lines += [
+        "- The clips come from web videos with their sources' biases (what is filmed, by whom, where); the curation "
+        "matches titles to class names and keeps what a classifier recognises, which favours those classes' typical "
+        "views.",
+        "- Not evaluated for, and not intended for, decisions about people.",
+    ]
+    return "\n".join(lines)
+
+
+# ---- public API --------------------------------------------------------------------------------------
+
+
+def build_model_card(
+    folder: str | os.PathLike, *, model_id: str | None = None, dataset_repo_id: str | None = None,
+    license: str | None = None,
+) -> VitoModelCard:
+    """The card of a saved VITO folder, from the files in it.
+
+    `model_id` names the model in the card (its Hub repo id, if any; default: the folder's name);
+    `dataset_repo_id` links the training clips' dataset repo; `license` overrides the recorded licence
+    (default `apache-2.0`, or what `conversion.json` says). Options not given are kept from the folder's
+    current card, so regenerating a card (e.g. after an evaluation) does not lose them.
+    """
+    folder = Path(folder)
+    if (folder / CARD_FILE).is_file():
+        current = ModelCard.load(folder / CARD_FILE).data
+        dataset_repo_id = dataset_repo_id or (current.datasets or [None])[0]
+        license = license or current.license
+        model_id = model_id or current.get("vito_model_id")
+    config = _read_json(folder / "config.json")
+    if config is None:
+        raise ModelCardError(f"{folder} has no config.json: pass a folder saved by save_pretrained.")
+    if config.get("model_type") != "vito":
+        raise ModelCardError(f"{folder} holds a {config.get('model_type')!r} model; these cards describe VITO folders.")
+    processor = _read_json(folder / "preprocessor_config.json")
+    summary = _read_json(folder / SUMMARY_FILE)
+    conversion = _read_json(folder / CONVERSION_FILE)
+    results = _read_json(folder / RESULTS_FILE)
+    if results is not None:
+        validate_results(results, source=str(folder / RESULTS_FILE))
+    architecture = (config.get("architectures") or ["VitoModel"])[0]
+    name = model_id or folder.resolve().name
+    data = VitoModelCardData(
+        library_name="transformers",
+        pipeline_tag=PIPELINE_TAGS.get(architecture, "image-feature-extraction"),
+        license=license or (conversion or {}).get("license") or "apache-2.0",
+        tags=list(TAGS),
+        datasets=[dataset_repo_id] if dataset_repo_id else None,
+        model_name=name,
+        eval_results=eval_results(results) if results is not None else None,
+        vito_model_id=model_id,
+    )
+    if summary is not None:
+        optimization = summary["optimization"]
+        summary_line = (f"A VITO encoder pretrained for {optimization['steps']} steps on "
+                        f"{summary['data'].get('clips', summary['data'].get('video_files'))} video clips.")
+    elif conversion is not None:
+        summary_line = conversion.get("description") or f"Converted from `{conversion.get('source')}`."
+        if conversion.get("license_note"):
+            summary_line += " " + conversion["license_note"]
+    else:
+        summary_line = "A VITO checkpoint."
+    return VitoModelCard.from_template(
+        data,
+        template_path=str(TEMPLATE),
+        title=name,
+        summary=summary_line,
+        model_table=_model_section(config, processor, summary, count_parameters(folder)),
+        loading_code=_loading_code(architecture, model_id or "path/to/this/folder"),
+        data_section=_data_section(summary, conversion, dataset_repo_id),
+        recipe_section=_recipe_section(summary, conversion, processor),
+        evaluation_section=_evaluation_section(results),
+        uses_section=_uses_section(summary, conversion),
+    )
+
+
+def write_model_card(folder: str | os.PathLike, **options: Any) -> Path:
+    """Render `build_model_card(folder, **options)` to `folder/README.md` (atomically)."""
+    path = Path(folder) / CARD_FILE
+    temporary = path.with_name(f".{CARD_FILE}.partial-{os.getpid()}")
+    temporary.write_text(build_model_card(folder, **options).content + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def write_pretraining_card(
+    encoder_dir: str | os.PathLike, *, trainer, train_output, model_args, data_args, data_dir,
+    resumed_from: str | os.PathLike | None = None,
+) -> Path:
+    """End of a pretraining run: record the run in `pretraining_summary.json` beside the encoder, then write
+    the encoder's card. Called once by `vito_hf.training.pretraining.run_pretraining` after saving."""
+    encoder_dir = Path(encoder_dir)
+    summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_dir, resumed_from)
+    write_json_atomically(encoder_dir / SUMMARY_FILE, summary)
+    return write_model_card(encoder_dir)
+
+
+def update_card_with_results(folder: str | os.PathLike, results_json: str | os.PathLike) -> Path:
+    """Add an evaluation to a folder's card: copy `results_json` in as `evaluation_results.json` (replacing an
+    earlier one) and rewrite README.md, whose `model-index` then lists every suite's metrics."""
+    folder, results_json = Path(folder), Path(results_json)
+    results = _read_json(results_json)
+    if results is None:
+        raise ModelCardError(f"No results file at {results_json}: run the evaluation first.")
+    validate_results(results, source=str(results_json))
+    if not (folder / "config.json").is_file():
+        raise ModelCardError(f"{folder} has no config.json: pass the evaluated checkpoint folder.")
+    if results.get("settings", {}).get("random_init"):
+        raise ModelCardError(f"{results_json} evaluates a randomly initialised baseline, not the weights in {folder}.")
+    evaluated = Path(str(results.get("model", {}).get("name_or_path", "")))
+    if evaluated.is_dir() and evaluated.resolve() != folder.resolve():
+        raise ModelCardError(f"{results_json} evaluates {evaluated}, not {folder}: pass that folder's results.")
+    temporary = folder / f".{RESULTS_FILE}.partial-{os.getpid()}"
+    shutil.copyfile(results_json, temporary)
+    os.replace(temporary, folder / RESULTS_FILE)
+    return write_model_card(folder)

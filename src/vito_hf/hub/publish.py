@@ -1,0 +1,183 @@
+"""Publishing to the Hugging Face Hub: a checkpoint folder to a model repo, a curated clip store to a dataset repo.
+
+What goes up is decided locally and can be listed without the network (`dry_run=True`): a checkpoint's
+weights, config, model files, image processor, card and the run files the card is written from; a store's
+card, metadata, clips and curation report, not the curation's own bookkeeping (`state/`, per-shard records).
+Before anything else the Hub is asked, with a short timeout, whether it answers: offline or unreachable, the
+push stops in seconds with a message that says so, having changed nothing, locally or remotely.
+
+With huggingface_hub 2.x and `hf_xet` (installed with it), `upload_folder` uploads large folders in several
+commits and resumes an interrupted upload when run again, so stores of any size go through the same call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REACHABILITY_TIMEOUT_SECONDS = 5.0
+CHECKPOINT_REQUIRED = {
+    "config.json": "save the model with save_pretrained",
+    "configuration_vito.py": "save it with `import vito_hf` active, so save_pretrained copies the model files",
+    "modeling_vito.py": "save it with `import vito_hf` active, so save_pretrained copies the model files",
+    "preprocessor_config.json": "save the image processor into the folder (VitoImageProcessor.save_pretrained)",
+    "README.md": "write the card first: vito_hf.hub.write_model_card(folder)",
+}
+STORE_REQUIRED = {
+    "README.md": "finish the curation (it writes the dataset card)",
+    "metadata.jsonl": "finish the curation (it writes metadata.jsonl)",
+}
+STORE_EXCLUDED = ("state/*", "shards/shard-*-of-*/*")
+"""Curation bookkeeping (per-video state records, per-shard records): what resumes a curation, not data."""
+
+
+class HubUnreachableError(ConnectionError):
+    """The Hub cannot be reached (offline mode, no network, wrong endpoint); nothing was uploaded."""
+
+
+class PublishError(ValueError):
+    """The folder is not ready to publish; the message says what is missing and how to make it."""
+
+
+@dataclass
+class UploadPlan:
+    """The files a push uploads, relative to `folder` (POSIX paths, sorted)."""
+
+    folder: Path
+    repo_id: str
+    repo_type: str
+    files: list[str]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum((self.folder / name).stat().st_size for name in self.files)
+
+
+def _folder_files(folder: Path, excluded: tuple[str, ...] = ()) -> list[str]:
+    """Every regular file under `folder` except hidden ones (temporaries, caches) and `excluded` patterns."""
+    files = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder).as_posix()
+        if any(part.startswith(".") for part in relative.split("/")) or not path.is_file():
+            continue
+        if any(fnmatch.fnmatch(relative, pattern) for pattern in excluded):
+            continue
+        files.append(relative)
+    return sorted(files)
+
+
+def _literal_pattern(name: str) -> str:
+    """`name` as an fnmatch pattern that matches only itself (upload_folder's allow_patterns are patterns)."""
+    return re.sub(r"([\[\]*?])", r"[\1]", name)
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise PublishError(f"{repo_id!r} is not a Hub repo id ({error}); write it as `user/name`.") from error
+
+
+def _check_folder(folder: Path, required: dict[str, str], what: str) -> None:
+    if not folder.is_dir():
+        raise PublishError(f"{folder} is not a folder: pass the {what} to publish.")
+    missing = [f"{name} ({how})" for name, how in required.items() if not (folder / name).is_file()]
+    if missing:
+        raise PublishError(f"{folder} is not a complete {what}; missing: " + "; ".join(missing) + ".")
+
+
+def plan_checkpoint_upload(folder: str | os.PathLike, repo_id: str) -> UploadPlan:
+    """The files of a saved VITO folder to upload to model repo `repo_id` (checked locally, no network)."""
+    folder = Path(folder)
+    _check_repo_id(repo_id)
+    _check_folder(folder, CHECKPOINT_REQUIRED, "checkpoint folder")
+    files = _folder_files(folder)
+    if not any(name.endswith(".safetensors") for name in files):
+        raise PublishError(f"{folder} holds no .safetensors weights: save the model with save_pretrained.")
+    return UploadPlan(folder, repo_id, "model", files)
+
+
+def plan_store_upload(folder: str | os.PathLike, repo_id: str) -> UploadPlan:
+    """The files of a curated clip store to upload to dataset repo `repo_id` (checked locally, no network)."""
+    folder = Path(folder)
+    _check_repo_id(repo_id)
+    _check_folder(folder, STORE_REQUIRED, "curated clip store")
+    return UploadPlan(folder, repo_id, "dataset", _folder_files(folder, STORE_EXCLUDED))
+
+
+def check_hub_reachable(timeout: float = REACHABILITY_TIMEOUT_SECONDS) -> str:
+    """The Hub endpoint, if it answers an HTTP request within `timeout` seconds (name lookup included);
+    else `HubUnreachableError`. Any HTTP answer, even an error status, means the Hub is there."""
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT
+    if constants.HF_HUB_OFFLINE:
+        raise HubUnreachableError(
+            "The Hugging Face Hub is unreachable: offline mode is on (HF_HUB_OFFLINE=1). Unset it on a machine "
+            "with network access and push again; nothing was uploaded."
+        )
+    outcome: list[BaseException | None] = []
+
+    def ask() -> None:
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+            outcome.append(None)
+        except urllib.error.HTTPError:
+            outcome.append(None)
+        except (OSError, ValueError) as error:  # URLError, refused, timed out, bad endpoint URL
+            outcome.append(error)
+
+    # A thread bounds the whole check, name resolution included (urlopen's timeout does not cover it).
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    error = outcome[0] if outcome else TimeoutError(f"no answer within {timeout:g} s")
+    if error is not None:
+        raise HubUnreachableError(
+            f"The Hugging Face Hub is unreachable at {endpoint} ({type(error).__name__}: {error}). Check the network "
+            "or HF_ENDPOINT and push again; nothing was uploaded."
+        ) from error
+    return endpoint
+
+
+def execute_upload(
+    plan: UploadPlan, *, private: bool | None = None, revision: str | None = None,
+    commit_message: str | None = None, token: str | None = None,
+) -> str:
+    """Create the repo if needed and upload exactly `plan.files`; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    check_hub_reachable()
+    api = HfApi(token=token)
+    api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=plan.repo_id,
+        repo_type=plan.repo_type,
+        folder_path=plan.folder,
+        allow_patterns=[_literal_pattern(name) for name in plan.files],
+        revision=revision,
+        commit_message=commit_message or f"Upload {plan.folder.name} with vito_hf",
+    )
+    return commit.commit_url
+
+
+def push_checkpoint(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
+    """Upload a saved VITO folder (weights, config, model files, image processor, card, run files) to model
+    repo `repo_id`. `dry_run` returns the `UploadPlan` instead; otherwise the commit URL."""
+    plan = plan_checkpoint_upload(folder, repo_id)
+    return plan if dry_run else execute_upload(plan, **options)
+
+
+def push_clip_store(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
+    """Upload a curated clip store (dataset card, metadata, clips, curation report) to dataset repo `repo_id`.
+    `dry_run` returns the `UploadPlan` instead; otherwise the commit URL."""
+    plan = plan_store_upload(folder, repo_id)
+    return plan if dry_run else execute_upload(plan, **options)

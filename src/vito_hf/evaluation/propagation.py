@@ -5,8 +5,8 @@ ground-truth mask) and the ``num_context`` preceding frames (with their propagat
 frame t takes its ``topk`` most similar locations (cosine similarity of L2-normalised features) among the context
 locations within ``radius`` feature cells of it (a square window), weights them by ``softmax(similarity / T)`` and
 averages their soft labels. The soft masks are upsampled bilinearly to the frame, each object's channel is min-max
-normalised (as DINO does) and the argmax gives the label map. The affinity is computed in bands of query rows
-against only the key rows within ``radius``, so memory grows with the window, not with the square of the frame.
+normalised (as DINO does) and the argmax gives the label map. The affinity is computed tile by tile against only
+the key cells within ``radius`` of the tile, so time and memory grow with the window, not with the frame squared.
 """
 
 from __future__ import annotations
@@ -89,14 +89,6 @@ def frame_feature_maps(
     return torch.cat(maps).clone()
 
 
-def _band_rows(height: int, width: int, contexts: int, radius: int, budget: int = 1 << 24) -> int:
-    """Query rows per band so one band's similarities (rows x width x contexts x key rows x width) fit ``budget``."""
-    for rows in range(height, 0, -1):
-        if rows * width * contexts * min(height, rows + 2 * radius) * width <= budget:
-            return rows
-    return 1
-
-
 def propagate_step(
     query: torch.Tensor,
     keys: torch.Tensor,
@@ -107,28 +99,33 @@ def propagate_step(
     temperature: float = 0.1,
 ) -> torch.Tensor:
     """Soft labels ``[K, h, w]`` of one frame from its normalised features ``query [C, h, w]`` and the context
-    frames' normalised features ``keys [n, C, h, w]`` and soft labels ``key_labels [n, K, h, w]``."""
+    frames' normalised features ``keys [n, C, h, w]`` and soft labels ``key_labels [n, K, h, w]``.
+
+    Queries are taken in square tiles of ``2 * radius + 1`` cells; a tile is compared (one matrix product) with the
+    key cells within ``radius`` of the tile, and cells outside each query's own window are masked out.
+    """
     contexts, channels, height, width = keys.shape
     num_labels = key_labels.shape[1]
-    rows_y = torch.arange(height)
-    cols_x = torch.arange(width)
-    result = torch.empty(num_labels, height * width)
-    band = _band_rows(height, width, contexts, radius)
-    for y0 in range(0, height, band):
-        y1 = min(height, y0 + band)
-        k0, k1 = max(0, y0 - radius), min(height, y1 + radius)
-        q = query[:, y0:y1].reshape(channels, -1).T  # [Nq, C]
-        k = keys[:, :, k0:k1].reshape(contexts, channels, -1)  # [n, C, Nk]
-        similarity = torch.einsum("qc,nck->qnk", q, k)
-        near_rows = (rows_y[y0:y1, None] - rows_y[None, k0:k1]).abs() <= radius  # [rows_q, rows_k]
-        near_cols = (cols_x[:, None] - cols_x[None, :]).abs() <= radius  # [w, w]
-        near = (near_rows[:, None, :, None] & near_cols[None, :, None, :]).reshape(len(q), -1)
-        similarity = similarity.masked_fill(~near[:, None, :], float("-inf")).reshape(len(q), -1)
-        values, index = similarity.topk(min(topk, similarity.shape[1]), dim=1)
-        weights = torch.softmax(values / temperature, dim=1)
-        labels = key_labels[:, :, k0:k1].reshape(contexts, num_labels, -1).permute(0, 2, 1).reshape(-1, num_labels)
-        result[:, y0 * width : y1 * width] = (weights[..., None] * labels[index]).sum(1).T
-    return result.reshape(num_labels, height, width)
+    tile = 2 * radius + 1
+    result = torch.empty(num_labels, height, width)
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(height, y0 + tile), min(width, x0 + tile)
+            ky0, ky1, kx0, kx1 = max(0, y0 - radius), min(height, y1 + radius), max(0, x0 - radius), min(width, x1 + radius)
+            q = query[:, y0:y1, x0:x1].reshape(channels, -1).T  # [Nq, C]
+            k = keys[:, :, ky0:ky1, kx0:kx1].reshape(contexts, channels, -1)  # [n, C, Nk]
+            similarity = torch.matmul(q, k)  # [n, Nq, Nk]
+            near_y = (torch.arange(y0, y1)[:, None] - torch.arange(ky0, ky1)[None, :]).abs() <= radius
+            near_x = (torch.arange(x0, x1)[:, None] - torch.arange(kx0, kx1)[None, :]).abs() <= radius
+            near = (near_y[:, None, :, None] & near_x[None, :, None, :]).reshape(len(q), -1)
+            similarity = similarity.masked_fill(~near, float("-inf")).permute(1, 0, 2).reshape(len(q), -1)
+            values, index = similarity.topk(min(topk, similarity.shape[1]), dim=1)
+            weights = torch.softmax(values / temperature, dim=1)
+            labels = key_labels[:, :, ky0:ky1, kx0:kx1].reshape(contexts, num_labels, -1)
+            labels = labels.permute(0, 2, 1).reshape(-1, num_labels)
+            soft = (weights[..., None] * labels[index]).sum(1)  # [Nq, K]
+            result[:, y0:y1, x0:x1] = soft.T.reshape(num_labels, y1 - y0, x1 - x0)
+    return result
 
 
 def _normalise_channels(soft: torch.Tensor) -> torch.Tensor:

@@ -110,3 +110,17 @@ def plot_attention_maps(
     axes[0, 0].set_ylabel("input")
     figure.suptitle(title)
     return _save(figure, path)
+
+
+def plot_per_category(values: Mapping[str, float], overall: float, path: str | os.PathLike, *, title: str) -> Path:
+    """Horizontal bars of one value per category with the overall value as a dashed line (shape bias plots)."""
+    names = sorted(values)
+    figure, axes = plt.subplots(figsize=(5, 0.35 * len(names) + 1.2))
+    axes.barh(names, [0.0 if np.isnan(values[n]) else values[n] for n in names], color="tab:orange")
+    if not np.isnan(overall):
+        axes.axvline(overall, linestyle="--", color="black", label=f"overall {overall:.2f}")
+        axes.legend(loc="lower right")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("fraction of shape decisions")
+    axes.set_title(title)
+    return _save(figure, path)

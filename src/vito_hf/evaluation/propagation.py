@@ -107,23 +107,24 @@ def propagate_step(
     contexts, channels, height, width = keys.shape
     num_labels = key_labels.shape[1]
     tile = 2 * radius + 1
+    # Channels first, contexts next: a tile's keys flatten to [C, n * cells] for one 2-D matrix product.
+    keys = keys.permute(1, 0, 2, 3)
+    key_labels = key_labels.permute(0, 2, 3, 1)  # [n, h, w, K]
     result = torch.empty(num_labels, height, width)
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             y1, x1 = min(height, y0 + tile), min(width, x0 + tile)
             ky0, ky1, kx0, kx1 = max(0, y0 - radius), min(height, y1 + radius), max(0, x0 - radius), min(width, x1 + radius)
             q = query[:, y0:y1, x0:x1].reshape(channels, -1).T  # [Nq, C]
-            k = keys[:, :, ky0:ky1, kx0:kx1].reshape(contexts, channels, -1)  # [n, C, Nk]
-            similarity = torch.matmul(q, k)  # [n, Nq, Nk]
+            similarity = q @ keys[:, :, ky0:ky1, kx0:kx1].reshape(channels, -1)  # [Nq, n * Nk]
             near_y = (torch.arange(y0, y1)[:, None] - torch.arange(ky0, ky1)[None, :]).abs() <= radius
             near_x = (torch.arange(x0, x1)[:, None] - torch.arange(kx0, kx1)[None, :]).abs() <= radius
-            near = (near_y[:, None, :, None] & near_x[None, :, None, :]).reshape(len(q), -1)
-            similarity = similarity.masked_fill(~near, float("-inf")).permute(1, 0, 2).reshape(len(q), -1)
+            far = ~(near_y[:, None, :, None] & near_x[None, :, None, :]).reshape(len(q), 1, -1)
+            similarity.view(len(q), contexts, -1).masked_fill_(far, float("-inf"))
             values, index = similarity.topk(min(topk, similarity.shape[1]), dim=1)
             weights = torch.softmax(values / temperature, dim=1)
-            labels = key_labels[:, :, ky0:ky1, kx0:kx1].reshape(contexts, num_labels, -1)
-            labels = labels.permute(0, 2, 1).reshape(-1, num_labels)
-            soft = (weights[..., None] * labels[index]).sum(1)  # [Nq, K]
+            labels = key_labels[:, ky0:ky1, kx0:kx1].reshape(-1, num_labels)  # [n * Nk, K]
+            soft = torch.einsum("qt,qtk->qk", weights, labels[index])  # [Nq, K]
             result[:, y0:y1, x0:x1] = soft.T.reshape(num_labels, y1 - y0, x1 - x0)
     return result
 
@@ -240,7 +241,7 @@ def run_propagation_suite(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if davis_root is None:
-        davis_root = output_dir / "synthetic_davis"
+        davis_root = output_dir / "generated_data" / "synthetic_davis"
         if not (davis_root / "ImageSets").is_dir():
             write_synthetic_davis(
                 davis_root,

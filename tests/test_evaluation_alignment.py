@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from huggingface_hub import EvalResult
 from PIL import Image
 
 from vito_hf import VitoModel, load_preset
@@ -96,8 +97,10 @@ def test_shape_bias_suite_with_a_probe_on_a_vito_checkpoint(tmp_path):
     assert result["settings"]["decision"] == "probe"
     assert result["results"]["conflict_trials"] == 90
     bias = result["results"]["shape_bias"]
-    assert math.isnan(bias) or 0.0 <= bias <= 1.0
+    assert bias is None or 0.0 <= bias <= 1.0
     assert (tmp_path / result["pictures"][0]).is_file()
+    for metric in result["metrics"]:
+        EvalResult(**metric)
 
 
 def test_shape_bias_suite_maps_an_imagenet_head_through_wordnet(tmp_path):
@@ -145,6 +148,8 @@ def test_saliency_suite_uses_attention_for_vito_and_gradients_otherwise(tmp_path
     vito = run_saliency_suite(VitoModel(load_preset("tiny")), None, output_dir=tmp_path / "vito", quick=True)
     assert vito["settings"]["saliency"] == "attention pooling maps"
     assert vito["pictures"] == ["attention_images.png", "attention_clip.png"]
+    (metric,) = vito["metrics"]
+    assert EvalResult(**metric).metric_value == vito["results"]["spearman_mean"]
     assert -1.0 <= vito["results"]["spearman_mean"] <= 1.0 and len(vito["results"]["per_image"]) == 8
     resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"))
     other = run_saliency_suite(resnet, None, output_dir=tmp_path / "resnet", quick=True)

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from huggingface_hub import EvalResult
 
 from vito_hf import VitoModel, load_preset
 from vito_hf.evaluation.corruptions import (
@@ -138,6 +139,8 @@ def test_suite_reports_every_cell_and_normalises_by_a_reference_run(tmp_path):
     assert 0.0 <= results["natural_shift"]["frame_identification_accuracy"] <= 1.0
     assert (tmp_path / "out" / result["pictures"][0]).is_file()
     assert {m["metric_type"] for m in result["metrics"]} >= {"accuracy", "mCE"}
+    for metric in result["metrics"]:
+        EvalResult(**metric)
     assert results["mean_corrupted_accuracy"] == pytest.approx(
         np.mean([a for v in results["accuracy"].values() for a in v])
     )

@@ -95,3 +95,19 @@ def test_sequences_are_scored_separately(davis_jf):
 def test_mismatched_shapes_are_rejected(davis_jf):
     with pytest.raises(ValueError, match="does not match"):
         davis_jf.compute(predictions=[np.zeros((4, 5), dtype=np.int64)], references=[left_columns(5)])
+
+
+def test_boundary_matching_equals_disk_dilation_on_random_masks():
+    """The nearest-neighbour match counts what a disk dilation of the other boundary covers (DAVIS's rule)."""
+    from scipy import ndimage
+
+    from vito_hf.evaluation.metrics.davis_jf.davis_jf import boundary_map, matched_count
+
+    rng = np.random.default_rng(0)
+    for radius in (1, 2, 3):
+        offsets = np.arange(-radius, radius + 1)
+        disk = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2
+        a = boundary_map(ndimage.binary_opening(rng.random((30, 40)) > 0.5))
+        b = boundary_map(ndimage.binary_opening(rng.random((30, 40)) > 0.5))
+        covered = np.logical_and(a, ndimage.binary_dilation(b, structure=disk)).sum()
+        assert matched_count(np.argwhere(a), np.argwhere(b), radius) == covered

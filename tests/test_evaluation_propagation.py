@@ -52,6 +52,25 @@ def test_reader_says_what_is_missing(tmp_path):
         read_davis(tmp_path, sequences=["seq"])
 
 
+def test_only_annotated_inner_frames_are_scored(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, (4, 16, 24, 3), dtype=np.uint8)
+    labels = np.zeros((4, 16, 24), dtype=np.int64)
+    for t in range(4):
+        labels[t, 4:12, 2 + 4 * t : 10 + 4 * t] = 1  # the object moves 4 px a frame
+    write_davis_sequence(tmp_path, "toy", frames, labels)
+    (tmp_path / "Annotations/480p/toy/00002.png").unlink()
+    (sequence,) = read_davis(tmp_path)
+
+    def oracle(video):
+        return oracle_features(labels, stride=2, noise=0.0, seed=0)
+
+    result, predictions = evaluate_sequences([sequence], oracle)
+    # Frame 0 is given, frame 3 is the last and frame 2 has no annotation: only frame 1 is scored, against its own
+    # annotation (pairing annotations with frames by position would compare frame 2 with frame 3's mask).
+    assert predictions["toy"].shape == (4, 16, 24)
+    assert result["JF_mean"] == 1.0
+
+
 def test_generated_sequence_has_moving_objects_with_exact_masks(synthetic_root):
     sequences = read_davis(synthetic_root)
     assert [s.name for s in sequences] == ["bikes-items-0", "bikes-items-1"]

@@ -229,12 +229,12 @@ def run_shape_bias_suite(
         result["per_category"], result["shape_bias"], output_dir / "shape_bias.png", title="Shape bias per shape category"
     )
     name = "Fashion-MNIST cue-conflict (generated)" if generated else "model-vs-human cue-conflict"
-    return {
-        "dataset": {"name": name, "path": str(cue_conflict_root), "fingerprint": folder_fingerprint(cue_conflict_root),
-                    "stimuli": len(paths)},
-        "settings": {"decision": decision, "decided_by": probe_note, "image_size": size},
-        "results": result,
-        "metrics": [
+    # Undefined values (no trial decided by a cue) become null in the results and are left out of the metrics.
+    result = {key: _defined(value) for key, value in result.items()}
+    result["per_category"] = {key: _defined(value) for key, value in result["per_category"].items()}
+    metrics = []
+    if result["shape_bias"] is not None:
+        metrics.append(
             {
                 "task_type": "image-classification",
                 "task_name": "Shape bias (cue conflict)",
@@ -245,9 +245,19 @@ def run_shape_bias_suite(
                 "metric_name": "Shape bias",
                 "metric_value": float(result["shape_bias"]),
             }
-        ],
+        )
+    return {
+        "dataset": {"name": name, "path": str(cue_conflict_root), "fingerprint": folder_fingerprint(cue_conflict_root),
+                    "stimuli": len(paths)},
+        "settings": {"decision": decision, "decided_by": probe_note, "image_size": size},
+        "results": result,
+        "metrics": metrics,
         "pictures": [str(picture.relative_to(output_dir))],
     }
+
+
+def _defined(value):
+    return None if isinstance(value, float) and np.isnan(value) else value
 
 
 def write_clickme_style(root: str | Path, *, count: int = 8, size: int = 128, seed: int = 0) -> Path:

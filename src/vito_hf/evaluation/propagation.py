@@ -192,11 +192,13 @@ def evaluate_sequences(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """J&F of label propagation over DAVIS sequences; ``encode(frames) -> [T, C, h, w]`` gives the features.
 
-    As in DAVIS's semi-supervised evaluation, the first frame (given) and the last frame are not scored.
-    Returns the metric's result and the predicted label maps of each sequence.
+    Frames are scored where an annotation of the same name exists; as in DAVIS's semi-supervised evaluation, the
+    first frame (given) and the last frame are not scored. Returns the metric's result and the predicted label
+    maps of each sequence.
     """
     metric = load_shipped_metric("davis_jf")
     predictions = {}
+    sequence_ids = []
     for sequence in tqdm(sequences, desc="sequences", leave=False):
         frames = sequence.read_frames()
         annotations = sequence.read_annotations()
@@ -204,13 +206,18 @@ def evaluate_sequences(
             encode(frames), annotations[0], num_context=num_context, radius=radius, topk=topk, temperature=temperature
         )
         predictions[sequence.name] = predicted
-        scored = range(1, min(len(annotations), len(predicted)) - 1)
+        frame_index = {path.stem: index for index, path in enumerate(sequence.frames)}
+        scored = [
+            (frame_index[path.stem], annotation)
+            for path, annotation in zip(sequence.annotations, annotations)
+            if 0 < frame_index.get(path.stem, 0) < len(sequence.frames) - 1
+        ]
         if not scored:
-            raise ValueError(f"sequence {sequence.name!r} needs at least 3 annotated frames to be scored")
-        metric.add_batch(
-            predictions=[predicted[i] for i in scored], references=[annotations[i] for i in scored]
-        )
-    sequence_ids = [s.name for s in sequences for _ in range(1, min(len(s.annotations), len(s.frames)) - 1)]
+            raise ValueError(
+                f"sequence {sequence.name!r} has no annotated frame between its first and last frame to score"
+            )
+        metric.add_batch(predictions=[predicted[i] for i, _ in scored], references=[a for _, a in scored])
+        sequence_ids += [sequence.name] * len(scored)
     return metric.compute(sequence_ids=sequence_ids), predictions
 
 

@@ -58,15 +58,15 @@ def test_only_annotated_inner_frames_are_scored(tmp_path):
     for t in range(4):
         labels[t, 4:12, 2 + 4 * t : 10 + 4 * t] = 1  # the object moves 4 px a frame
     write_davis_sequence(tmp_path, "toy", frames, labels)
-    (tmp_path / "Annotations/480p/toy/00002.png").unlink()
+    (tmp_path / "Annotations/480p/toy/00001.png").unlink()
     (sequence,) = read_davis(tmp_path)
 
     def oracle(video):
         return oracle_features(labels, stride=2, noise=0.0, seed=0)
 
     result, predictions = evaluate_sequences([sequence], oracle)
-    # Frame 0 is given, frame 3 is the last and frame 2 has no annotation: only frame 1 is scored, against its own
-    # annotation (pairing annotations with frames by position would compare frame 2 with frame 3's mask).
+    # Frame 0 is given, frame 3 is the last and frame 1 has no annotation: only frame 2 is scored, against its own
+    # annotation (pairing annotations with frames by position would compare frame 1 with frame 2's mask).
     assert predictions["toy"].shape == (4, 16, 24)
     assert result["JF_mean"] == 1.0
 

@@ -146,12 +146,17 @@ def test_feature_maps_of_a_vit_are_laid_out_on_the_patch_grid():
         hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, patch_size=8, image_size=32
     )
     model = ViTModel(config, add_pooling_layer=False)
-    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    # DAVIS frames are wider than the square the ViT was built for: positions are interpolated to the 4 x 6 grid.
+    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 48, 3), dtype=np.uint8)
     maps = frame_feature_maps(model, frames)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    pixels = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255 - mean) / std
     with torch.no_grad():
-        tokens = model(pixel_values=torch.zeros(1, 3, 32, 32)).last_hidden_state
-    assert tokens.shape[1] == 17  # CLS + 4 x 4 patches: the CLS token is dropped
-    assert maps.shape == (2, 16, 4, 4)
+        tokens = model(pixel_values=pixels, interpolate_pos_encoding=True).last_hidden_state
+    assert tokens.shape[1] == 25  # CLS + 4 x 6 patches: the CLS token is dropped
+    assert maps.shape == (2, 16, 4, 6)
+    torch.testing.assert_close(maps[:, :, 1, 2], tokens[:, 1 + 1 * 6 + 2])  # row 1, column 2 of the patch grid
 
 
 def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):

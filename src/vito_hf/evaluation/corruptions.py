@@ -250,7 +250,7 @@ def run_corruptions_suite(
     dataset: str = "fashion-mnist",
     limit: int | None = None,
     corruptions: Sequence[str] | None = None,
-    severities: Sequence[int] = SEVERITIES,
+    severities: Sequence[int] | None = None,
     reference_errors: str | Path | Mapping | None = None,
     reference_name: str | None = None,
     natural_shift: bool = True,
@@ -259,12 +259,14 @@ def run_corruptions_suite(
 
     A linear probe is trained on clean training features of ``dataset`` (a name of
     :func:`~vito_hf.evaluation.labelled_images.load_labelled_images`) and tested on corrupted test images, resized
-    to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``reference_errors``: a
+    to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
+    40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
     results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
     """
     from .pictures import plot_accuracy_vs_severity
 
     corruptions = tuple(corruptions or ALL_CORRUPTIONS)
+    severities = tuple(severities or ((1, 3, 5) if quick else SEVERITIES))
     unknown = [c for c in corruptions if c not in ALL_CORRUPTIONS]
     if unknown:
         raise ValueError(f"unknown corruptions {unknown}; choose from {', '.join(ALL_CORRUPTIONS)}")

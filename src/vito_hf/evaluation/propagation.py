@@ -11,7 +11,7 @@ the key cells within ``radius`` of the tile, so time and memory grow with the wi
 
 from __future__ import annotations
 
-import math
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ def frame_feature_maps(
     mean = torch.tensor(getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
     device, dtype = _model_device_dtype(model)
+    # ViT-style models take frames of another size than they were trained at only with interpolated positions.
+    extra = {"interpolate_pos_encoding": True} if "interpolate_pos_encoding" in inspect.signature(model.forward).parameters else {}
     was_training = model.training
     model.eval()
     maps = []
@@ -76,6 +78,7 @@ def frame_feature_maps(
                     pixel_values=pixels.to(device=device, dtype=dtype),
                     output_hidden_states=hidden_state_index is not None,
                     return_dict=True,
+                    **extra,
                 )
                 if hidden_state_index is None:
                     features = outputs.last_hidden_state

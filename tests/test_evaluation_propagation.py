@@ -159,6 +159,17 @@ def test_feature_maps_of_a_vit_are_laid_out_on_the_patch_grid():
     torch.testing.assert_close(maps[:, :, 1, 2], tokens[:, 1 + 1 * 6 + 2])  # row 1, column 2 of the patch grid
 
 
+def test_default_maps_are_the_stride_16_stage_of_convolutional_models():
+    from transformers import ResNetConfig, ResNetModel
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    vito = VitoModel(load_preset("tiny"))  # pooled stages: stage3 (64 channels, stride 16), stage4 (128, stride 32)
+    assert frame_feature_maps(vito, frames).shape == (2, 64, 4, 6)
+    assert frame_feature_maps(vito, frames, hidden_state_index=1).shape == (2, 128, 2, 3)
+    resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1]))
+    assert frame_feature_maps(resnet, frames).shape == (2, 24, 4, 6)
+
+
 def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):
     from transformers import AutoImageProcessor, AutoModel
 
@@ -168,7 +179,7 @@ def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):
     VitoImageProcessor().save_pretrained(tmp_path / "model")
     model = AutoModel.from_pretrained(tmp_path / "model")
     processor = AutoImageProcessor.from_pretrained(tmp_path / "model")
-    result = run_propagation_suite(model, processor, output_dir=tmp_path / "out", quick=True, hidden_state_index=0)
+    result = run_propagation_suite(model, processor, output_dir=tmp_path / "out", quick=True)
     assert set(result) == {"dataset", "settings", "results", "metrics", "pictures"}
     assert 0.0 <= result["results"]["JF_mean"] <= 1.0
     assert len(result["dataset"]["fingerprint"]) == 64

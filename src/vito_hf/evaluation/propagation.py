@@ -57,9 +57,9 @@ def frame_feature_maps(
 ) -> torch.Tensor:
     """Frozen feature maps ``[T, C, h, w]`` (float32, CPU) of uint8 frames ``[T, H, W, 3]`` at their own size.
 
-    The map is the model's ``last_hidden_state`` (for VITO the last pooled backbone stage), or
-    ``hidden_states[hidden_state_index]`` when given (for VITO: the pooled stages in order, e.g. 0 for conv4_x).
-    Token outputs of ViT-style models are laid out on the patch grid.
+    ``hidden_state_index`` picks ``hidden_states[i]`` (for VITO: its pooled stages in order, 0 = conv4_x). By
+    default convolutional models give their second-to-last stage (stride 16: VITO's and a ResNet's conv4_x, the
+    stage VFS propagates with) and ViT-style models their ``last_hidden_state``, laid out on the patch grid.
     """
     mean = torch.tensor(getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
@@ -76,14 +76,16 @@ def frame_feature_maps(
                 pixels = (pixels.permute(0, 3, 1, 2).float() / 255 - mean) / std
                 outputs = model(
                     pixel_values=pixels.to(device=device, dtype=dtype),
-                    output_hidden_states=hidden_state_index is not None,
+                    output_hidden_states=True,
                     return_dict=True,
                     **extra,
                 )
-                if hidden_state_index is None:
-                    features = outputs.last_hidden_state
-                else:
+                if hidden_state_index is not None:
                     features = outputs.hidden_states[hidden_state_index]
+                elif outputs.last_hidden_state.ndim == 4 and len(outputs.hidden_states or ()) >= 2:
+                    features = outputs.hidden_states[-2]
+                else:
+                    features = outputs.last_hidden_state
                 if features.ndim == 3:
                     features = _tokens_to_map(features, model, pixels.shape[2], pixels.shape[3])
                 maps.append(features.float().cpu())

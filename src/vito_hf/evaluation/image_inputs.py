@@ -1,0 +1,34 @@
+"""Image sizes and uint8 RGB images at a model's input size, for suites that alter pixels before encoding them."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_IMAGE_SIZE = 224
+
+
+def processor_image_size(image_processor: object | None) -> int:
+    """The square input size a checkpoint expects: its processor's crop size, else its resize size, else 224."""
+    for attribute in ("crop_size", "size"):
+        size = getattr(image_processor, attribute, None)
+        if isinstance(size, dict):
+            for key in ("height", "shortest_edge", "width"):
+                if size.get(key):
+                    return int(size[key])
+        elif isinstance(size, int):
+            return size
+    return DEFAULT_IMAGE_SIZE
+
+
+def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 ``[N, H, W]`` / ``[N, H, W, 1]`` / ``[N, H, W, 3]`` -> uint8 RGB ``[N, size, size, 3]`` (bicubic)."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {images.dtype}")
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for index, image in enumerate(images):
+        out[index] = np.asarray(Image.fromarray(image).convert("RGB").resize((size, size), Image.BICUBIC))
+    return out

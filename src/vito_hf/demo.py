@@ -25,7 +25,7 @@ from transformers import AutoModel, ResNetConfig, ResNetForImageClassification
 
 from .data.curation import curate
 from .data.sample_clips import OPENCV_DOC_CLIPS, fetch_opencv_doc_clips, sample_clip_paths
-from .evaluation import LabelledImagesUnavailableError, compare_to_random_init, format_comparison, load_labelled_images
+from .evaluation import LabelledImagesUnavailableError, compare_to_random_init, format_comparison, load_image_dataset
 from .training import DataArguments, ModelArguments, VitoTrainingArguments
 from .training.pretraining import run_pretraining
 
@@ -110,7 +110,7 @@ def evaluate_encoder(encoder_dir: Path, datasets: tuple[str, ...], limit: int, s
     results = []
     for name in datasets:
         try:
-            data = load_labelled_images(name, limit=limit, seed=seed)
+            data = load_image_dataset(name, limit=limit, seed=seed)
         except LabelledImagesUnavailableError as error:
             logger.warning("Skipping %s: %s", name, error)
             continue

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from vito_hf.evaluation import fit_linear_probe, linear_probe, load_labelled_images
+from vito_hf.evaluation import fit_linear_probe, linear_probe, load_image_dataset
 
 
 @pytest.fixture(scope="module")
 def digits_pixels():
-    data = load_labelled_images("digits")
-    flat = lambda images: images.reshape(len(images), -1).astype(np.float32) / 255.0  # noqa: E731
-    return flat(data.train.images), data.train.labels, flat(data.test.images), data.test.labels
+    data = load_image_dataset("digits")
+    flat = lambda split: np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1) / 255.0  # noqa: E731
+    return flat(data.train).astype(np.float32), data.labels("train"), flat(data.test).astype(np.float32), data.labels("test")
 
 
 def test_raw_digit_pixels_are_linearly_separable(digits_pixels):

@@ -10,6 +10,7 @@ caps each split with a class-balanced subset, so a probe on a few hundred images
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ import datasets
 import numpy as np
 
 from .labelled_images import AVAILABLE_DATASETS, load_toy_dataset
+
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+"""A Hub dataset id (``name`` or ``owner/name``); anything else that is not an existing folder is a bad path."""
 
 
 class ImageDatasetError(ValueError):
@@ -178,7 +182,7 @@ def _load_splits(source: str) -> datasets.DatasetDict:
                 f"{path} is neither a saved dataset (save_to_disk) nor an imagefolder of class-named subfolders "
                 f"of images: {error}"
             ) from error
-    if path.suffix or os.sep in source or source.startswith("."):
+    if not HUB_NAME.fullmatch(source):
         raise ImageDatasetError(
             f"{source} does not exist: pass an existing folder, a Hub dataset name, or one of "
             f"{', '.join(AVAILABLE_DATASETS)}"

@@ -116,3 +116,28 @@ def test_finetune_suite_reports_both_tasks(tiny_config, video_folder, tmp_path):
     assert suite["results"]["image"]["steps"] == suite["results"]["video"]["steps"] == 2
     assert suite["dataset"]["video"]["splits"]["train"]["num_rows"] == 8
     assert not list(tmp_path.rglob("checkpoint-*"))
+
+
+def test_run_finetune_script_saves_a_video_classifier_that_reloads(tmp_path, video_folder):
+    import json
+    import runpy
+
+    from transformers import AutoModelForVideoClassification
+
+    from evaluation_helpers import save_tiny_vito
+
+    script = Path(__file__).resolve().parents[1] / "training_scripts" / "run_finetune.py"
+    main = runpy.run_path(str(script), run_name="run_finetune")["main"]
+    encoder = save_tiny_vito(tmp_path / "encoder")
+    out = tmp_path / "classifier"
+    argv = ["--model_name_or_path", str(encoder), "--video_dir", str(video_folder), "--num_frames", "2",
+            "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none",
+            "--save_strategy", "no", "--use_cpu"]
+    assert main(argv) == 0
+    summary = json.loads((out / "finetune_results.json").read_text())
+    assert summary["steps"] == 2 and 0.0 <= summary["accuracy"] <= 1.0
+    classifier = AutoModelForVideoClassification.from_pretrained(out)
+    assert type(classifier) is VitoForVideoClassification and classifier.config.id2label[1] == "carphone"
+    assert main(["--model_name_or_path", str(tmp_path / "absent"), "--dataset", "digits", "--output_dir", str(out)]) == 1
+    with pytest.raises(ValueError, match="exactly one of --dataset"):
+        main(["--model_name_or_path", str(encoder), "--output_dir", str(out)])

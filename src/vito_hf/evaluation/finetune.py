@@ -10,7 +10,9 @@ module that ships with vito_hf.
 from __future__ import annotations
 
 import copy
+import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +206,54 @@ def run_finetune_suite(
         "metrics": metrics,
         "pictures": [],
     }
+
+
+@dataclass
+class FinetuneArguments:
+    """What to fine-tune on what (the rest is `TrainingArguments`)."""
+
+    model_name_or_path: str = field(metadata={"help": "encoder folder (save_pretrained), e.g. runs/tiny/encoder"})
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "image set: digits, fashion-mnist, mnist-5k, a save_to_disk folder, an imagefolder, or a Hub name"},
+    )
+    video_dir: str | None = field(default=None, metadata={"help": "folder of class-named subfolders of videos"})
+    num_frames: int = field(default=8, metadata={"help": "frames per clip, averaged by the video classifier"})
+    image_column: str | None = field(default=None, metadata={"help": "image column (found by type if unset)"})
+    label_column: str | None = field(default=None, metadata={"help": "label column (found by type if unset)"})
+    limit: int | None = field(default=None, metadata={"help": "at most this many items per split (class-balanced)"})
+    test_fraction: float = field(default=0.25, metadata={"help": "held out when the data has no test split"})
+
+    def __post_init__(self) -> None:
+        if (self.dataset is None) == (self.video_dir is None):
+            raise ValueError("pass exactly one of --dataset (images) and --video_dir (videos)")
+        if self.num_frames < 1:
+            raise ValueError(f"--num_frames must be positive, got {self.num_frames}")
+
+
+def run_finetune(args: FinetuneArguments, training_args: TrainingArguments) -> dict[str, Any]:
+    """Fine-tune the encoder of ``args.model_name_or_path`` and save the classifier (with its image processor) and
+    ``finetune_results.json`` in ``training_args.output_dir``. Returns the numbers."""
+    from .orchestrator import load_checkpoint
+
+    # The transforms read the raw image/video columns, which the Trainer would otherwise drop.
+    training_args.remove_unused_columns = False
+    encoder, image_processor = load_checkpoint(args.model_name_or_path)
+    if args.video_dir is not None:
+        clips = load_video_folder(args.video_dir, test_fraction=args.test_fraction, seed=training_args.seed, limit=args.limit)
+        run = finetune_video_classification(encoder, image_processor, clips, training_args, num_frames=args.num_frames)
+    else:
+        data = load_image_dataset(
+            args.dataset, image_column=args.image_column, label_column=args.label_column, limit=args.limit,
+            seed=training_args.seed, test_fraction=args.test_fraction,
+        )
+        run = finetune_image_classification(encoder, image_processor, data, training_args)
+    output_dir = Path(training_args.output_dir)
+    run["trainer"].save_model(str(output_dir))
+    resolve_processor(image_processor).save_pretrained(output_dir)
+    summary = _summary(run)
+    (output_dir / "finetune_results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:

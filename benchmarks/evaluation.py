@@ -50,7 +50,7 @@ def main() -> None:
     processor = evaluation_processor(image_size)
     data = load_image_dataset("fashion-mnist", limit=num_images, seed=0).test
     batches = [
-        images_to_pixel_values(data[start : start + batch_size]["image"], processor).to(args.device)
+        images_to_pixel_values(data[start : start + batch_size]["image"], image_processor=processor).to(args.device)
         for start in range(0, len(data), batch_size)
     ]
 

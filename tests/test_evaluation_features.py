@@ -13,6 +13,7 @@ from vito_hf import VitoForImageClassification, VitoImageProcessor, VitoModel
 from vito_hf.evaluation import (
     cached_features,
     evaluation_processor,
+    fixed_size_processor,
     extract_features,
     images_to_pixel_values,
     load_image_dataset,
@@ -36,29 +37,45 @@ def tiny_model(tiny_config):
     return VitoModel(tiny_config)
 
 
-def test_grayscale_images_become_normalised_rgb_at_the_processor_size():
+def unnormalise(pixel_values, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD):
+    return pixel_values * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)
+
+
+def test_grayscale_images_become_normalised_rgb_through_the_processor():
     images = np.full((2, 8, 8), 128, dtype=np.uint8)
     images[1, :4] = 0
-    pixel_values = images_to_pixel_values(images, evaluation_processor(64))
+    pixel_values = images_to_pixel_values(images, image_processor=evaluation_processor(64))
     assert pixel_values.shape == (2, 3, 64, 64) and pixel_values.dtype == torch.float32
-    mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
-    unnormalised = pixel_values * std + mean
+    unnormalised = unnormalise(pixel_values)
     # A flat gray image stays flat gray through resizing and cropping; the three channels carry the same gray.
     assert torch.allclose(unnormalised[0], torch.full((3, 64, 64), 128 / 255), atol=1e-6)
     assert torch.allclose(unnormalised[1, 0], unnormalised[1, 2], atol=1e-6)
-    # The step edge is resampled without leaving the 0..1 range of an image.
+    # The step edge is resampled without leaving the 0..1 range of an image. The processor resizes the short
+    # side to 73 and crops the central 64: the edge (row 4 of 8) lands near row 36.5 - 4 = 32.5.
     assert unnormalised[1].min() >= -1e-6 and unnormalised[1].max() <= 1 + 1e-6
     assert torch.allclose(unnormalised[1, :, :24], torch.zeros(3, 24, 64), atol=1e-6)
-    # Without a processor: the evaluation preprocessing at 224 px; a forced size keeps the processor's mean/std.
+    assert unnormalised[1, :, 38:].min() > 0.45
+    # Without a processor: the evaluation preprocessing at 224 px.
     assert images_to_pixel_values(images).shape == (2, 3, 224, 224)
-    half = VitoImageProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    forced = images_to_pixel_values(images, half, image_size=16)
-    assert forced.shape == (2, 3, 16, 16) and torch.allclose(forced[0], torch.full((3, 16, 16), 128 / 255 * 2 - 1), atol=1e-5)
     with pytest.raises(ValueError, match="uint8"):
         images_to_pixel_values(images.astype(np.float32))
     with pytest.raises(ValueError, match="shape"):
         images_to_pixel_values(np.zeros((2, 8, 8, 2), np.uint8))
+
+
+def test_a_forced_size_keeps_the_whole_image_and_the_processors_normalisation():
+    images = np.full((2, 8, 8), 128, dtype=np.uint8)
+    images[1, :4] = 0
+    whole = unnormalise(images_to_pixel_values(images, 64))
+    # No crop: the black half is exactly the top 32 rows, up to the bicubic transition around row 32.
+    assert torch.allclose(whole[1, :, :28], torch.zeros(3, 28, 64), atol=1e-6)
+    assert whole[1, :, 36:].min() > 0.45
+    half = VitoImageProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    forced = images_to_pixel_values(images, 16, image_processor=half)
+    assert forced.shape == (2, 3, 16, 16)
+    assert torch.allclose(forced[0], torch.full((3, 16, 16), 128 / 255 * 2 - 1), atol=1e-5)
+    explicit = images_to_pixel_values(images, 16, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    assert torch.equal(forced, explicit)
 
 
 def test_arrays_pil_images_and_a_dataset_give_the_same_features(tiny_model, digits, images):
@@ -99,8 +116,13 @@ def test_image_processor_supplies_the_normalisation(tiny_model, images):
     processor = evaluation_processor(32)
     changed = evaluation_processor(32, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     reference = extract_features(tiny_model, images, image_processor=processor)
-    assert torch.equal(reference, extract_features(tiny_model, images, image_size=32))
     assert not torch.allclose(reference, extract_features(tiny_model, images, image_processor=changed))
+    # A forced size is the whole-image processor at that size, with the given processor's mean and std.
+    forced = extract_features(tiny_model, images, image_size=32, image_processor=changed)
+    assert torch.equal(forced, extract_features(
+        tiny_model, images, image_processor=fixed_size_processor(32, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    ))
+    assert not torch.allclose(forced, extract_features(tiny_model, images, image_processor=changed))
 
 
 def test_any_transformers_vision_model_gives_pooled_features(images):

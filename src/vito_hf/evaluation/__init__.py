@@ -5,7 +5,13 @@ Probes on any labelled image set, Trainer fine-tuning, and the suites that `run_
 """
 
 from .feature_cache import cached_features, default_cache_dir, model_content_hash
-from .features import evaluation_processor, extract_features, images_to_pixel_values, pooled_features
+from .features import (
+    evaluation_processor,
+    extract_features,
+    fixed_size_processor,
+    images_to_pixel_values,
+    pooled_features,
+)
 from .image_datasets import ImageDataset, ImageDatasetError, load_image_dataset, prepare_image_dataset
 from .knn import knn_accuracy, knn_predict
 from .labelled_images import AVAILABLE_DATASETS, LabelledImagesUnavailableError, load_toy_dataset, read_idx
@@ -34,6 +40,7 @@ __all__ = [
     "evaluation_processor",
     "extract_features",
     "fit_linear_probe",
+    "fixed_size_processor",
     "format_comparison",
     "images_to_pixel_values",
     "knn_accuracy",

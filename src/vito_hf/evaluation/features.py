@@ -2,8 +2,9 @@
 
 Images (uint8 arrays, PIL images or a `datasets` image column) are converted to RGB and passed in batches through
 the image processor saved with the checkpoint, so a VITO encoder, a ResNet and a DINOv2 are each fed what they
-were trained on. Without a processor, the paper's evaluation preprocessing is used (short side 256/224 of the
-crop, center crop, ImageNet mean/std) at 224 px. The pooled feature is the model's ``pooler_output`` (VITO's
+were trained on (the model's config is never asked for an image size). Without a processor, the paper's
+evaluation preprocessing is used (short side 256/224 of the crop, center crop, ImageNet mean/std) at 224 px;
+a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is the model's ``pooler_output`` (VITO's
 attention pooling, ResNet's global average, ViT/DINOv2's CLS head), else the CLS token or the spatial mean of
 ``last_hidden_state``.
 """
@@ -44,16 +45,43 @@ def evaluation_processor(
     )
 
 
-def resolve_processor(image_processor: Any | None, image_size: int | None = None) -> Any:
-    """The processor to use: ``image_processor`` itself, or the evaluation preprocessing at ``image_size``
-    (keeping ``image_processor``'s mean and std) when a size is forced, or at 224 px when there is neither."""
-    if image_size is None and image_processor is not None:
-        return image_processor
-    return evaluation_processor(
-        image_size or DEFAULT_IMAGE_SIZE,
-        image_mean=getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN,
-        image_std=getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD,
+def fixed_size_processor(
+    image_size: int,
+    *,
+    image_mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    image_std: Sequence[float] = IMAGENET_DEFAULT_STD,
+) -> VitoImageProcessor:
+    """The whole image resized (bicubic) to ``image_size`` x ``image_size``, no crop: for small images whose border
+    matters (an 8x8 digit) and for suites that need pixels aligned with a map of the input."""
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    return VitoImageProcessor(
+        size={"height": image_size, "width": image_size}, do_center_crop=False,
+        image_mean=list(image_mean), image_std=list(image_std),
     )
+
+
+def resolve_processor(
+    image_processor: Any | None,
+    image_size: int | None = None,
+    *,
+    image_mean: Sequence[float] | None = None,
+    image_std: Sequence[float] | None = None,
+) -> Any:
+    """The processor that prepares images for a model.
+
+    - ``image_processor`` alone: used as it is (the checkpoint's own preprocessing).
+    - ``image_size`` given: the whole image at that size (:func:`fixed_size_processor`), normalised with
+      ``image_mean``/``image_std``, else ``image_processor``'s, else ImageNet's.
+    - neither: the paper's evaluation preprocessing at 224 px (:func:`evaluation_processor`).
+    """
+    if image_size is None and image_processor is not None and image_mean is None and image_std is None:
+        return image_processor
+    mean = image_mean or getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN
+    std = image_std or getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD
+    if image_size is None:
+        return evaluation_processor(DEFAULT_IMAGE_SIZE, image_mean=mean, image_std=std)
+    return fixed_size_processor(image_size, image_mean=mean, image_std=std)
 
 
 def to_rgb_image(image: Any) -> Image.Image:
@@ -71,10 +99,15 @@ def to_rgb_image(image: Any) -> Image.Image:
 
 
 def images_to_pixel_values(
-    images: Images, image_processor: Any | None = None, *, image_size: int | None = None
+    images: Images,
+    image_size: int | None = None,
+    *,
+    image_processor: Any | None = None,
+    image_mean: Sequence[float] | None = None,
+    image_std: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """Images -> the float ``pixel_values`` ``[N, 3, S, S]`` the processor (see :func:`resolve_processor`) makes."""
-    processor = resolve_processor(image_processor, image_size)
+    """Images -> float ``pixel_values`` ``[N, 3, S, S]`` made by :func:`resolve_processor`'s choice of processor."""
+    processor = resolve_processor(image_processor, image_size, image_mean=image_mean, image_std=image_std)
     return _pixel_values([to_rgb_image(image) for image in images], processor)
 
 
@@ -105,8 +138,9 @@ def extract_features(
     """Frozen pooled features ``[N, D]`` (float32, CPU) of ``model`` over ``images``.
 
     ``images`` is a uint8 array/tensor of images, a sequence of PIL images or arrays, or a `datasets.Dataset`
-    (its ``image_column`` is decoded batch by batch). Preprocessing is ``image_processor``'s, or the evaluation
-    preprocessing at ``image_size`` (224 by default) when no processor is given or a size is forced.
+    (its ``image_column`` is decoded batch by batch). Preprocessing is ``image_processor``'s; a forced
+    ``image_size`` resizes the whole image to that size instead; with neither, the evaluation preprocessing at
+    224 px (see :func:`resolve_processor`).
     Runs in eval mode (batch norm uses its running statistics, so a feature does not depend on its batch) under
     ``torch.inference_mode``, on the model's device and dtype, and restores the model's train/eval mode after.
     ``progress`` is the label of a progress bar (none when ``None``).

@@ -12,6 +12,7 @@ attention pooling, ResNet's global average, ViT/DINOv2's CLS head), else the CLS
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -156,10 +157,9 @@ def extract_features(
     chunks = []
     try:
         with torch.inference_mode():
-            batches = _image_batches(images, batch_size, image_column)
+            batches = _prepared(_image_batches(images, batch_size, image_column), processor)
             total = -(-len(images) // batch_size)
-            for batch in tqdm(batches, total=total, desc=progress, disable=progress is None, unit="batch"):
-                pixel_values = _pixel_values(batch, processor)
+            for pixel_values in tqdm(batches, total=total, desc=progress, disable=progress is None, unit="batch"):
                 outputs = model(pixel_values=pixel_values.to(device=device, dtype=dtype))
                 chunks.append(pooled_features(outputs, type(model).__name__).float().cpu())
     finally:
@@ -180,6 +180,21 @@ def _image_batches(images: Images, batch_size: int, image_column: str) -> Iterat
         return
     for start in range(0, len(images), batch_size):
         yield [to_rgb_image(image) for image in images[start : start + batch_size]]
+
+
+def _prepared(batches: Iterator[list[Image.Image]], processor: Any) -> Iterator[torch.Tensor]:
+    """``pixel_values`` of each batch, the next one decoded and processed on a worker thread while the model runs
+    on this one (PIL, numpy and torch release the GIL), so preparing data hides behind the forward pass."""
+
+    def prepare_next() -> torch.Tensor | None:
+        batch = next(batches, None)
+        return None if batch is None else _pixel_values(batch, processor)
+
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(prepare_next)
+        while (pixel_values := pending.result()) is not None:
+            pending = worker.submit(prepare_next)
+            yield pixel_values
 
 
 def _pixel_values(images: list[Image.Image], processor: Any) -> torch.Tensor:

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vito_hf.evaluation import ImageDatasetError, load_image_dataset, load_toy_dataset
+from vito_hf.evaluation import ImageDatasetError, load_image_dataset, read_idx
+from vito_hf.evaluation.labelled_images import FASHION_MNIST_DIR
 
 
 @pytest.fixture(scope="module")
 def fashion_items():
-    """Real Fashion-MNIST items: 12 of each of the classes 0 (T-shirt/top), 1 (Trouser) and 7 (Sneaker)."""
-    train = load_toy_dataset("fashion-mnist")["train"].select(range(400))
-    labels = np.asarray(train["label"])
+    """Real Fashion-MNIST test items: 12 of each of the classes 0 (T-shirt/top), 1 (Trouser) and 7 (Sneaker)."""
+    images = read_idx(FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
     picked = np.concatenate([np.flatnonzero(labels == cls)[:12] for cls in (0, 1, 7)])
-    return [(np.asarray(train[int(i)]["image"]), int(labels[i])) for i in picked]
+    return [(images[i], int(labels[i])) for i in picked]
 
 
 def write_imagefolder(root, items, names={0: "tshirt", 1: "trouser", 7: "sneaker"}):

@@ -74,3 +74,15 @@ def test_bad_inputs_raise_clear_errors(digits_pixels):
         fit_linear_probe(train, train_labels, num_classes=5)
     with pytest.raises(ValueError, match="the test set is empty"):
         linear_probe(train, train_labels, test[:0], test_labels[:0])
+
+
+def test_small_fits_leave_the_thread_count_as_they_found_it(digits_pixels):
+    train, train_labels, test, test_labels = digits_pixels
+    threads = torch.get_num_threads()
+    # Small problems run L-BFGS on one thread (its tiny steps cost more in thread sync than they gain).
+    with torch.inference_mode():
+        linear_probe(train[:200], train_labels[:200], test[:50], test_labels[:50], weight_decay=1e-3)
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="weight_decay must be non-negative"):
+        fit_linear_probe(train[:20], train_labels[:20], weight_decay=-1.0)
+    assert torch.get_num_threads() == threads

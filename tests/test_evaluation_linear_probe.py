@@ -76,10 +76,11 @@ def test_bad_inputs_raise_clear_errors(digits_pixels):
         linear_probe(train, train_labels, test[:0], test_labels[:0])
 
 
-def test_small_fits_leave_the_thread_count_as_they_found_it(digits_pixels):
+def test_fits_under_inference_mode_from_arrays_and_leave_the_thread_count_as_they_found_it(digits_pixels):
     train, train_labels, test, test_labels = digits_pixels
     threads = torch.get_num_threads()
-    # Small problems run L-BFGS on one thread (its tiny steps cost more in thread sync than they gain).
+    # Under inference mode, arrays become inference tensors; the fit must still get gradients. Small problems
+    # run L-BFGS on one thread (its tiny steps cost more in thread sync than they gain).
     with torch.inference_mode():
         linear_probe(train[:200], train_labels[:200], test[:50], test_labels[:50], weight_decay=1e-3)
     assert torch.get_num_threads() == threads

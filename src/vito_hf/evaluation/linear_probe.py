@@ -66,6 +66,9 @@ def fit_linear_probe(
     num_classes = resolve_num_classes(y, num_classes)
     # Autograd is needed here even when a caller runs under torch.inference_mode or torch.no_grad.
     with torch.inference_mode(False), torch.enable_grad(), _threads_for(x.numel()):
+        # A copy made here, outside inference mode, is an ordinary tensor even when the input was made inside it
+        # (cross-entropy saves its target for backward, which an inference tensor forbids).
+        x, y = (t.clone() if t.is_inference() else t for t in (x, y))
         mean = x.mean(dim=0)
         std = x.std(dim=0, unbiased=False)
         # A constant feature (a blank border pixel) carries nothing: divide by 1 so it stays 0 and its weight too.

@@ -94,7 +94,8 @@ def test_features_are_deterministic_and_independent_of_the_batch_size(tiny_model
     full = extract_features(tiny_model, images, image_processor=processor, batch_size=64)
     assert full.shape == (40, tiny_model.num_features) and full.dtype == torch.float32
     assert torch.equal(full, extract_features(tiny_model, images, image_processor=processor, batch_size=64))
-    assert torch.allclose(full, extract_features(tiny_model, images, image_processor=processor, batch_size=3), atol=1e-5)
+    small_batches = extract_features(tiny_model, images, image_processor=processor, batch_size=3)
+    assert torch.allclose(full, small_batches, atol=1e-5)
     assert torch.allclose(full[7:19], extract_features(tiny_model, images[7:19], image_processor=processor), atol=1e-5)
     # The features tell the images apart (no collapse from the upsampling or normalisation).
     assert torch.pdist(full).min() > 0
@@ -161,14 +162,17 @@ def test_the_cache_is_hit_on_a_second_run_and_keyed_by_weights_data_and_preproce
     # A second run (even with the checkpoint reloaded from its folder) reads the features without a forward pass.
     reloaded = AutoModel.from_pretrained(folder)
     reloaded.register_forward_hook(lambda module, args, output: calls.append(1))
-    second, hit = cached_features(reloaded, digits.test, image_column="image", image_processor=processor, cache_dir=cache)
+    second, hit = cached_features(
+        reloaded, digits.test, image_column="image", image_processor=processor, cache_dir=cache
+    )
     assert hit and len(calls) == 1 and torch.equal(first, second)
     # Other weights, other data and other preprocessing each miss.
     with torch.no_grad():
         next(reloaded.parameters()).add_(0.1)
     assert model_content_hash(reloaded) != model_content_hash(model)
-    assert not cached_features(reloaded, digits.test, image_column="image", image_processor=processor, cache_dir=cache)[1]
-    assert not cached_features(model, digits.train, image_column="image", image_processor=processor, cache_dir=cache)[1]
+    same = dict(image_column="image", image_processor=processor, cache_dir=cache)
+    assert not cached_features(reloaded, digits.test, **same)[1]
+    assert not cached_features(model, digits.train, **same)[1]
     assert not cached_features(model, digits.test, image_column="image", image_size=16, cache_dir=cache)[1]
     assert len(list(cache.glob("*.safetensors"))) == 4 and not list(cache.glob(".*tmp"))
     # A damaged entry is recomputed, not trusted.

@@ -138,6 +138,7 @@ def test_run_finetune_script_saves_a_video_classifier_that_reloads(tmp_path, vid
     assert summary["steps"] == 2 and 0.0 <= summary["accuracy"] <= 1.0
     classifier = AutoModelForVideoClassification.from_pretrained(out)
     assert type(classifier) is VitoForVideoClassification and classifier.config.id2label[1] == "carphone"
-    assert main(["--model_name_or_path", str(tmp_path / "absent"), "--dataset", "digits", "--output_dir", str(out)]) == 1
+    absent = ["--model_name_or_path", str(tmp_path / "absent"), "--dataset", "digits", "--output_dir", str(out)]
+    assert main(absent) == 1
     with pytest.raises(ValueError, match="exactly one of --dataset"):
         main(["--model_name_or_path", str(encoder), "--output_dir", str(out)])

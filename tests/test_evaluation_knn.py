@@ -26,8 +26,12 @@ def brute_force_knn_scores(train, labels, test, k, temperature, num_classes):
 @pytest.fixture(scope="module")
 def digits_pixels():
     data = load_image_dataset("digits")
-    flat = lambda split: np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1) / 255.0  # noqa: E731
-    return flat(data.train).astype(np.float32), data.labels("train"), flat(data.test).astype(np.float32), data.labels("test")
+
+    def flat(split):
+        pixels = np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1)
+        return (pixels / 255.0).astype(np.float32)
+
+    return flat(data.train), data.labels("train"), flat(data.test), data.labels("test")
 
 
 @pytest.mark.parametrize("chunk_size", [1024, 4])

@@ -10,8 +10,12 @@ from vito_hf.evaluation import fit_linear_probe, linear_probe, load_image_datase
 @pytest.fixture(scope="module")
 def digits_pixels():
     data = load_image_dataset("digits")
-    flat = lambda split: np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1) / 255.0  # noqa: E731
-    return flat(data.train).astype(np.float32), data.labels("train"), flat(data.test).astype(np.float32), data.labels("test")
+
+    def flat(split):
+        pixels = np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1)
+        return (pixels / 255.0).astype(np.float32)
+
+    return flat(data.train), data.labels("train"), flat(data.test), data.labels("test")
 
 
 def test_raw_digit_pixels_are_linearly_separable(digits_pixels):

@@ -68,8 +68,8 @@ def test_the_command_runs_the_same_on_a_vito_and_a_resnet_folder(tmp_path, monke
     dims = {"vito": AutoModel.from_pretrained(vito).num_features, "resnet": 16}
     for folder, model_type in ((vito, "vito"), (resnet, "resnet")):
         out = tmp_path / f"eval-{model_type}"
-        code = run_cli(["--model", str(folder), "--suites", "probe,finetune", "--output-dir", str(out), "--quick", *options])
-        assert code == 0
+        argv = ["--model", str(folder), "--suites", "probe,finetune", "--output-dir", str(out), "--quick", *options]
+        assert run_cli(argv) == 0
         results = check_results(out, folder, model_type)
         assert results["suites"]["probe"]["results"]["digits"]["model"]["feature_dim"] == dims[model_type]
     assert "results:" in capsys.readouterr().out

@@ -4,9 +4,9 @@ Images (uint8 arrays, PIL images or a `datasets` image column) are converted to 
 the image processor saved with the checkpoint, so a VITO encoder, a ResNet and a DINOv2 are each fed what they
 were trained on (the model's config is never asked for an image size). Without a processor, the paper's
 evaluation preprocessing is used (short side 256/224 of the crop, center crop, ImageNet mean/std) at 224 px;
-a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is the model's ``pooler_output`` (VITO's
-attention pooling, ResNet's global average, ViT/DINOv2's CLS head), else the CLS token or the spatial mean of
-``last_hidden_state``.
+a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is the model's
+``pooler_output`` (VITO's attention pooling, ResNet's global average, ViT/DINOv2's CLS head), else the CLS token
+or the spatial mean of ``last_hidden_state``.
 """
 
 from __future__ import annotations

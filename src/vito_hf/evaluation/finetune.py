@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,10 @@ from .image_datasets import ImageDataset, load_image_dataset
 from .metrics import load_metric
 from .video_folder import VideoClipTransform, load_video_folder
 
-logger = logging.getLogger(__name__)
-
 QUICK_STEPS = 30
 """Optimizer steps of each fine-tuning run under ``quick=True``."""
+QUICK_LIMIT = 300
+"""Images (or clips) per split under ``quick=True``."""
 
 
 def classifier_from_encoder(
@@ -55,7 +54,9 @@ def classifier_from_encoder(
             classifier = auto.from_config(config)
     except ValueError as error:
         kind = "video" if video else "image"
-        raise ValueError(f"{type(encoder).__name__} has no {kind}-classification head in transformers: {error}") from error
+        raise ValueError(
+            f"{type(encoder).__name__} has no {kind}-classification head in transformers: {error}"
+        ) from error
     base = getattr(classifier, classifier.base_model_prefix)
     base.load_state_dict(encoder.state_dict())
     parameter = next(encoder.parameters(), None)
@@ -143,7 +144,9 @@ def finetune_video_classification(
     )
 
 
-def suite_training_args(output_dir: Path, *, max_steps: int, seed: int, batch_size: int, learning_rate: float) -> TrainingArguments:
+def suite_training_args(
+    output_dir: Path, *, max_steps: int, seed: int, batch_size: int, learning_rate: float
+) -> TrainingArguments:
     """Training arguments of the suite's short fine-tuning runs: no checkpoints, loss logged every step."""
     return TrainingArguments(
         output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
@@ -173,11 +176,12 @@ def run_finetune_suite(
 ) -> dict[str, Any]:
     """The "finetune" suite: fine-tune on ``dataset`` (and on the videos of ``video_dir`` when given).
 
-    ``quick`` runs :data:`QUICK_STEPS` steps on at most 300 images per split; otherwise ``max_steps`` (default
-    1000) on the whole set. No checkpoint is written; the numbers and the loss curves are returned.
+    ``quick`` runs :data:`QUICK_STEPS` steps on at most :data:`QUICK_LIMIT` items per split; otherwise
+    ``max_steps`` (default 1000) on the whole set. No checkpoint is written; the numbers and the loss curves
+    are returned.
     """
     steps = max_steps if max_steps is not None else (QUICK_STEPS if quick else 1000)
-    limit = limit if limit is not None else (300 if quick else None)
+    limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
     args = dict(max_steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate)
     data = load_image_dataset(dataset, limit=limit, seed=seed)
     image_run = finetune_image_classification(
@@ -197,7 +201,9 @@ def run_finetune_suite(
             "splits": {s: {"num_rows": len(clips[s]), "fingerprint": clips[s]._fingerprint} for s in clips},
         }
         results["video"] = _summary(video_run)
-        metrics.append(_metric("video-classification", str(video_dir), Path(video_dir).name, video_run["accuracy"], steps))
+        metrics.append(
+            _metric("video-classification", str(video_dir), Path(video_dir).name, video_run["accuracy"], steps)
+        )
     return {
         "dataset": identities,
         "settings": {"max_steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
@@ -215,7 +221,8 @@ class FinetuneArguments:
     model_name_or_path: str = field(metadata={"help": "encoder folder (save_pretrained), e.g. runs/tiny/encoder"})
     dataset: str | None = field(
         default=None,
-        metadata={"help": "image set: digits, fashion-mnist, mnist-5k, a save_to_disk folder, an imagefolder, or a Hub name"},
+        metadata={"help": "image set: digits, fashion-mnist, mnist-5k, a save_to_disk folder, an imagefolder, "
+                          "or a Hub name"},
     )
     video_dir: str | None = field(default=None, metadata={"help": "folder of class-named subfolders of videos"})
     num_frames: int = field(default=8, metadata={"help": "frames per clip, averaged by the video classifier"})
@@ -240,7 +247,9 @@ def run_finetune(args: FinetuneArguments, training_args: TrainingArguments) -> d
     training_args.remove_unused_columns = False
     encoder, image_processor = load_checkpoint(args.model_name_or_path)
     if args.video_dir is not None:
-        clips = load_video_folder(args.video_dir, test_fraction=args.test_fraction, seed=training_args.seed, limit=args.limit)
+        clips = load_video_folder(
+            args.video_dir, test_fraction=args.test_fraction, seed=training_args.seed, limit=args.limit
+        )
         run = finetune_video_classification(encoder, image_processor, clips, training_args, num_frames=args.num_frames)
     else:
         data = load_image_dataset(

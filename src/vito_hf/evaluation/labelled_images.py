@@ -49,7 +49,8 @@ def _toy_dataset(name: str, root: Path | None) -> datasets.DatasetDict:
         train_images, train_labels, test_images, test_labels = _read_fashion_mnist(root)
         features = _features(FASHION_MNIST_CLASSES)
         return datasets.DatasetDict(
-            train=_as_dataset(train_images, train_labels, features), test=_as_dataset(test_images, test_labels, features)
+            train=_as_dataset(train_images, train_labels, features),
+            test=_as_dataset(test_images, test_labels, features),
         )
     images, labels = _read_digits() if name == "digits" else _read_mnist_5k()
     return datasets.DatasetDict(train=_as_dataset(images, labels, _features(DIGIT_CLASSES)))

@@ -141,12 +141,14 @@ def run_evaluation(
             results["settings"]["errors"][name] = f"{type(error).__name__}: {error}"
         else:
             outcome = dict(outcome)
-            outcome["pictures"] = [_relative_picture(picture, suite_dir, output_dir) for picture in outcome.get("pictures", [])]
+            pictures = outcome.get("pictures", [])
+            outcome["pictures"] = [_relative_picture(picture, suite_dir, output_dir) for picture in pictures]
             results["suites"][name] = outcome
         write_results(results, output_dir / "results.json")
     if results["settings"]["errors"]:
         raise EvaluationError(
-            f"suite(s) failed: {results['settings']['errors']}; the others' results are in {output_dir / 'results.json'}"
+            f"suite(s) failed: {results['settings']['errors']}; "
+            f"the others' results are in {output_dir / 'results.json'}"
         )
     return results
 

@@ -40,7 +40,9 @@ def load_video_folder(
     """
     root = Path(root)
     if not root.is_dir():
-        raise ImageDatasetError(f"video folder {root} does not exist: pass a folder of class-named subfolders of videos")
+        raise ImageDatasetError(
+            f"video folder {root} does not exist: pass a folder of class-named subfolders of videos"
+        )
     try:
         splits = datasets.load_dataset("videofolder", data_dir=str(root))
     except Exception as error:
@@ -51,7 +53,8 @@ def load_video_folder(
     rng = np.random.default_rng(seed)
     if "test" not in splits:
         train_index, test_index = stratified_split(np.asarray(splits["train"]["label"]), test_fraction, rng)
-        splits = datasets.DatasetDict(train=splits["train"].select(train_index), test=splits["train"].select(test_index))
+        everything = splits["train"]
+        splits = datasets.DatasetDict(train=everything.select(train_index), test=everything.select(test_index))
     result = {}
     for name in ("train", "test"):
         split = _decodable(splits[name])
@@ -71,7 +74,7 @@ def clip_frames(path: str, num_frames: int) -> np.ndarray:
 
 
 class VideoClipTransform:
-    """``with_transform`` callable: a batch of ``video``/``label`` rows -> ``pixel_values [B, T, 3, S, S]``, ``labels``."""
+    """``with_transform`` callable: ``video``/``label`` rows -> ``pixel_values [B, T, 3, S, S]`` and ``labels``."""
 
     def __init__(self, image_processor: Any | None, num_frames: int = 8) -> None:
         if num_frames < 1:

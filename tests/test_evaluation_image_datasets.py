@@ -41,6 +41,12 @@ def test_an_imagefolder_gets_class_names_from_folders_and_a_stratified_test_spli
     assert stored == sorted(image.tobytes() for image, _ in fashion_items)
     again = load_image_dataset(root, test_fraction=0.25, seed=0)
     assert again.identity() == data.identity()
+    assert data.arrays("test").images.shape == (9, 28, 28)
+    # Images of several sizes load and extract fine, but do not stack into one array.
+    Image.fromarray(fashion_items[0][0]).resize((20, 20)).save(root / "tshirt" / "small.png")
+    mixed = load_image_dataset(root, limit=40)
+    with pytest.raises(ImageDatasetError, match="several sizes"):
+        [mixed.arrays(split) for split in ("train", "test")]
 
 
 def test_an_imagefolder_with_train_and_test_folders_keeps_its_split(tmp_path, fashion_items):

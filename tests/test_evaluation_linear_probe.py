@@ -4,14 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from vito_hf.evaluation import fit_linear_probe, linear_probe, load_labelled_images
+from vito_hf.evaluation import fit_linear_probe, linear_probe, load_image_dataset
 
 
 @pytest.fixture(scope="module")
 def digits_pixels():
-    data = load_labelled_images("digits")
-    flat = lambda images: images.reshape(len(images), -1).astype(np.float32) / 255.0  # noqa: E731
-    return flat(data.train.images), data.train.labels, flat(data.test.images), data.test.labels
+    data = load_image_dataset("digits")
+
+    def flat(split):
+        pixels = np.stack([np.asarray(image) for image in split["image"]]).reshape(len(split), -1)
+        return (pixels / 255.0).astype(np.float32)
+
+    return flat(data.train), data.labels("train"), flat(data.test), data.labels("test")
 
 
 def test_raw_digit_pixels_are_linearly_separable(digits_pixels):
@@ -74,3 +78,16 @@ def test_bad_inputs_raise_clear_errors(digits_pixels):
         fit_linear_probe(train, train_labels, num_classes=5)
     with pytest.raises(ValueError, match="the test set is empty"):
         linear_probe(train, train_labels, test[:0], test_labels[:0])
+
+
+def test_fits_under_inference_mode_from_arrays_and_leave_the_thread_count_as_they_found_it(digits_pixels):
+    train, train_labels, test, test_labels = digits_pixels
+    threads = torch.get_num_threads()
+    # Under inference mode, arrays become inference tensors; the fit must still get gradients. Small problems
+    # run L-BFGS on one thread (its tiny steps cost more in thread sync than they gain).
+    with torch.inference_mode():
+        linear_probe(train[:200], train_labels[:200], test[:50], test_labels[:50], weight_decay=1e-3)
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="weight_decay must be non-negative"):
+        fit_linear_probe(train[:20], train_labels[:20], weight_decay=-1.0)
+    assert torch.get_num_threads() == threads

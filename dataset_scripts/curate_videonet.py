@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from vito_hf.data.curation import DEFAULT_CLASSIFIER, curate, merge_shards
+from vito_hf.curation import DEFAULT_CLASSIFIER, curate, merge_shards
 
 
 def _optional_int(value: str) -> int | None:

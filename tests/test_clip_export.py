@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from vito_hf.data.clip_export import encode_clip, output_size
+from vito_hf.curation.clip_export import encode_clip, output_size
 from vito_hf.data.decoding import (
     EmptyVideoError,
     NotAVideoError,

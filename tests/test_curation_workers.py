@@ -10,7 +10,7 @@ import pytest
 import torch
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
-from vito_hf.data.curation import WorkerStartupError, curate, taxonomy_from_records
+from vito_hf.curation import CurationSettings, WorkerStartupError, curate, taxonomy_from_records
 
 TAXONOMY = taxonomy_from_records(["mountain bike", "car"])
 SETTINGS = dict(taxonomy=TAXONOMY, num_frames=4, min_duration=5.0, clip_duration=2.0, progress=False)
@@ -31,7 +31,7 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, inputs):
     outcome = {}
 
     def run():
-        outcome["result"] = curate(manifest, output, classifier=classifier, num_workers=2, **SETTINGS)
+        outcome["result"] = curate(manifest, output, CurationSettings(classifier=classifier, num_workers=2, **SETTINGS))
 
     runner = threading.Thread(target=run)
     runner.start()
@@ -55,4 +55,4 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, inputs):
 def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(tmp_path, inputs):
     manifest, classifier = inputs
     with pytest.raises(WorkerStartupError, match="could not start .*(CUDA|cuda|Torch not compiled)"):
-        curate(manifest, tmp_path / "out", classifier=classifier, num_workers=1, device="cuda", **SETTINGS)
+        curate(manifest, tmp_path / "out", CurationSettings(classifier=classifier, num_workers=1, device="cuda", **SETTINGS))

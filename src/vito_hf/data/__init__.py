@@ -8,8 +8,7 @@ from .augmentation import (
     augment_views,
     byol_view_augmentations,
 )
-from .builder import VitoClipFolder, build_clip_dataset, clip_rows
-from .clip_export import encode_clip
+from .builder import NoUsableClipsError, VitoClipFolder, build_clip_dataset, clip_rows
 from .decoding import (
     CorruptVideoError,
     EmptyVideoError,
@@ -41,6 +40,7 @@ __all__ = [
     "BYOL_VIEW_1",
     "BYOL_VIEW_2",
     "ChunkSampler",
+    "NoUsableClipsError",
     "DeviceViewAugmentation",
     "FixedDelaySampler",
     "MarginalSampler",
@@ -68,7 +68,6 @@ __all__ = [
     "VideoPermissionError",
     "decode_all_frames",
     "decode_frames_at",
-    "encode_clip",
     "fetch_opencv_doc_clips",
     "iter_frames",
     "probe_video",
@@ -76,3 +75,19 @@ __all__ = [
     "sample_clip_paths",
     "select_frame_indices",
 ]
+
+
+def __getattr__(name: str):
+    """`encode_clip` moved to `vito_hf.curation` in 0.2; the old name works for one more release."""
+    if name == "encode_clip":
+        import warnings
+
+        warnings.warn(
+            "vito_hf.data.encode_clip moved to vito_hf.curation.encode_clip; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ..curation.clip_export import encode_clip
+
+        return encode_clip
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,9 @@
-"""Video data for VITO: PyAV decoding, clip export, sample footage, samplers, view augmentation, datasets."""
+"""Video data for VITO: reading the clip store, PyAV decoding, temporal samplers, view augmentation, seeding.
+
+`build_pretraining_data(DataArguments(...), seed)` is the one entry point for pretraining data; the
+modules below it: `builder` (clip store -> `datasets`), `decoding`, `sampling`, `augmentation`,
+`transforms` (row -> views), `collation` (views -> batch), `view_datasets`, `seeding`.
+"""
 
 from .augmentation import (
     BYOL_VIEW_1,
@@ -24,22 +29,25 @@ from .decoding import (
     probe_video,
     select_frame_indices,
 )
+from .arguments import DataArguments
+from .collation import DeviceViewAugmentation, VitoPretrainingCollator, normalize_views
+from .pretraining import PretrainingData, build_pretraining_data, seeded_pretraining_data, temporal_sampler
 from .sample_clips import fetch_opencv_doc_clips, sample_clip_dir, sample_clip_paths
 from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes
-from .views import (
-    DeviceViewAugmentation,
-    ResamplingViewDataset,
-    SkippingViewDataset,
-    VitoPretrainingCollator,
-    VitoViewTransform,
-    normalize_views,
-    views_dataset,
-)
+from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
+from .transforms import VitoViewTransform
+from .view_datasets import ResamplingViewDataset, SkippingViewDataset, views_dataset
 
 __all__ = [
     "BYOL_VIEW_1",
     "BYOL_VIEW_2",
     "ChunkSampler",
+    "DataArguments",
+    "EpochSeedingCallback",
+    "PerExampleSeededDataset",
+    "PerExampleSeededStream",
+    "PretrainingData",
+    "SeededBatchCollator",
     "NoUsableClipsError",
     "DeviceViewAugmentation",
     "FixedDelaySampler",
@@ -54,9 +62,12 @@ __all__ = [
     "augment_frame",
     "augment_views",
     "build_clip_dataset",
+    "build_pretraining_data",
     "byol_view_augmentations",
     "clip_rows",
     "normalize_views",
+    "seeded_pretraining_data",
+    "temporal_sampler",
     "views_dataset",
     "CorruptVideoError",
     "EmptyVideoError",

@@ -26,6 +26,7 @@ import torch
 from transformers import ResNetConfig, ResNetForImageClassification, TrainerCallback
 
 from vito_hf import VitoForPreTraining, load_preset
+from vito_hf.data import DataArguments
 from vito_hf.training import VitoTrainer, VitoTrainingArguments
 
 
@@ -77,9 +78,9 @@ def main() -> None:
     device = torch.device(args.device)
     on_gpu = device.type == "cuda"
     preset = args.preset or ("resnet50" if on_gpu or not args.quick else "tiny")
-    config = load_preset(preset, **({"image_size": args.image_size} if args.image_size else {}))
-    if not on_gpu and args.quick and args.image_size is None:
-        config.image_size = 64
+    config = load_preset(preset)
+    size = args.image_size or (64 if not on_gpu and args.quick else DataArguments.image_size)
+    views = DataArguments.num_views
     clips = args.clips or (64 if on_gpu else 8)
     rounds = args.rounds or (2 if args.quick else 4)
     steps = args.steps_per_round or (3 if args.quick else 10)
@@ -87,8 +88,6 @@ def main() -> None:
     channels_last = not args.no_channels_last
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     dtype = torch.bfloat16 if bf16 else torch.float32
-    views = config.num_views
-    size = config.image_size
 
     torch.manual_seed(0)
     pixel_values = torch.randn(clips, views, 3, size, size, device=device)

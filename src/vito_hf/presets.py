@@ -1,6 +1,6 @@
 """Architecture presets: the paper's ResNet-50, its Swin-S scaling run, a one-GPU model and a tiny CPU model.
 
-The JSON files live in `vito_hf/preset_configs/` (also reachable as `modeling/presets/` in the repository) so
+The JSON files live in `vito_hf/preset_configs/` so
 they ship with the package.
 """
 

@@ -53,7 +53,7 @@ class DataArguments:
         default=None,
         metadata={
             "help": "Colour/blur/solarize each batch on the accelerator (uint8 batches cross to it: 4x less to "
-            "copy). Default: on when CUDA is available. Ignored with --photometric_in_worker."
+            "copy). true or false; default: on when CUDA is available. Ignored with --photometric_in_worker."
         },
     )
     repeat_clips: int = field(

@@ -24,7 +24,7 @@ class ModelArguments:
 
     preset: str = field(
         default="tiny",
-        metadata={"help": "Architecture preset from modeling/presets: resnet50 (the paper), swin-s, small, tiny."},
+        metadata={"help": "Architecture preset (vito_hf/preset_configs/): resnet50 (the paper), swin-s, small, tiny."},
     )
     model_name_or_path: str | None = field(
         default=None,

@@ -29,9 +29,9 @@ import torch
 from transformers import ResNetConfig, ResNetForImageClassification
 from transformers.models.convnext import ConvNextImageProcessorPil
 
-from vito_hf.data import encode_clip, iter_frames, probe_video, sample_clip_paths
-from vito_hf.data.curation import ClassifierFilter, TitleMatcher, curate, imagenet1k_taxonomy
-from vito_hf.data.curation.length_filter import length_rejection
+from vito_hf.curation import ClassifierFilter, CurationSettings, TitleMatcher, curate, encode_clip, imagenet1k_taxonomy
+from vito_hf.data import iter_frames, probe_video, sample_clip_paths
+from vito_hf.curation.stages import length_rejection
 
 MOUNTAIN_BIKE = 671
 
@@ -130,10 +130,10 @@ def bench_end_to_end(classifier_dir: Path, frames: int, workdir: Path, copies: i
     for i in range(copies):
         shutil.copyfile(bikes, candidates / f"mountain bike {i}.mp4")
     start = time.perf_counter()
-    result = curate(candidates, workdir / "out", classifier=classifier_dir, num_frames=frames, progress=False)
+    result = curate(candidates, workdir / "out", CurationSettings(classifier=classifier_dir, num_frames=frames, progress=False))
     elapsed = time.perf_counter() - start
     start = time.perf_counter()
-    rerun = curate(candidates, workdir / "out", classifier=classifier_dir, num_frames=frames, progress=False)
+    rerun = curate(candidates, workdir / "out", CurationSettings(classifier=classifier_dir, num_frames=frames, progress=False))
     rerun_elapsed = time.perf_counter() - start
     return {
         "videos": copies, "kept": result.kept, "seconds": round(elapsed, 2),

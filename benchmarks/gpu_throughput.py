@@ -26,6 +26,7 @@ import torch
 from transformers import ResNetConfig, ResNetForImageClassification, TrainerCallback
 
 from vito_hf import VitoForPreTraining, load_preset
+from vito_hf.data import DataArguments
 from vito_hf.training import VitoTrainer, VitoTrainingArguments
 
 
@@ -34,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="A short run (on CPU: the tiny preset at 64 px).")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--preset", default=None, help="Default: resnet50 (tiny on CPU with --quick).")
-    parser.add_argument("--image-size", type=int, default=None, help="Default 224 (64 on CPU with --quick).")
+    parser.add_argument("--image-size", type=int, default=None, help="Default: the preset's.")
     parser.add_argument("--clips", type=int, default=None, help="Clips per step (x3 views). Default 64 (GPU).")
     parser.add_argument("--rounds", type=int, default=None, help="Alternation rounds (default 4; quick 2).")
     parser.add_argument("--steps-per-round", type=int, default=None, help="Timed steps per side per round.")
@@ -78,6 +79,8 @@ def main() -> None:
     on_gpu = device.type == "cuda"
     preset = args.preset or ("resnet50" if on_gpu or not args.quick else "tiny")
     config = load_preset(preset)
+    size = args.image_size or (64 if not on_gpu and args.quick else DataArguments.image_size)
+    views = DataArguments.num_views
     clips = args.clips or (64 if on_gpu else 8)
     rounds = args.rounds or (2 if args.quick else 4)
     steps = args.steps_per_round or (3 if args.quick else 10)
@@ -85,8 +88,6 @@ def main() -> None:
     channels_last = not args.no_channels_last
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     dtype = torch.bfloat16 if bf16 else torch.float32
-    views = 3  # the paper's views per clip (a data argument, no longer in the model config)
-    size = args.image_size or (64 if not on_gpu and args.quick else 224)
 
     torch.manual_seed(0)
     pixel_values = torch.randn(clips, views, 3, size, size, device=device)

@@ -52,11 +52,9 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from transformers.models.resnet.modeling_resnet import ResNetBackbone  # noqa: E402
 
 from vito_hf import VitoForPreTraining, VitoModel, load_preset  # noqa: E402
+from vito_hf.data import DataArguments  # noqa: E402
 
 RATIO_GOAL = 1.05
-# The paper's recipe (views per clip, crop side): data arguments, no longer in the model config.
-NUM_VIEWS = 3
-IMAGE_SIZE = 224
 # transformers' ResNet stage names against the paper's (torchvision-style) block names.
 RESNET_BLOCK_NAMES = {"stage1": "conv2_x", "stage2": "conv3_x", "stage3": "conv4_x", "stage4": "conv5_x"}
 
@@ -207,10 +205,10 @@ def benchmark_inference(config, image_size: int, batch_size: int, repeats: int, 
     }
 
 
-def benchmark_pretraining(config, image_size: int, batch_size: int, repeats: int, warmup: int) -> dict:
+def benchmark_pretraining(config, image_size: int, views: int, batch_size: int, repeats: int, warmup: int) -> dict:
     model = VitoForPreTraining(config).train()
     plain = PlainPreTraining(model).train()
-    pixel_values = torch.randn(batch_size, NUM_VIEWS, 3, image_size, image_size)
+    pixel_values = torch.randn(batch_size, views, 3, image_size, image_size)
 
     def step(loss_of: Callable[[], torch.Tensor]) -> torch.Tensor:
         model.zero_grad(set_to_none=True)
@@ -249,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small preset at 112px, batch 2, few repetitions (< 1 min)")
     parser.add_argument("--preset", help="VITO preset with a ResNet backbone (default: resnet50; quick: small)")
-    parser.add_argument("--image-size", type=int, help="square input side (default 224; quick: 112)")
+    parser.add_argument("--image-size", type=int, help="square input side (default: the recipe's 224; quick: 112)")
     parser.add_argument("--batch-size", type=int, help="images for inference, clips for pretraining (default 8)")
     parser.add_argument("--repeats", type=int, help="timed repetitions per side (default 12; quick: 4)")
     parser.add_argument("--pretraining-repeats", type=int, help="timed training steps per side (default 6; quick: 3)")
@@ -262,7 +260,8 @@ def main() -> None:
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    image_size = args.image_size or (112 if args.quick else IMAGE_SIZE)
+    image_size = args.image_size or (112 if args.quick else DataArguments.image_size)
+    views = DataArguments.num_views
     config = load_preset(preset)
 
     started = time.perf_counter()
@@ -272,7 +271,7 @@ def main() -> None:
         "preset": preset,
         "image_size": image_size,
         "batch_size": batch_size,
-        "num_views": NUM_VIEWS,
+        "num_views": views,
         "repeats": repeats,
         "pretraining_repeats": pretraining_repeats,
         "threads": threads,
@@ -281,7 +280,7 @@ def main() -> None:
         "ratio_goal": RATIO_GOAL,
     }
     result |= benchmark_inference(config, image_size, batch_size, repeats, warmup=2)
-    result |= benchmark_pretraining(config, image_size, batch_size, pretraining_repeats, warmup=1)
+    result |= benchmark_pretraining(config, image_size, views, batch_size, pretraining_repeats, warmup=1)
     result["outputs_match"] = True  # both benchmarks raise before timing when the baselines disagree
     result["within_goal"] = max(result["inference_ratio"], result["pretraining_step_ratio"]) <= RATIO_GOAL
     result["wall_s"] = round(time.perf_counter() - started, 1)

@@ -76,7 +76,7 @@ def make_batch(preset: str, quick: bool) -> torch.Tensor:
 
 def make_model(preset: str) -> VitoForPreTraining:
     torch.manual_seed(0)
-    return VitoForPreTraining(load_preset(preset, image_size=SETTINGS[preset][0]))
+    return VitoForPreTraining(load_preset(preset))
 
 
 class MinimalLoop:

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from vito_hf.data.curation import DEFAULT_CLASSIFIER, curate, merge_shards
+from vito_hf.curation import DEFAULT_CLASSIFIER, CurationSettings, curate, merge_shards
 
 
 def _optional_int(value: str) -> int | None:
@@ -74,16 +74,16 @@ def main(argv: list[str] | None = None) -> dict:
                               pretty_name=args.pretty_name, license=args.license)
         summary = {"command": "merge", "output_dir": str(args.output_dir), **report["totals"]}
     else:
-        result = curate(
-            args.candidates, args.output_dir,
+        settings = CurationSettings(
             taxonomy=args.taxonomy,
             classifier=None if args.classifier.lower() == "none" else args.classifier,
             num_frames=args.frames, min_duration=args.min_duration, clip_duration=args.clip_duration,
-            fps=args.fps, short_side=args.short_side, codec=args.codec, per_class_cap=args.per_class_cap, match_tags=args.match_tags,
-            num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
+            fps=args.fps, short_side=args.short_side, codec=args.codec, per_class_cap=args.per_class_cap,
+            match_tags=args.match_tags, num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
             shard=args.shard, num_shards=args.num_shards, target_distribution=target,
             pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,
         )
+        result = curate(args.candidates, args.output_dir, settings)
         summary = {"command": "curate", "output_dir": str(result.output_dir), "shard": result.shard,
                    "num_shards": result.num_shards, "candidates": result.candidates, "selected": result.selected,
                    "kept": result.kept, "reused": result.reused, "executed": result.executed}

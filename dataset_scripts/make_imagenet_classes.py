@@ -1,4 +1,4 @@
-"""Regenerate src/vito_hf/data/resources/imagenet1k_classes.tsv from a timm wheel.
+"""Regenerate src/vito_hf/curation/resources/imagenet1k_classes.tsv from a timm wheel.
 
 The wheel carries the 1,000 ImageNet-1k WordNet ids in class-index order
 (timm/data/_info/imagenet_synsets.txt) and each id's WordNet lemmas
@@ -18,7 +18,7 @@ from pathlib import Path
 
 SYNSETS = "timm/data/_info/imagenet_synsets.txt"
 LEMMAS = "timm/data/_info/imagenet_synset_to_lemma.txt"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/vito_hf/data/resources/imagenet1k_classes.tsv"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/vito_hf/curation/resources/imagenet1k_classes.tsv"
 
 
 def build_rows(synsets_text: str, lemmas_text: str) -> list[tuple[int, str, str, str]]:

@@ -52,7 +52,7 @@ def rename_release_key(key: str) -> str | None:
 
 def imagenet_labels() -> dict[int, str]:
     """ImageNet-1k class names in logit order; the two names WordNet uses twice get their synset id."""
-    text = resources.files("vito_hf.data").joinpath("resources/imagenet1k_classes.tsv").read_text()
+    text = resources.files("vito_hf.curation").joinpath("resources/imagenet1k_classes.tsv").read_text()
     rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
     names = [row["name"] for row in rows]
     return {

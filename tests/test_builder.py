@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from datasets.distributed import split_dataset_by_node
 
-from vito_hf.data.builder import build_clip_dataset, clip_rows
-from vito_hf.data.clip_export import encode_clip
+from vito_hf.data.builder import NoUsableClipsError, build_clip_dataset, clip_rows
+from vito_hf.curation.clip_export import encode_clip
 from vito_hf.data.decoding import decode_frames_at
 from vito_hf.data.sample_clips import sample_clip_paths
 
@@ -79,7 +79,7 @@ def test_streaming_gives_the_same_rows(folder, tmp_path):
 
 def test_split_by_node_gives_each_process_its_own_shards(folder, tmp_path):
     streaming = build_clip_dataset(folder, streaming=True)
-    assert streaming.num_shards == 6  # one per listed clip by default
+    assert streaming.num_shards == 5  # one per listed clip that exists, by default
     parts = [[r["video_id"] for r in split_dataset_by_node(streaming, rank=r, world_size=2)] for r in range(2)]
     assert set(parts[0]).isdisjoint(parts[1]) and sorted(parts[0] + parts[1]) == sorted(["bikes_0", "bikes_1", "carphone_pristine_2", "carphone_pristine_3"])
     grouped = build_clip_dataset(folder, streaming=True, num_shards=2)
@@ -126,7 +126,21 @@ def test_errors_say_what_to_do(tmp_path, folder):
     with pytest.raises(FileNotFoundError, match="no such folder"):
         build_clip_dataset(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no clips found"):
+    with pytest.raises(ValueError, match="no usable clip"):
         clip_rows(tmp_path / "empty")
     with pytest.raises(ValueError, match="single 'train' split"):
         build_clip_dataset(folder, split="validation")
+
+
+def test_a_folder_of_non_videos_says_why_every_time(tmp_path):
+    """datasets used to end in "Instruction 'train' corresponds to no data", and a rerun lost the reasons."""
+    folder = tmp_path / "not_videos"
+    folder.mkdir()
+    (folder / "notes.mp4").write_text("a text file with a video suffix")
+    (folder / "empty.mkv").write_bytes(b"")
+    for attempt in range(2):  # the same cache folder: nothing about the failure may be cached
+        with pytest.raises(NoUsableClipsError, match="no usable clip") as error:
+            build_clip_dataset(folder, cache_dir=tmp_path / "cache")
+        assert "notes.mp4" in str(error.value) and "empty.mkv" in str(error.value), attempt
+    with pytest.raises(NoUsableClipsError, match="notes.mp4"):
+        build_clip_dataset(folder, streaming=True)

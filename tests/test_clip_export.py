@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from vito_hf.data.clip_export import encode_clip, output_size
+from vito_hf.curation.clip_export import encode_clip, output_size
 from vito_hf.data.decoding import (
     EmptyVideoError,
     NotAVideoError,
@@ -141,3 +141,24 @@ def test_writes_are_atomic_and_failures_leave_nothing(tmp_path):
 def test_bytes_source(tmp_path):
     info = encode_clip(Path(CARPHONE).read_bytes(), tmp_path / "b.mp4", duration=0.4, short_side=32)
     assert info.num_frames == 10
+
+
+def test_a_damaged_file_exports_to_identical_bytes_every_time(tmp_path):
+    """Threaded decoding concealed the damage differently from run to run (3 different clips out of 6)."""
+    import hashlib
+    import random
+
+    data = bytearray(BIKES.read_bytes())
+    rng = random.Random(0)
+    for _ in range(40):  # overwrite 40 runs of 64 bytes past the header with noise
+        position = rng.randrange(len(data) // 4, len(data) - 64)
+        data[position : position + 64] = bytes(rng.randrange(256) for _ in range(64))
+    copies = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for copy in copies:
+        copy.write_bytes(data)
+    digests = set()
+    for run in range(6):
+        clip = tmp_path / "out" / f"clip{run}.mp4"
+        encode_clip(copies[run % 2], clip, duration=10.0, short_side=128)
+        digests.add(hashlib.sha256(clip.read_bytes()).hexdigest())
+    assert len(digests) == 1

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
-from vito_hf.data.curation import (
+from vito_hf.curation import (
     ClassifierFilter,
     ClassifierMappingError,
+    CurationSettings,
     curate,
     imagenet1k_taxonomy,
     map_taxonomy_to_labels,
@@ -76,8 +77,10 @@ def test_a_class_the_classifier_lacks_is_rejected_with_that_reason(tmp_path):
         {"path": str(clip("bikes.mp4")), "id": "bike", "title": "mountain bike"},
         {"path": str(clip("bikes.mp4")), "id": "car", "title": "car"},
     ])
-    result = curate(manifest, tmp_path / "out", taxonomy=TAXONOMY, classifier=classifier, num_frames=2,
-                    min_duration=1.0, clip_duration=1.0, progress=False)
+    settings = CurationSettings(
+        taxonomy=TAXONOMY, classifier=classifier, num_frames=2, min_duration=1.0, clip_duration=1.0, progress=False
+    )
+    result = curate(manifest, tmp_path / "out", settings)
     assert result.kept == 1
     (rejected,) = read_jsonl(tmp_path / "out" / "report" / "rejected.jsonl")
     assert (rejected["video_id"], rejected["reason_code"]) == ("car", "class_not_in_classifier")

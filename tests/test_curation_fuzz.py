@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
-from vito_hf.data.curation import curate, taxonomy_from_records
+from vito_hf.curation import CurationSettings, curate, taxonomy_from_records
 
 TAXONOMY = taxonomy_from_records(["mountain bike", "car"])
 
@@ -99,8 +99,10 @@ def test_bad_files_are_skipped_with_reasons_and_nothing_crashes(fuzz_manifest, t
     classifier = tiny_classifier(tmp_path / "cls", ["mountain bike", "car"], top1=0)
     output = tmp_path / "out"
     result = curate(
-        manifest, output, taxonomy=TAXONOMY, classifier=classifier, num_frames=4,
-        min_duration=0.0, clip_duration=10.0, num_workers=2, progress=False,
+        manifest, output, CurationSettings(
+            taxonomy=TAXONOMY, classifier=classifier, num_frames=4, min_duration=0.0, clip_duration=10.0,
+            num_workers=2, progress=False,
+        ),
     )
     report = result.report
     assert report["totals"]["candidates"] == len(expected)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vito_hf.data.curation import (
+from vito_hf.curation import (
     CandidateSourceError,
     TaxonomyError,
     TitleMatcher,
@@ -115,11 +115,11 @@ def test_select_videos_records_every_rejection(tmp_path):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tasks, rejected = select_videos(load_candidates(manifest), TAXONOMY, per_class_cap=2)
     assert [t.candidate.title for t in tasks] == ["cat 1", "cat 2"]
-    by_title = {r["title"]: r for r in rejected}
-    assert by_title["cat 3"]["stage"] == "cap" and by_title["cat 3"]["reason_code"] == "class_cap"
-    assert by_title["holiday"]["stage"] == "match" and by_title["holiday"]["reason_code"] == "no_match"
-    assert by_title["cat 4"]["stage"] == "candidates" and by_title["cat 4"]["reason_code"] == "remote_url"
-    assert "download" in by_title["cat 4"]["reason"]
+    by_title = {r.title: r for r in rejected}
+    assert (by_title["cat 3"].stage, by_title["cat 3"].reason_code) == ("cap", "class_cap")
+    assert (by_title["holiday"].stage, by_title["holiday"].reason_code) == ("match", "no_match")
+    assert (by_title["cat 4"].stage, by_title["cat 4"].reason_code) == ("candidates", "remote_url")
+    assert "download" in by_title["cat 4"].reason
 
 
 def test_imagenet_taxonomy_is_the_ilsvrc_order_with_lemmas():

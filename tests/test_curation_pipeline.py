@@ -8,7 +8,7 @@ import pytest
 from curation_helpers import clip, read_jsonl, tiny_classifier
 from huggingface_hub import DatasetCard
 
-from vito_hf.data.curation import CurationSettingsError, curate, imagenet1k_taxonomy
+from vito_hf.curation import CurationSettings, CurationSettingsError, curate, imagenet1k_taxonomy
 from vito_hf.data.decoding import probe_video
 
 MOUNTAIN_BIKE = 671
@@ -43,7 +43,7 @@ def candidates(tmp_path_factory):
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory, candidates, classifier):
     output = tmp_path_factory.mktemp("curated")
-    result = curate(candidates, output, classifier=classifier, **SETTINGS)
+    result = curate(candidates, output, CurationSettings(classifier=classifier, **SETTINGS))
     return output, result
 
 
@@ -118,7 +118,7 @@ def test_rerun_does_no_work_and_changes_nothing(curated, candidates, classifier)
     clips = sorted((output / "clips").rglob("*.mp4"))
     stamps = [p.stat().st_mtime_ns for p in clips]
     metadata = (output / "metadata.jsonl").read_bytes()
-    again = curate(candidates, output, classifier=classifier, **SETTINGS)
+    again = curate(candidates, output, CurationSettings(classifier=classifier, **SETTINGS))
     assert again.executed == {"probe": 0, "length": 0, "classifier": 0, "export": 0}
     assert again.reused == first.selected == 6
     assert again.report["last_run"]["executed"] == again.executed
@@ -131,10 +131,10 @@ def test_rerun_with_a_new_candidate_processes_only_it(tmp_path, candidates, clas
     folder = tmp_path / "candidates"
     shutil.copytree(candidates, folder)
     output = tmp_path / "out"
-    curate(folder, output, classifier=classifier, **SETTINGS)
+    curate(folder, output, CurationSettings(classifier=classifier, **SETTINGS))
     shutil.copyfile(clip("bikes.mp4"), folder / "all-terrain bikes.mp4")
     (output / read_jsonl(output / "metadata.jsonl")[0]["file_name"]).unlink()
-    result = curate(folder, output, classifier=classifier, **SETTINGS)
+    result = curate(folder, output, CurationSettings(classifier=classifier, **SETTINGS))
     assert result.executed == {"probe": 2, "length": 2, "classifier": 2, "export": 2}
     assert result.kept == 3 and len(read_jsonl(output / "metadata.jsonl")) == 3
 
@@ -142,23 +142,23 @@ def test_rerun_with_a_new_candidate_processes_only_it(tmp_path, candidates, clas
 def test_other_settings_in_the_same_folder_are_refused(curated, candidates, classifier):
     output, _ = curated
     with pytest.raises(CurationSettingsError, match=r"min_duration: 5\.0 -> 3\.0"):
-        curate(candidates, output, classifier=classifier, **{**SETTINGS, "min_duration": 3.0})
+        curate(candidates, output, CurationSettings(classifier=classifier, **{**SETTINGS, "min_duration": 3.0}))
 
 
 def test_the_report_measures_against_a_given_target(curated, candidates, classifier):
     output, _ = curated
-    result = curate(candidates, output, classifier=classifier, target_distribution={"n03792782": 1.0}, **SETTINGS)
+    result = curate(candidates, output, CurationSettings(classifier=classifier, target_distribution={"n03792782": 1.0}, **SETTINGS))
     assert result.executed["probe"] == 0
     assert result.report["target"]["distribution"] == "given"
     assert result.report["target"]["total_variation_distance"] == 0.0
     assert result.report["classes"][MOUNTAIN_BIKE]["target_share"] == 1.0
     with pytest.raises(ValueError, match="unknown class ids"):
-        curate(candidates, output, classifier=classifier, target_distribution={"nope": 1.0}, **SETTINGS)
+        curate(candidates, output, CurationSettings(classifier=classifier, target_distribution={"nope": 1.0}, **SETTINGS))
 
 
 def test_without_a_classifier_every_matched_long_video_is_kept(tmp_path, candidates):
     output = tmp_path / "out"
-    result = curate(candidates, output, classifier=None, codec="libx264", **SETTINGS)
+    result = curate(candidates, output, CurationSettings(classifier=None, codec="libx264", **SETTINGS))
     rows = read_jsonl(output / "metadata.jsonl")
     assert sorted(r["label"] for r in rows) == ["Egyptian cat", "golden retriever", "mountain bike", "mountain bike"]
     assert all(r["classifier_hits"] is None and r["classifier_best_score"] is None for r in rows)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
-from vito_hf.data.curation import curate, load_taxonomy
-from vito_hf.data.curation.state import remove_stale_temporaries, temporary_path
+from vito_hf.curation import CurationSettings, curate, load_taxonomy
+from vito_hf.curation.state import remove_stale_temporaries, temporary_path
 from vito_hf.data.decoding import probe_video
 
 CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"
@@ -61,13 +61,13 @@ def test_killed_run_resumes_without_redoing_or_corrupting(tmp_path):
         if not path.name.startswith("."):
             assert probe_video(path).num_frames == 50
 
-    resumed = curate(manifest, output, taxonomy=taxonomy, classifier=classifier, progress=False, **SETTINGS)
+    resumed = curate(manifest, output, CurationSettings(taxonomy=taxonomy, classifier=classifier, progress=False, **SETTINGS))
     assert resumed.reused == done_before
     assert resumed.executed["probe"] == selected - done_before
     assert not [p for p in output.rglob(".*") if p.is_file()], "temporary files left behind"
 
     reference = tmp_path / "reference"
-    whole = curate(manifest, reference, taxonomy=load_taxonomy(taxonomy), classifier=classifier, progress=False, **SETTINGS)
+    whole = curate(manifest, reference, CurationSettings(taxonomy=load_taxonomy(taxonomy), classifier=classifier, progress=False, **SETTINGS))
     assert whole.executed["probe"] == selected
     for name in ("metadata.jsonl", "report/rejected.jsonl"):
         assert (output / name).read_bytes() == (reference / name).read_bytes()

@@ -8,7 +8,7 @@ import datasets
 import pytest
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
-from vito_hf.data.curation import ShardMergeError, curate, merge_shards, shard_of, taxonomy_from_records
+from vito_hf.curation import CurationSettings, ShardMergeError, curate, merge_shards, shard_of, taxonomy_from_records
 
 TAXONOMY = taxonomy_from_records(["mountain bike", "car"])
 CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"
@@ -35,7 +35,7 @@ def inputs(tmp_path_factory):
 def single(tmp_path_factory, inputs):
     manifest, classifier, _ = inputs
     output = tmp_path_factory.mktemp("single")
-    return output, curate(manifest, output, classifier=classifier, **SETTINGS)
+    return output, curate(manifest, output, CurationSettings(classifier=classifier, **SETTINGS))
 
 
 def _same_dataset(a, b, report_a, report_b):
@@ -65,7 +65,7 @@ def test_two_shards_in_one_folder_merge_to_the_single_run(tmp_path, inputs, sing
     manifest, classifier, _ = inputs
     reference, whole = single
     shared = tmp_path / "shared"
-    parts = [curate(manifest, shared, classifier=classifier, shard=i, num_shards=2, **SETTINGS) for i in (0, 1)]
+    parts = [curate(manifest, shared, CurationSettings(classifier=classifier, shard=i, num_shards=2, **SETTINGS)) for i in (0, 1)]
     assert all(p.report is None for p in parts)
     assert not (shared / "metadata.jsonl").exists()
     assert sum(p.selected for p in parts) == whole.selected
@@ -80,8 +80,8 @@ def test_shards_from_separate_folders_merge_with_their_clips(tmp_path, inputs, s
     manifest, classifier, _ = inputs
     reference, whole = single
     machine_a, machine_b, merged = tmp_path / "a", tmp_path / "b", tmp_path / "merged"
-    curate(manifest, machine_a, classifier=classifier, shard=0, num_shards=2, **SETTINGS)
-    curate(manifest, machine_b, classifier=classifier, shard=1, num_shards=2, **SETTINGS)
+    curate(manifest, machine_a, CurationSettings(classifier=classifier, shard=0, num_shards=2, **SETTINGS))
+    curate(manifest, machine_b, CurationSettings(classifier=classifier, shard=1, num_shards=2, **SETTINGS))
     with pytest.raises(ShardMergeError, match="shards \\[1\\] of 2"):
         merge_shards(merged, [machine_a])
     report = merge_shards(merged, [machine_a, machine_b])

@@ -188,7 +188,7 @@ def test_one_frame_video(tmp_path):
 
 
 def test_truncated_file_keeps_its_good_frames(tmp_path):
-    from vito_hf.data.clip_export import encode_clip
+    from vito_hf.curation.clip_export import encode_clip
 
     clip = encode_clip(CLIPS[1], tmp_path / "clip.mp4", duration=4.0, short_side=64)
     data = Path(clip.path).read_bytes()

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vito_hf.training import PerExampleSeededDataset, VitoTrainer
+from vito_hf.data import PerExampleSeededDataset, seeded_pretraining_data
+from vito_hf.training import VitoTrainer
 from training_helpers import collator, cpu_args, model_state, tiny_model, views_dataset, write_real_clips
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def run(clips: Path, cache: Path, output_dir: Path, batch_size: int):
     model = tiny_model(seed=0)
     args = cpu_args(output_dir, max_steps=STEPS, per_device_train_batch_size=batch_size, warmup_steps=1, seed=3)
     dataset = PerExampleSeededDataset(views_dataset(clips, cache), seed=args.seed, repeats=3)
-    trainer = VitoTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator())
+    trainer = VitoTrainer(model=model, args=args, **seeded_pretraining_data(dataset, dataset, collator()).trainer_kwargs())
     trainer.train()
     return trainer
 

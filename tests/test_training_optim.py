@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from vito_hf.training import LARS, build_optimizer, cosine_ema_momentum, scaled_learning_rate, warmup_cosine_schedule
+from vito_hf.training import LARS, VitoTrainingArguments, build_optimizer, cosine_ema_momentum, scaled_learning_rate
 from vito_hf.training.callbacks import EmaTargetCallback
 
 
@@ -111,28 +111,25 @@ def test_cosine_ema_momentum_rises_from_base_to_one():
         cosine_ema_momentum(0, 0, 0.99)
 
 
-def test_learning_rate_scaling_and_warmup_cosine():
+def test_learning_rate_scaling():
     assert scaled_learning_rate(0.3, 4096) == pytest.approx(4.8)
     assert scaled_learning_rate(0.3, 64) == pytest.approx(0.075)
-    net = small_net()
-    optimizer = torch.optim.SGD(net.parameters(), lr=1.0)
-    schedule = warmup_cosine_schedule(optimizer, warmup_steps=10, total_steps=110)
-    lrs = []
-    for _ in range(110):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        schedule.step()
-    assert lrs[0] == 0.0 and lrs[5] == pytest.approx(0.5) and lrs[10] == pytest.approx(1.0)
-    assert lrs[60] == pytest.approx(0.5) and lrs[-1] < 1e-3
+
+
+def test_base_learning_rate_is_scaled_by_the_arguments_themselves(tmp_path):
+    args = VitoTrainingArguments(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=32,
+        gradient_accumulation_steps=2, base_learning_rate=0.3,
+    )
+    assert args.learning_rate == pytest.approx(0.3 * 64 / 256)
 
 
 class _Recorder(nn.Module):
-    """Records the weight the EMA update saw (only `update_target` and `config` are used by the callback)."""
+    """Records the weight the EMA update saw (only `update_target` is used by the callback)."""
 
     def __init__(self):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(()))
-        self.config = type("Config", (), {"ema_momentum_base": 0.9, "ema_momentum_schedule": "cosine"})()
         self.seen = []
 
     def update_target(self, momentum):
@@ -142,7 +139,7 @@ class _Recorder(nn.Module):
 def test_ema_callback_sees_the_updated_weights_once_per_optimizer_step(tmp_path):
     """Runs the real Trainer loop (2 optimizer steps x 2 accumulated micro-batches): the EMA update must see
     the weights after each optimizer step, and fire twice, not four times."""
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
 
     class Model(_Recorder):
         def forward(self, x):
@@ -150,10 +147,10 @@ def test_ema_callback_sees_the_updated_weights_once_per_optimizer_step(tmp_path)
 
     model = Model()
     dataset = [{"x": torch.tensor([1.0])}] * 8
-    args = TrainingArguments(
+    args = VitoTrainingArguments(
         output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, gradient_accumulation_steps=2,
         learning_rate=0.25, lr_scheduler_type="constant", optim="sgd", use_cpu=True, report_to="none",
-        save_strategy="no", disable_tqdm=True, max_grad_norm=0.0,
+        save_strategy="no", disable_tqdm=True, max_grad_norm=0.0, weight_decay=0.0, ema_momentum_base=0.9,
     )
     trainer = Trainer(model=model, args=args, train_dataset=dataset, callbacks=[EmaTargetCallback()])
     trainer.train()

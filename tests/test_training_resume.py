@@ -24,9 +24,14 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from vito_hf.training import PerExampleSeededDataset, VitoTrainer, last_complete_checkpoint
-from vito_hf.training.pretraining import build_view_dataset
-from vito_hf.training.seeding import PerExampleSeededStream, per_example_seeding
+from vito_hf.data import (
+    DataArguments,
+    PerExampleSeededDataset,
+    PerExampleSeededStream,
+    build_pretraining_data,
+    seeded_pretraining_data,
+)
+from vito_hf.training import VitoTrainer, last_complete_checkpoint
 from training_helpers import (
     IMAGE_SIZE,
     WINDOW_SECONDS,
@@ -69,16 +74,17 @@ def train(
 ):
     model = tiny_model(seed=0)
     args = cpu_args(
-        output_dir, max_steps=TOTAL_STEPS, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7,
-        per_example_seeding=seeding,
+        output_dir, max_steps=TOTAL_STEPS, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7
     )
     views = views_dataset(clips, cache, photometric_in_worker=False)
     if seeding:
         dataset = PerExampleSeededDataset(views, seed=args.seed, repeats=3)
+        data = seeded_pretraining_data(dataset, dataset, collator())
+        data_collator, callbacks = data.data_collator, [*data.callbacks, *callbacks]
     else:
-        dataset = torch.utils.data.ConcatDataset([views] * 3)
+        dataset, data_collator = torch.utils.data.ConcatDataset([views] * 3), collator()
     trainer = VitoTrainer(
-        model=model, args=args, train_dataset=dataset, data_collator=collator(), callbacks=list(callbacks)
+        model=model, args=args, train_dataset=dataset, data_collator=data_collator, callbacks=list(callbacks)
     )
     trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
     return trainer
@@ -93,13 +99,16 @@ def train_stream(
         output_dir, max_steps=max_steps, save_strategy="steps", save_steps=save_steps, warmup_steps=2, seed=7,
         per_device_train_batch_size=2,
     )
-    stream = build_view_dataset(
-        clips, image_size=IMAGE_SIZE, num_views=3, seed=args.seed, window_seconds=WINDOW_SECONDS, streaming=True,
-        cache_dir=cache,
+    data_args = DataArguments(
+        data_dir=str(clips), image_size=IMAGE_SIZE, num_views=3, window_seconds=WINDOW_SECONDS, streaming=True,
+        cache_dir=str(cache), device_augmentation=False,
     )
+    data = build_pretraining_data(data_args, seed=args.seed)
     trainer = VitoTrainer(
-        model=tiny_model(seed=0), args=args, train_dataset=stream, data_collator=collator(), callbacks=list(callbacks)
+        model=tiny_model(seed=0), args=args, train_dataset=data.train_dataset, data_collator=data.data_collator,
+        callbacks=[*data.callbacks, *callbacks],
     )
+    trainer.seeding = data.callbacks[0].seeding
     trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
     return trainer
 
@@ -179,7 +188,7 @@ def test_a_stream_resumed_in_its_second_pass_is_bit_identical(clips, tmp_path):
     resumed = train_stream(*clips, stopped, save_steps=4, resume=stopped / "checkpoint-4")
     assert resumed.state.global_step == TOTAL_STEPS
     assert_identical(model_state(resumed.model), model_state(straight.model))
-    assert per_example_seeding(straight.train_dataset).epoch == 1  # the second pass drew its own views
+    assert straight.seeding.epoch == 1  # the second pass drew its own views
 
 
 def test_a_stream_resumed_by_a_longer_run_continues_where_it_stopped(clips, tmp_path):

@@ -9,22 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from vito_hf.curation.clip_export import encode_clip
 from vito_hf.data.augmentation import ViewAugmentation, byol_view_augmentations, random_resized_crop
 from vito_hf.data.builder import build_clip_dataset
-from vito_hf.data.clip_export import encode_clip
+from vito_hf.data.collation import IMAGENET_MEAN, IMAGENET_STD, DeviceViewAugmentation, VitoPretrainingCollator
 from vito_hf.data.decoding import decode_frames_at
 from vito_hf.data.sample_clips import sample_clip_paths
 from vito_hf.data.sampling import MarginalSampler
-from vito_hf.data.views import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DeviceViewAugmentation,
-    ResamplingViewDataset,
-    SkippingViewDataset,
-    VitoPretrainingCollator,
-    VitoViewTransform,
-    views_dataset,
-)
+from vito_hf.data.transforms import VitoViewTransform
+from vito_hf.data.view_datasets import ResamplingViewDataset, SkippingViewDataset, views_dataset
 
 SIZE = 32
 

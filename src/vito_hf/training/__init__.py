@@ -1,12 +1,13 @@
 """Pretraining VITO with `transformers.Trainer`: the trainer, its EMA callback, LARS, batch norm synchronised
-over processes, schedules and argument dataclasses."""
+over processes, schedules, argument dataclasses and the whole run as a function (`pretraining`).
+
+The data (views, collator, per-example seeding) comes from `vito_hf.data.build_pretraining_data`."""
 
 from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .callbacks import EmaTargetCallback
 from .checkpoints import last_complete_checkpoint
 from .lars import LARS, build_optimizer
-from .schedules import cosine_ema_momentum, scaled_learning_rate, warmup_cosine_schedule
-from .seeding import PerExampleSeededDataset, PerExampleSeededStream
+from .schedules import cosine_ema_momentum, scaled_learning_rate
 from .sync_batchnorm import convert_sync_batchnorm
 from .trainer import NonFiniteLossError, VitoTrainer
 
@@ -16,8 +17,6 @@ __all__ = [
     "EmaTargetCallback",
     "ModelArguments",
     "NonFiniteLossError",
-    "PerExampleSeededDataset",
-    "PerExampleSeededStream",
     "VitoTrainer",
     "VitoTrainingArguments",
     "build_optimizer",
@@ -25,5 +24,22 @@ __all__ = [
     "cosine_ema_momentum",
     "last_complete_checkpoint",
     "scaled_learning_rate",
-    "warmup_cosine_schedule",
 ]
+
+_MOVED_TO_DATA = ("PerExampleSeededDataset", "PerExampleSeededStream")
+
+
+def __getattr__(name: str):
+    """Names that moved to `vito_hf.data` in 0.2 keep working for one more release."""
+    if name in _MOVED_TO_DATA:
+        import warnings
+
+        warnings.warn(
+            f"vito_hf.training.{name} moved to vito_hf.data.{name}; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .. import data
+
+        return getattr(data, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

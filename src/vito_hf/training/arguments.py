@@ -1,15 +1,21 @@
 """Argument dataclasses of a VITO pretraining run, for `transformers.HfArgumentParser`.
 
-`VitoTrainingArguments` keeps every `TrainingArguments` field and changes the defaults that a
-contrastive pretraining run needs (no label columns to keep, the paper's schedule and weight decay, no
-gradient clipping, equal-size batches on every process).
+`ModelArguments` (which model), `DataArguments` (the data recipe; defined in `vito_hf.data`) and
+`VitoTrainingArguments`, which keeps every `TrainingArguments` field, adds VITO's optimisation and EMA
+options, and changes the defaults that a contrastive pretraining run needs (no label columns to keep,
+the paper's schedule and weight decay, no gradient clipping, equal-size batches on every process).
 """
 
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from ..data.arguments import DataArguments
+from .schedules import EMA_SCHEDULES, scaled_learning_rate
+
 OPTIMIZERS = ("lars", "adamw")
+
+__all__ = ["DataArguments", "ModelArguments", "VitoTrainingArguments"]
 
 
 @dataclass
@@ -18,7 +24,7 @@ class ModelArguments:
 
     preset: str = field(
         default="tiny",
-        metadata={"help": "Architecture preset (vito_hf/preset_configs): resnet50 (the paper), swin-s, small, tiny."},
+        metadata={"help": "Architecture preset (vito_hf/preset_configs/): resnet50 (the paper), swin-s, small, tiny."},
     )
     model_name_or_path: str | None = field(
         default=None,
@@ -26,37 +32,7 @@ class ModelArguments:
     )
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "Comma-separated `key=value` overrides of the preset, e.g. `temperature=0.2,num_views=2`."},
-    )
-
-
-@dataclass
-class DataArguments:
-    """Where the clips come from and how views are drawn."""
-
-    data_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "A curated clip folder (metadata.jsonl + clips/) or a plain folder of videos. "
-            "Default: the real sample clips shipped with the package."
-        },
-    )
-    streaming: bool = field(default=False, metadata={"help": "Stream clips instead of building a map-style dataset."})
-    cache_dir: str | None = field(default=None, metadata={"help": "Cache folder of the datasets builder."})
-    window_seconds: float = field(
-        default=2.56, metadata={"help": "Length of the window the views are drawn from (paper: 64 frames at 25 fps)."}
-    )
-    image_size: int | None = field(default=None, metadata={"help": "Side of the crops (default: the preset's)."})
-    photometric_in_worker: bool = field(
-        default=False,
-        metadata={
-            "help": "Colour/blur/solarize each example in the loader (views independent of how clips are split "
-            "into batches and processes) instead of batched in the collator (several times faster on CPU)."
-        },
-    )
-    repeat_clips: int = field(
-        default=1,
-        metadata={"help": "List each clip this many times per epoch (tiny collections: more views per epoch)."},
+        metadata={"help": "Comma-separated `key=value` overrides of the preset, e.g. `temperature=0.2`."},
     )
 
 
@@ -81,11 +57,14 @@ class VitoTrainingArguments(TrainingArguments):
     sync_batchnorm: bool = field(
         default=True, metadata={"help": "Under several processes, normalise with the statistics of the global batch."}
     )
-    per_example_seeding: bool = field(
-        default=True,
+    ema_momentum_base: float = field(
+        default=0.996, metadata={"help": "EMA momentum of the target network at the first step (paper: 0.996)."}
+    )
+    ema_momentum_schedule: str = field(
+        default="cosine",
         metadata={
-            "help": "Draw each example's views from an RNG seeded by (seed, epoch, index), so a resumed run and "
-            "any number of workers or processes see the very same views."
+            "help": "cosine raises the momentum from --ema_momentum_base to 1 over training; constant keeps it.",
+            "choices": list(EMA_SCHEDULES),
         },
     )
     weight_decay: float = field(default=1e-6, metadata={"help": "Weight decay of weight matrices (paper: 1e-6)."})
@@ -108,4 +87,18 @@ class VitoTrainingArguments(TrainingArguments):
             raise ValueError(f"`lars_trust_coefficient` must be positive, got {self.lars_trust_coefficient}.")
         if not 0.0 <= self.lars_momentum < 1.0:
             raise ValueError(f"`lars_momentum` must lie in [0, 1), got {self.lars_momentum}.")
+        if not 0.0 <= self.ema_momentum_base <= 1.0:
+            raise ValueError(f"`ema_momentum_base` must lie in [0, 1], got {self.ema_momentum_base}.")
+        if self.ema_momentum_schedule not in EMA_SCHEDULES:
+            raise ValueError(f"`ema_momentum_schedule` must be one of {EMA_SCHEDULES}, got {self.ema_momentum_schedule!r}.")
         super().__post_init__()
+        if self.base_learning_rate is not None:
+            global_batch = self.per_device_train_batch_size * self.world_size * self.gradient_accumulation_steps
+            self.learning_rate = scaled_learning_rate(self.base_learning_rate, global_batch)
+        if self.dataloader_pin_memory:
+            # Batches come from pinned memory: copy them to the GPU without blocking the host.
+            self.accelerator_config.non_blocking = True
+        if self.accelerator_config.dispatch_batches is None:
+            # Every process reads its own clips: map-style datasets through the distributed batch sampler,
+            # streaming `datasets` through `shard` by node (what `split_dataset_by_node` does).
+            self.accelerator_config.dispatch_batches = False

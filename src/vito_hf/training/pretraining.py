@@ -16,13 +16,7 @@ from pathlib import Path
 import datasets
 from transformers import TrainerCallback, set_seed
 
-from ..data import (
-    MarginalSampler,
-    ResamplingViewDataset,
-    VitoPretrainingCollator,
-    VitoViewTransform,
-    build_clip_dataset,
-)
+from ..data import build_pretraining_data
 from ..data.sample_clips import sample_clip_paths
 from ..hub.cards import write_pretraining_card
 from ..image_processing_vito import VitoImageProcessor
@@ -31,7 +25,6 @@ from ..presets import load_preset
 from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .checkpoints import last_complete_checkpoint
 from .curves import plot_training_curves
-from .seeding import PerExampleSeededDataset, PerExampleSeededStream, attach_stream_seeding
 from .trainer import VitoTrainer
 
 logger = logging.getLogger(__name__)
@@ -56,7 +49,7 @@ class PretrainingOutputs:
 
 
 def parse_config_overrides(text: str | None) -> dict:
-    """`"temperature=0.2,num_views=2"` -> `{"temperature": 0.2, "num_views": 2}` (values parsed as JSON when
+    """`"temperature=0.2,pooling=mean"` -> `{"temperature": 0.2, "pooling": "mean"}` (values parsed as JSON when
     they are JSON, else kept as strings)."""
     overrides = {}
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
@@ -70,11 +63,9 @@ def parse_config_overrides(text: str | None) -> dict:
     return overrides
 
 
-def load_pretraining_model(model_args: ModelArguments, data_args: DataArguments) -> VitoForPreTraining:
-    """A preset at random initialisation, or a saved pretraining model; `--image_size` and overrides applied."""
+def load_pretraining_model(model_args: ModelArguments) -> VitoForPreTraining:
+    """A preset at random initialisation, or a saved pretraining model; config overrides applied."""
     overrides = parse_config_overrides(model_args.config_overrides)
-    if data_args.image_size is not None:
-        overrides["image_size"] = data_args.image_size
     if model_args.model_name_or_path is not None:
         return VitoForPreTraining.from_pretrained(model_args.model_name_or_path, **overrides)
     return VitoForPreTraining(load_preset(model_args.preset, **overrides))
@@ -89,38 +80,6 @@ def sample_clip_folder(folder: str | os.PathLike) -> Path:
         if not link.exists():
             link.symlink_to(clip)
     return folder
-
-
-def build_view_dataset(
-    data_dir: str | os.PathLike,
-    image_size: int,
-    num_views: int,
-    seed: int,
-    *,
-    window_seconds: float = 2.56,
-    photometric_in_worker: bool = False,
-    streaming: bool = False,
-    repeats: int = 1,
-    cache_dir: str | os.PathLike | None = None,
-):
-    """Clips -> `{"pixel_values": [V, 3, S, S]}` examples: cropped and flipped (uint8) for the collator to finish
-    in batches, or fully augmented per example (float in [0, 1]) with `photometric_in_worker`.
-
-    Map-style: bad clips are replaced by other clips, each example is seeded by (seed, epoch, index) and the
-    list is repeated `repeats` times per epoch. Streaming: a shuffled `datasets.IterableDataset` that Accelerate
-    shards by process, each example seeded by (seed, epoch, clip); bad clips are dropped.
-    """
-    transform = VitoViewTransform(
-        image_size=image_size,
-        sampler=MarginalSampler(window_seconds=window_seconds, num_views=num_views),
-        photometric_in_worker=photometric_in_worker,
-    )
-    rows = build_clip_dataset(data_dir, streaming=streaming, cache_dir=cache_dir)
-    if streaming:
-        seeding = PerExampleSeededStream(transform, seed=seed)
-        views = rows.shuffle(seed=seed, buffer_size=256).map(seeding)
-        return attach_stream_seeding(views.filter(lambda example: example["pixel_values"] is not None), seeding)
-    return PerExampleSeededDataset(ResamplingViewDataset(rows, transform), seed=seed, repeats=repeats)
 
 
 def write_directory_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
@@ -145,12 +104,13 @@ def image_processor_for(image_size: int) -> VitoImageProcessor:
     )
 
 
-def save_encoder(model: VitoForPreTraining, directory: Path) -> Path:
-    """The online encoder as a `VitoModel` folder (weights, config, remote code, image processor)."""
+def save_encoder(model: VitoForPreTraining, directory: Path, image_size: int) -> Path:
+    """The online encoder as a `VitoModel` folder (weights, config, remote code, and the image processor of
+    the `image_size` it was trained at)."""
 
     def write(folder: Path) -> None:
         model.vito.save_pretrained(folder)
-        image_processor_for(model.config.image_size).save_pretrained(folder)
+        image_processor_for(image_size).save_pretrained(folder)
 
     return write_directory_atomically(directory, write)
 
@@ -164,27 +124,21 @@ def run_pretraining(
     """Train (resuming when the output folder holds a checkpoint) and save encoder, model and curves."""
     output_dir = Path(training_args.output_dir)
     set_seed(training_args.seed)  # the model is built before Trainer seeds: one seed, one initialisation
-    model = load_pretraining_model(model_args, data_args)
-    data_dir = data_args.data_dir or sample_clip_folder(output_dir / "sample_clips")
-    train_dataset = build_view_dataset(
-        data_dir,
-        image_size=model.config.image_size,
-        num_views=model.config.num_views,
+    model = load_pretraining_model(model_args)
+    data = build_pretraining_data(
+        data_args,
         seed=training_args.seed if training_args.data_seed is None else training_args.data_seed,
-        window_seconds=data_args.window_seconds,
-        photometric_in_worker=data_args.photometric_in_worker,
-        streaming=data_args.streaming,
-        repeats=data_args.repeat_clips,
-        cache_dir=data_args.cache_dir,
+        data_dir=data_args.data_dir or sample_clip_folder(output_dir / "sample_clips"),
     )
-    if isinstance(train_dataset, datasets.IterableDataset) and training_args.max_steps <= 0:
+    if isinstance(data.train_dataset, datasets.IterableDataset) and training_args.max_steps <= 0:
         raise ValueError("Streaming datasets have no length: set --max_steps.")
     trainer = VitoTrainer(
         model=model,
         args=training_args,
-        train_dataset=train_dataset,
-        data_collator=VitoPretrainingCollator(),
-        callbacks=list(callbacks),
+        train_dataset=data.train_dataset,
+        data_collator=data.data_collator,
+        callbacks=[*data.callbacks, *callbacks],
+        device_augmentation=data.device_augmentation,
     )
     resume = training_args.resume_from_checkpoint or last_complete_checkpoint(output_dir)
     if resume is not None:
@@ -196,7 +150,7 @@ def run_pretraining(
     curves_path = None
     if trainer.is_world_process_zero():
         write_directory_atomically(pretraining_dir, lambda folder: trainer.save_model(str(folder)))
-        save_encoder(model, encoder_dir)
+        save_encoder(model, encoder_dir, data_args.image_size)
         write_pretraining_card(encoder_dir, trainer=trainer, train_output=result, model_args=model_args,
                                data_args=data_args, data_dir=data_dir, resumed_from=resume)
         if any("loss" in entry for entry in trainer.state.log_history):

@@ -1,15 +1,15 @@
 """Schedules of a VITO run: the EMA momentum of the target network and the learning-rate scaling rule.
 
+The learning-rate schedule itself is Trainer's (`lr_scheduler_type="cosine"` with `warmup_steps`).
+
 Both are pure functions of the optimizer step, so a resumed run recomputes them from `global_step` and
 needs no saved state of its own.
 """
 
 import math
 
-import torch
-from transformers import get_cosine_schedule_with_warmup
-
 REFERENCE_BATCH_SIZE = 256
+EMA_SCHEDULES = ("cosine", "constant")
 
 
 def cosine_ema_momentum(step: int, total_steps: int, base: float, schedule: str = "cosine") -> float:
@@ -38,10 +38,3 @@ def scaled_learning_rate(base_learning_rate: float, global_batch_size: int) -> f
     if global_batch_size <= 0:
         raise ValueError(f"The global batch size must be positive, got {global_batch_size}.")
     return base_learning_rate * global_batch_size / REFERENCE_BATCH_SIZE
-
-
-def warmup_cosine_schedule(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up from 0 over `warmup_steps`, then cosine decay to 0 at `total_steps`."""
-    return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)

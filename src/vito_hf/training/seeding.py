@@ -1,162 +1,19 @@
-"""Views that are a pure function of (seed, epoch, example index) and of the batch they are collated in.
+"""Deprecated: data determinism moved to `vito_hf.data.seeding` in 0.2; this alias goes in the next release."""
 
-The augmentation draws its randomness from torch's global RNG. Under `Trainer` that stream depends on
-things a resumed run cannot replay: Accelerate's loader fetches one batch ahead (so the RNG state saved in
-a checkpoint has already served the next batch), DataLoader workers are re-seeded whenever an iterator is
-created, and a different number of workers or processes interleaves the draws differently. Seeding the
-RNG per example removes all of that: the same example in the same epoch gets the same views whether the
-run was resumed, how many workers decode, or how many processes share the batch. Randomness drawn while
-collating (the batched photometric augmentation of `VitoPretrainingCollator`) is seeded from the seeds of the
-batch's examples, so it too replays exactly on resume (for a fixed batch layout).
+import warnings
 
-Streams have no stable index, but within one pass each clip comes once: `PerExampleSeededStream` seeds
-each example by (seed, epoch, the clip's file name) instead, whatever the worker, process or shuffle buffer.
-"""
+warnings.warn(
+    "vito_hf.training.seeding moved to vito_hf.data.seeding; the old path will be removed in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
-import hashlib
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from typing import Any
-
-import torch
-from torch.utils.data import Dataset
-
-
-SEED_KEY = "example_seed"
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def mixed_seed(*values: int) -> int:
-    """A well-mixed 63-bit seed from integers: a SplitMix64 finaliser chained over the values (as fast in
-    Python as a seed can be made, since it runs for every example of every batch)."""
-    state = 0x9E3779B97F4A7C15
-    for value in values:
-        state = (state ^ (value & _MASK64)) + 0x9E3779B97F4A7C15 & _MASK64
-        state = (state ^ (state >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
-        state = (state ^ (state >> 27)) * 0x94D049BB133111EB & _MASK64
-        state ^= state >> 31
-    return state >> 1
-
-
-def example_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of item `index` in epoch `epoch` of a run seeded with `seed`."""
-    return mixed_seed(seed, epoch, index)
-
-
-@contextmanager
-def seeded_cpu_rng(seed: int):
-    """Run the block with torch's CPU RNG seeded by `seed`, then restore the caller's RNG state.
-
-    Only the CPU generator is touched: `torch.manual_seed` would also queue seeds for CUDA/XPU/MTIA,
-    recording a Python traceback each time (about 1 ms per call), for generators the augmentations never
-    use; and `torch.random.fork_rng` costs twice what saving one state does.
-    """
-    generator = torch.default_generator
-    state = generator.get_state()
-    generator.manual_seed(seed)
-    try:
-        yield
-    finally:
-        generator.set_state(state)
-
-
-class _SharedEpoch:
-    """The epoch, in shared memory: DataLoader workers (persistent or not) see `set_epoch` calls made in
-    the main process."""
-
-    def __init__(self):
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.fill_(epoch)
-
-    @property
-    def epoch(self) -> int:
-        return int(self._epoch)
-
-
-class PerExampleSeededDataset(_SharedEpoch, Dataset):
-    """Map-style view of `dataset`, `repeats` times over, each item fetched under its own seeded RNG.
-
-    Item `i` is `dataset[i % len(dataset)]` fetched with the CPU RNG forked and seeded by
-    `(seed, epoch, i)`; the caller's RNG is untouched. Dict items carry that seed under `"example_seed"`
-    for `SeededBatchCollator`.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int, repeats: int = 1):
-        if repeats < 1:
-            raise ValueError(f"`repeats` must be at least 1, got {repeats}.")
-        if len(dataset) == 0:
-            raise ValueError("The training dataset is empty: check the clip folder (no clip passed curation?).")
-        super().__init__()
-        self.dataset = dataset
-        self.seed = seed
-        self.repeats = repeats
-
-    def __len__(self) -> int:
-        return len(self.dataset) * self.repeats
-
-    def __getitem__(self, index: int):
-        seed = example_seed(self.seed, self.epoch, index)
-        with seeded_cpu_rng(seed):
-            item = self.dataset[index % len(self.dataset)]
-        return {**item, SEED_KEY: seed} if isinstance(item, dict) else item
-
-
-class SeededBatchCollator:
-    """Runs `collate_fn` under an RNG seeded from the batch's example seeds (then drops them).
-
-    Batches without example seeds (e.g. evaluation) are collated as they are.
-    """
-
-    def __init__(self, collate_fn: Callable[[Sequence[Any]], Any]):
-        self.collate_fn = collate_fn
-
-    def __call__(self, examples: Sequence[Any]) -> Any:
-        if not examples or not isinstance(examples[0], dict) or SEED_KEY not in examples[0]:
-            return self.collate_fn(examples)
-        seeds = [example[SEED_KEY] for example in examples]
-        stripped = [{key: value for key, value in example.items() if key != SEED_KEY} for example in examples]
-        with seeded_cpu_rng(mixed_seed(*seeds)):
-            return self.collate_fn(stripped)
-
-
-class PerExampleSeededStream(_SharedEpoch):
-    """The view transform of a stream (a function for `datasets.IterableDataset.map`), each clip's views
-    drawn under the CPU RNG seeded by (seed, epoch, the clip's `key_column`), the seed kept under
-    `"example_seed"` for `SeededBatchCollator`.
-
-    The trainer sets the epoch before each epoch's iterator is created; `attach_stream_seeding` lets it
-    find this object from the dataset.
-    """
-
-    def __init__(self, transform: Callable[[dict], dict], seed: int, key_column: str = "file_name"):
-        super().__init__()
-        self.transform = transform
-        self.seed = seed
-        self.key_column = key_column
-
-    def __call__(self, row: dict) -> dict:
-        key = hashlib.blake2b(str(row[self.key_column]).encode(), digest_size=8).digest()
-        seed = mixed_seed(self.seed, self.epoch, int.from_bytes(key, "little"))
-        with seeded_cpu_rng(seed):
-            out = self.transform(row)
-        return {**out, SEED_KEY: seed}
-
-
-_STREAM_SEEDING = "vito_stream_seeding"
-
-
-def attach_stream_seeding(dataset: Any, seeding: PerExampleSeededStream) -> Any:
-    """Record on a stream the seeding its views were mapped with (further `.map`/`.filter` calls drop it)."""
-    setattr(dataset, _STREAM_SEEDING, seeding)
-    return dataset
-
-
-def per_example_seeding(dataset: Any) -> PerExampleSeededDataset | PerExampleSeededStream | None:
-    """What seeds `dataset`'s examples by epoch: the dataset itself, or the seeding attached to a stream."""
-    if isinstance(dataset, PerExampleSeededDataset):
-        return dataset
-    return getattr(dataset, _STREAM_SEEDING, None)
+from ..data.seeding import (  # noqa: E402,F401
+    EpochSeedingCallback,
+    PerExampleSeededDataset,
+    PerExampleSeededStream,
+    SeededBatchCollator,
+    example_seed,
+    mixed_seed,
+    seeded_cpu_rng,
+)

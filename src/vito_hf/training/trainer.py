@@ -4,11 +4,12 @@ What it adds to `Trainer`:
 - the loss comes from the model (multi-view InfoNCE, negatives gathered over processes); an eval loss
   without labels;
 - the EMA target moves once per optimizer step (`EmaTargetCallback`), never per micro-batch;
-- LARS or fused AdamW, the learning rate optionally given as base x global batch / 256;
+- LARS or fused AdamW (the learning rate optionally given as base x global batch / 256, which
+  `VitoTrainingArguments` computes);
 - batch norm synchronised over processes (CPU/gloo and GPU/NCCL), each process reading its own shard;
-- views seeded per example (and collation per batch), so resuming reproduces the uninterrupted run bit
-  for bit on CPU, for map-style datasets and for streams (whose epoch and position in it are restored,
-  where Trainer would restart a stream at epoch 0);
+- the photometric augmentation on the accelerator when given a `DeviceViewAugmentation`;
+- a stream's epoch and position in it restored on resume, where Trainer would restart a stream at
+  epoch 0 (the data itself, seeded per example, comes from `vito_hf.data.build_pretraining_data`);
 - a non-finite loss stops the run with a clear error before any update, and a checkpoint is never
   written from non-finite weights;
 - logs of the EMA momentum, attention entropy and throughput (examples/s, view-images/s);
@@ -19,19 +20,18 @@ What it adds to `Trainer`:
 import os
 import time
 
-import datasets
 import torch
 from torch import nn
-from transformers import Trainer, TrainerState, default_data_collator
+from transformers import Trainer, TrainerState
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import IntervalStrategy, has_length
 from transformers.utils import logging
 
+from ..data.collation import DeviceViewAugmentation
+from ..data.seeding import AUGMENTATION_SEED_KEY
 from .arguments import VitoTrainingArguments
 from .callbacks import EmaTargetCallback, ema_momentum_at, unwrap
 from .lars import build_optimizer
-from .schedules import scaled_learning_rate
-from .seeding import PerExampleSeededDataset, SeededBatchCollator, per_example_seeding
 from .sync_batchnorm import convert_sync_batchnorm
 
 logger = logging.get_logger(__name__)
@@ -45,13 +45,24 @@ class VitoTrainer(Trainer):
     """Trainer for `VitoForPreTraining` (see the module docstring for what it changes and why).
 
     Batches are dicts with `pixel_values` of shape `(batch, views, 3, height, width)`, e.g. from
-    `vito_hf.data.VitoPretrainingCollator`. `args` must be a `VitoTrainingArguments`.
+    `vito_hf.data.VitoPretrainingCollator`; uint8 batches are finished by `device_augmentation`.
+    `args` must be a `VitoTrainingArguments`; neither it nor the data is changed.
+
+    Private `Trainer` methods overridden (each says why): `_get_grad_norm`, `_init_training_state`,
+    `_save_checkpoint`; checked against transformers 5.24 (pyproject admits >=5.24,<6).
     """
 
     # The model's loss is a mean over the local batch, so Trainer must divide it by the accumulation steps.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, model: nn.Module, args: VitoTrainingArguments, train_dataset=None, **kwargs):
+    def __init__(
+        self,
+        model: nn.Module,
+        args: VitoTrainingArguments,
+        *trainer_args,
+        device_augmentation: DeviceViewAugmentation | None = None,
+        **kwargs,
+    ):
         if not isinstance(args, VitoTrainingArguments):
             raise TypeError(f"VitoTrainer needs VitoTrainingArguments, got {type(args).__name__}.")
         if not hasattr(unwrap(model), "update_target"):
@@ -60,28 +71,8 @@ class VitoTrainer(Trainer):
             model = convert_sync_batchnorm(model)
         if args.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        if args.base_learning_rate is not None:
-            global_batch = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
-            args.learning_rate = scaled_learning_rate(args.base_learning_rate, global_batch)
-        if args.dataloader_pin_memory:
-            # Batches come from pinned memory: copy them to the GPU without blocking the host.
-            args.accelerator_config.non_blocking = True
-        if args.accelerator_config.dispatch_batches is None:
-            # Every process reads its own clips: map-style datasets through the distributed batch sampler,
-            # streaming `datasets` through `shard` by node (what `split_dataset_by_node` does).
-            args.accelerator_config.dispatch_batches = False
-        if (
-            args.per_example_seeding
-            and train_dataset is not None
-            and not isinstance(train_dataset, (PerExampleSeededDataset, torch.utils.data.IterableDataset))
-            and not isinstance(train_dataset, datasets.IterableDataset)
-        ):
-            train_dataset = PerExampleSeededDataset(
-                train_dataset, seed=args.seed if args.data_seed is None else args.data_seed
-            )
-        if per_example_seeding(train_dataset) is not None:
-            kwargs["data_collator"] = SeededBatchCollator(kwargs.get("data_collator") or default_data_collator)
-        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        super().__init__(model, args, *trainer_args, **kwargs)
+        self.device_augmentation = device_augmentation
         if not any(isinstance(callback, EmaTargetCallback) for callback in self.callback_handler.callbacks):
             self.add_callback(EmaTargetCallback())
         self._world_size = args.world_size
@@ -115,7 +106,15 @@ class VitoTrainer(Trainer):
                 f"VitoTrainer expects batches with `pixel_values` of shape (batch, views, 3, height, width), got "
                 f"keys {sorted(inputs)}: use vito_hf.data.VitoPretrainingCollator as the data collator."
             )
-        outputs = model(pixel_values=inputs["pixel_values"])
+        pixel_values = inputs["pixel_values"]
+        if pixel_values.dtype == torch.uint8:
+            if self.device_augmentation is None:
+                raise ValueError(
+                    "The batch is uint8 (un-augmented views): pass VitoTrainer(device_augmentation=...) as "
+                    "vito_hf.data.build_pretraining_data returns it, or let the collator augment."
+                )
+            pixel_values = self.device_augmentation(pixel_values, inputs.get(AUGMENTATION_SEED_KEY))
+        outputs = model(pixel_values=pixel_values)
         loss = outputs.loss.float()
         if model.training and outputs.attention_entropy is not None:
             self._entropy_sum += outputs.attention_entropy.detach().float()
@@ -158,7 +157,10 @@ class VitoTrainer(Trainer):
             )
 
     def _get_grad_norm(self, model, grad_norm=None):
-        """The full gradient norm costs a pass over every gradient: compute it only when it is logged."""
+        """The full gradient norm costs a pass over every gradient: compute it only when it is logged.
+
+        Private Trainer method, overridden for speed (a small model's step costs a third more with it);
+        checked against transformers 5.24 (pyproject admits >=5.24,<6)."""
         if grad_norm is None and not self._logs_after_this_step():
             return None
         return super()._get_grad_norm(model, grad_norm=grad_norm)
@@ -196,7 +198,7 @@ class VitoTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self.state.global_step > 0:
-            logs["ema_momentum"] = ema_momentum_at(self.model, self.state.global_step - 1, self.state.max_steps)
+            logs["ema_momentum"] = ema_momentum_at(self.args, self.state.global_step - 1, self.state.max_steps)
             if self._entropy_count:
                 entropy = self._entropy_sum / self._entropy_count
                 if self._world_size > 1:
@@ -212,13 +214,6 @@ class VitoTrainer(Trainer):
 
     # ---- data and checkpoints -----------------------------------------------------------------------
 
-    def _run_epoch(self, model, epoch, train_dataloader, *args, **kwargs):
-        """Tell the per-example seeding which epoch it is, before the epoch's iterator is created."""
-        seeding = per_example_seeding(self.train_dataset)
-        if seeding is not None:
-            seeding.set_epoch(epoch)
-        return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
-
     def _init_training_state(
         self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
     ) -> tuple[int, int]:
@@ -226,7 +221,10 @@ class VitoTrainer(Trainer):
         stream as epoch 0 and skips `global_step` batches from its start: wrong once a run has gone round
         the stream. For a stream Trainer records `state.epoch = epoch + batches into it / (max_steps x
         accumulation)`, with the `max_steps` of the run that wrote the checkpoint: the epoch and the batches
-        to skip are read back from it (also when the resumed run asks for more steps)."""
+        to skip are read back from it (also when the resumed run asks for more steps).
+
+        Private Trainer method, overridden because no public hook sets the resume position in the data;
+        checked against transformers 5.24 (pyproject admits >=5.24,<6)."""
         epochs_trained, batches_to_skip = super()._init_training_state(
             max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
         )
@@ -239,7 +237,10 @@ class VitoTrainer(Trainer):
         return epochs_trained, batches_to_skip
 
     def _save_checkpoint(self, model, trial) -> None:
-        """Refuse to write a checkpoint from non-finite weights: the last good one stays the newest."""
+        """Refuse to write a checkpoint from non-finite weights: the last good one stays the newest.
+
+        Private Trainer method, overridden because `on_save` runs only after the files are written;
+        checked against transformers 5.24 (pyproject admits >=5.24,<6)."""
         tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
         if not bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all()):
             raise NonFiniteLossError(

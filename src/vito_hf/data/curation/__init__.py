@@ -1,64 +1,38 @@
-"""VideoNet-style curation: from candidate videos with titles to a Hub-ready folder of clips.
+"""Deprecated home of `vito_hf.curation` (moved in 0.2; this alias goes in the next release).
 
-`curate` runs the stages (title match against a taxonomy, per-class cap, probe,
-length filter, classifier filter, clip export), resumable and shardable;
-`merge_shards` joins the shards of a split run. See dataset_scripts/README.md.
+`vito_hf.data.curation` and its old submodules resolve to the modules that now hold their names.
 """
 
-from .candidates import (
-    Candidate,
-    CandidateSourceError,
-    candidates_from_folder,
-    candidates_from_manifest,
-    load_candidates,
-)
-from .classifier_filter import (
-    ClassifierFilter,
-    ClassifierMappingError,
-    map_taxonomy_to_labels,
-)
-from .matching import TitleMatcher, apply_class_cap, normalize_words, plural_forms
-from .pipeline import DEFAULT_CLASSIFIER, CurationResult, curate, select_videos
-from .settings import CurationSettings
-from .sharding import ShardMergeError, merge_shards, shard_of
-from .state import CurationSettingsError
-from .taxonomy import (
-    Taxonomy,
-    TaxonomyClass,
-    TaxonomyError,
-    imagenet1k_taxonomy,
-    load_taxonomy,
-    taxonomy_from_records,
-)
-from .video_processing import WorkerStartupError
+import importlib
+import sys
+import warnings
 
-__all__ = [
-    "DEFAULT_CLASSIFIER",
-    "Candidate",
-    "CandidateSourceError",
-    "ClassifierFilter",
-    "ClassifierMappingError",
-    "CurationResult",
-    "CurationSettings",
-    "CurationSettingsError",
-    "ShardMergeError",
-    "Taxonomy",
-    "TaxonomyClass",
-    "TaxonomyError",
-    "TitleMatcher",
-    "WorkerStartupError",
-    "apply_class_cap",
-    "candidates_from_folder",
-    "candidates_from_manifest",
-    "curate",
-    "imagenet1k_taxonomy",
-    "load_candidates",
-    "load_taxonomy",
-    "map_taxonomy_to_labels",
-    "merge_shards",
-    "normalize_words",
-    "plural_forms",
-    "select_videos",
-    "shard_of",
-    "taxonomy_from_records",
-]
+warnings.warn(
+    "vito_hf.data.curation moved to vito_hf.curation; the old path will be removed in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+from vito_hf.curation import *  # noqa: E402,F403
+from vito_hf.curation import __all__  # noqa: E402,F401
+
+_OLD_SUBMODULES = {
+    "candidates": "candidates",
+    "classifier_filter": "classifier_filter",
+    "matching": "matching",
+    "taxonomy": "taxonomy",
+    "state": "state",
+    "sharding": "sharding",
+    "report": "report",
+    "pipeline": "pipeline",
+    "records": "records",
+    "settings": "records",
+    "length_filter": "stages",
+    "video_processing": "workers",
+    "clip_store": "stages",
+    "parallel": "workers",
+    "dataset_folder": "sharding",
+    "dataset_card": "report",
+}
+for _old, _new in _OLD_SUBMODULES.items():
+    sys.modules[f"{__name__}.{_old}"] = importlib.import_module(f"vito_hf.curation.{_new}")

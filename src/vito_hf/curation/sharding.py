@@ -1,4 +1,4 @@
-"""Split a curation across machines and merge their outputs into one dataset folder.
+"""Split a curation across machines, merge their outputs, and write the finished clip store.
 
 A video belongs to shard `sha1(video_id) mod num_shards`: stable across runs,
 machines and Python versions. Each shard run writes its records under
@@ -6,7 +6,8 @@ machines and Python versions. Each shard run writes its records under
 shared folder or from several machines' folders), copies clips into the target
 folder where needed, and writes the metadata, report and card from all records,
 in an order that does not depend on the split: the result equals one unsharded
-run's.
+run's. The store gets `clip_store.json` (its format version), `metadata.jsonl` (the kept clips'
+rows, in a fixed order: class index, then video id), `report/` and the dataset card `README.md`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .dataset_folder import write_dataset
+from .. import clip_store
+from .records import VideoRecord
+from .report import build_report, write_card, write_report
 from .state import temporary_path, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy, taxonomy_from_records
 
@@ -47,12 +50,12 @@ def remove_other_splits(output_dir: str | Path, num_shards: int) -> None:
 
 
 def write_shard(
-    output_dir: str | Path, shard: int, num_shards: int, records: Sequence[Mapping[str, object]],
+    output_dir: str | Path, shard: int, num_shards: int, records: Sequence[VideoRecord],
     run: Mapping[str, object], taxonomy: Taxonomy,
 ) -> Path:
     """Save one shard's records and run summary (records first: run.json marks the shard complete)."""
     folder = shard_dir(output_dir, shard, num_shards)
-    write_jsonl_atomic(folder / "records.jsonl", list(records))
+    write_jsonl_atomic(folder / "records.jsonl", [record.to_dict() for record in records])
     classes = [{"id": c.id, "name": c.name, "synonyms": list(c.synonyms)} for c in taxonomy]
     write_json_atomic(folder / "run.json", {**run, "taxonomy": {"source": taxonomy.source, "classes": classes}})
     return folder
@@ -123,11 +126,11 @@ def merge_shards(
     for i in range(num_shards):
         root, folder, _ = found[i]
         with open(folder / "records.jsonl", encoding="utf-8") as f:
-            shard_records = [json.loads(line) for line in f if line.strip()]
+            shard_records = [VideoRecord.from_dict(json.loads(line)) for line in f if line.strip()]
         if root.resolve() != output_dir.resolve():
             for record in shard_records:
-                if record["status"] == "kept":
-                    name = record["row"]["file_name"]
+                if record.kept:
+                    name = record.row["file_name"]
                     _copy_clip(root / name, output_dir / name)
         records.extend(shard_records)
     summaries = [{k: v for k, v in run.items() if k not in ("settings", "taxonomy")} for run in runs]
@@ -135,3 +138,30 @@ def merge_shards(
         output_dir, records, taxonomy, settings, summaries,
         target_distribution=target_distribution, pretty_name=pretty_name, license=license,
     )
+
+
+def metadata_rows(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
+    """The kept clips' rows, in a fixed order (class index, then video id) whatever the run layout."""
+    rows = sorted((record.row for record in records if record.kept), key=lambda row: (row["class_index"], row["video_id"]))
+    return [{column: row.get(column) for column in clip_store.COLUMNS} for row in rows]
+
+
+def write_dataset(
+    output_dir: str | Path,
+    records: Sequence[VideoRecord],
+    taxonomy: Taxonomy,
+    settings: Mapping[str, object],
+    runs: Sequence[Mapping[str, object]],
+    *,
+    target_distribution: Mapping[str, float] | None = None,
+    pretty_name: str | None = None,
+    license: str = "other",
+) -> dict[str, object]:
+    """Write the store's version file, metadata.jsonl, report/ and README.md from all records; returns the report."""
+    output_dir = Path(output_dir)
+    write_json_atomic(output_dir / clip_store.STORE_FILE, clip_store.store_info())
+    write_jsonl_atomic(output_dir / clip_store.METADATA_FILE, metadata_rows(records))
+    report = build_report(records, taxonomy, settings, runs, target_distribution)
+    write_report(output_dir, report, records)
+    write_card(output_dir, report, pretty_name=pretty_name or f"{output_dir.name} (VideoNet-style clips)", license=license)
+    return report

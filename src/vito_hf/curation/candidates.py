@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..clip_store import is_video_file
+
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".ts"}
-)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TAG_SPLIT = re.compile(r"[|;]")
 
@@ -57,7 +56,17 @@ def make_video_id(source: str, explicit: str | None = None) -> str:
     seed = explicit or source
     stem = Path(urlparse(seed).path if "://" in seed else seed).stem
     readable = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-")[:48] or "video"
-    return f"{readable}-{hashlib.sha1(seed.encode()).hexdigest()[:8]}"
+    return f"{readable}-{hashlib.sha1(seed.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+
+
+def shown(text: str) -> str:
+    """`text` as valid Unicode: bytes of a file name that are not UTF-8 (kept by Python as lone surrogates)
+    become `\\xNN` escapes, so titles and sources can be written to JSON and Arrow."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no file name byte makes (e.g. from a JSON escape)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _sidecar_title(video: Path) -> tuple[str | None, tuple[str, ...]]:
@@ -77,13 +86,18 @@ def _sidecar_title(video: Path) -> tuple[str | None, tuple[str, ...]]:
 def candidates_from_folder(folder: str | Path) -> list[Candidate]:
     """Every entry under `folder` (recursively) with a video extension, in sorted path order."""
     root = Path(folder)
-    entries = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+    entries = sorted(p for p in root.rglob("*") if is_video_file(p))
     candidates = []
     for entry in entries:
         relative = entry.relative_to(root).as_posix()
-        title, tags = _sidecar_title(entry)
+        try:
+            title, tags = _sidecar_title(entry)
+        except Exception as err:  # noqa: BLE001 - one odd entry must not end the listing
+            logger.warning("ignoring the sidecar of %s (%s: %s)", shown(relative), type(err).__name__, err)
+            title, tags = None, ()
         candidates.append(
-            Candidate(video_id=make_video_id(relative), source=relative, title=title or entry.stem, path=str(entry), tags=tags)
+            Candidate(video_id=make_video_id(relative), source=shown(relative), title=shown(title or entry.stem),
+                      path=str(entry), tags=tags)
         )
     return candidates
 
@@ -122,8 +136,9 @@ def _candidate_from_row(row: Mapping[str, object], base: Path, where: str) -> Ca
     explicit_id = str(row["id"]).strip() if row.get("id") else None
     title = str(row.get("title") or "").strip() or Path(urlparse(location).path).stem
     return Candidate(
-        video_id=make_video_id(location, explicit_id), source=location, title=title, path=path,
-        tags=_split_tags(row.get("tags")), problem=problem, problem_code="remote_url" if problem else None,
+        video_id=make_video_id(location, explicit_id), source=shown(location), title=shown(title), path=path,
+        tags=tuple(shown(tag) for tag in _split_tags(row.get("tags"))), problem=problem,
+        problem_code="remote_url" if problem else None,
     )
 
 
@@ -171,7 +186,13 @@ def candidates_from_manifest(manifest: str | Path) -> list[Candidate]:
                           problem=f"{where}: not a JSON object; fix or remove the line", problem_code="bad_entry")
             )
         else:
-            candidates.append(_candidate_from_row(row, manifest.parent, where))
+            try:
+                candidates.append(_candidate_from_row(row, manifest.parent, where))
+            except Exception as err:  # noqa: BLE001 - one bad row is that row's rejection
+                candidates.append(
+                    Candidate(video_id=make_video_id(where), source=where, title="", path=None,
+                              problem=f"{where}: unusable row ({type(err).__name__}: {err})", problem_code="bad_entry")
+                )
     return candidates
 
 

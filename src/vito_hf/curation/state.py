@@ -18,6 +18,10 @@ import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # records -> clip_export -> state: imported where used
+    from .records import VideoRecord
 
 STATE_DIR = "state"
 _TMP_SUFFIX = ".tmp"
@@ -42,13 +46,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
+def _utf8(text: str) -> bytes:
+    """UTF-8, with lone surrogates (from undecodable file names) kept as JSON escapes instead of failing."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 def write_json_atomic(path: Path, data: object) -> None:
-    write_bytes_atomic(path, (json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(path, _utf8(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n"))
 
 
 def write_jsonl_atomic(path: Path, rows: list[Mapping[str, object]]) -> None:
-    text = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
-    write_bytes_atomic(path, text.encode())
+    write_bytes_atomic(path, _utf8("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)))
 
 
 def temporary_path(path: Path, suffix: str = "") -> Path:
@@ -94,15 +102,17 @@ class StateStore:
     def path_for(self, video_id: str) -> Path:
         return self.root / hashlib.sha1(video_id.encode()).hexdigest()[:2] / f"{video_id}.json"
 
-    def load(self, video_id: str) -> dict | None:
+    def load(self, video_id: str) -> VideoRecord | None:
         """The record of `video_id`, or None when it has not been processed (or its record is unreadable)."""
+        from .records import VideoRecord
+
         try:
-            return json.loads(self.path_for(video_id).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return VideoRecord.from_dict(json.loads(self.path_for(video_id).read_text(encoding="utf-8")))
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError):
             return None
 
-    def save(self, record: Mapping[str, object]) -> None:
-        write_json_atomic(self.path_for(str(record["video_id"])), record)
+    def save(self, record: VideoRecord) -> None:
+        write_json_atomic(self.path_for(record.video_id), record.to_dict())
 
     def check_settings(self, settings: Mapping[str, object]) -> None:
         """Pin `settings` on first use; raise if the folder was curated with different ones."""

@@ -175,7 +175,7 @@ def load_taxonomy(source: str | Path | Taxonomy | None = None) -> Taxonomy:
 @lru_cache(maxsize=1)
 def imagenet1k_taxonomy() -> Taxonomy:
     """The 1,000 ImageNet-1k classes with their WordNet lemmas (see resources/README.md for the source)."""
-    resource = resources.files("vito_hf.data").joinpath("resources/imagenet1k_classes.tsv")
+    resource = resources.files("vito_hf.curation").joinpath("resources/imagenet1k_classes.tsv")
     with resources.as_file(resource) as path:
         taxonomy = load_taxonomy(path)
     return Taxonomy(taxonomy.classes, source="imagenet-1k")

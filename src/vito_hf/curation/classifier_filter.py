@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..decoding import iter_frames
+from ..data.decoding import iter_frames
 from .matching import normalize_words
 from .taxonomy import Taxonomy
 

@@ -1,0 +1,298 @@
+"""The curation report and dataset card: what each stage passed, per class, against the target distribution.
+
+Written to `<dataset>/report/`: `report.json` (counts and pass rates per stage
+and per class, rejection reasons, distance to the target distribution, the work
+the last run did), `rejected.jsonl` (every rejected candidate with stage and
+reason) and `class_histogram.png` (kept clips per class against the target).
+Everything is computed from the per-video records, so a merged sharded run
+reports exactly what one run would. The dataset card (`README.md`) summarises the report under a
+Hub-ready YAML header whose `configs` entry lists `metadata.jsonl` and the clips as the train split,
+so `load_dataset(<folder or Hub repo>)` and `load_dataset("videofolder", data_dir=<folder>)` read the
+clips with their metadata columns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from ..clip_store import DATA_FILES
+from .records import PER_VIDEO_STAGES, STAGES, VideoRecord
+from .state import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
+from .taxonomy import Taxonomy
+
+REPORT_DIR = "report"
+
+
+def target_shares(taxonomy: Taxonomy, target: Mapping[str, float] | None) -> list[float]:
+    """Share of each class in the target distribution: uniform (ImageNet-like) unless given by class id."""
+    if target is None:
+        return [1.0 / len(taxonomy)] * len(taxonomy)
+    unknown = sorted(set(target) - {c.id for c in taxonomy})
+    if unknown:
+        raise ValueError(f"target distribution names unknown class ids {unknown[:5]}; use the taxonomy's ids")
+    weights = [max(0.0, float(target.get(c.id, 0.0))) for c in taxonomy]
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError("target distribution has no positive weight")
+    return [w / total for w in weights]
+
+
+def _rate(passed: int, seen: int) -> float | None:
+    return round(passed / seen, 6) if seen else None
+
+
+def stage_counts(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
+    """For each stage: how many candidates reached it, passed it, were rejected by it."""
+    reached = Counter()
+    rejected = Counter()
+    for record in records:
+        last = STAGES.index(record.stage)
+        for stage in STAGES[: last + 1]:
+            reached[stage] += 1
+        if not record.kept:
+            rejected[record.stage] += 1
+    rows = []
+    for stage in STAGES:
+        passed = reached[stage] - rejected[stage]
+        rows.append({"stage": stage, "in": reached[stage], "passed": passed, "rejected": rejected[stage],
+                     "pass_rate": _rate(passed, reached[stage])})
+    return rows
+
+
+def class_counts(
+    records: Sequence[VideoRecord], taxonomy: Taxonomy, shares: Sequence[float]
+) -> list[dict[str, object]]:
+    """Per class: candidates whose title matched it, cut by the cap, queried, passing each stage, kept."""
+    counts = [Counter() for _ in taxonomy]
+    for record in records:
+        for index in record.capped_classes:
+            counts[index]["matched"] += 1
+            counts[index]["capped"] += 1
+        if record.stage in ("candidates", "match", "cap"):
+            continue
+        last = STAGES.index(record.stage)
+        per_class = (record.classifier or {}).get("per_class", {})
+        for index in record.queried_classes:
+            c = counts[index]
+            c["matched"] += 1
+            c["queried"] += 1
+            for stage in ("probe", "length"):
+                c[f"{stage}_passed"] += last > STAGES.index(stage)
+            if last > STAGES.index("classifier"):
+                hits = per_class.get(str(index), {}).get("hits")
+                c["classifier_passed"] += hits is None or hits > 0
+        if record.kept:
+            counts[int(record.class_index)]["kept"] += 1
+    total_kept = sum(c["kept"] for c in counts)
+    rows = []
+    for cls, c, share in zip(taxonomy, counts, shares, strict=True):
+        rows.append({
+            "index": cls.index, "id": cls.id, "name": cls.name,
+            "matched": c["matched"], "capped": c["capped"], "queried": c["queried"],
+            "probe_passed": c["probe_passed"], "length_passed": c["length_passed"],
+            "classifier_passed": c["classifier_passed"], "kept": c["kept"],
+            "pass_rate": _rate(c["kept"], c["queried"]),
+            "kept_share": round(c["kept"] / total_kept, 6) if total_kept else 0.0,
+            "target_share": round(share, 6),
+        })
+    return rows
+
+
+def build_report(
+    records: Sequence[VideoRecord],
+    taxonomy: Taxonomy,
+    settings: Mapping[str, object],
+    runs: Sequence[Mapping[str, object]],
+    target: Mapping[str, float] | None = None,
+) -> dict[str, object]:
+    shares = target_shares(taxonomy, target)
+    classes = class_counts(records, taxonomy, shares)
+    kept = sum(1 for r in records if r.kept)
+    reasons: dict[str, Counter] = {}
+    for record in records:
+        if not record.kept:
+            reasons.setdefault(record.stage, Counter())[str(record.reason_code)] += 1
+    executed = Counter()
+    for run in runs:
+        executed.update(run.get("executed", {}))
+    return {
+        "settings": dict(settings),
+        "taxonomy": {"source": taxonomy.source, "num_classes": len(taxonomy), "fingerprint": taxonomy.fingerprint()},
+        "totals": {"candidates": len(records), "kept": kept, "rejected": len(records) - kept,
+                   "pass_rate": _rate(kept, len(records))},
+        "stages": stage_counts(records),
+        "rejection_reasons": {stage: dict(sorted(c.items())) for stage, c in reasons.items()},
+        "target": {
+            "distribution": "uniform over classes" if target is None else "given",
+            "total_variation_distance": round(0.5 * sum(abs(c["kept_share"] - c["target_share"]) for c in classes), 6)
+            if kept else None,
+            "classes_with_clips": sum(1 for c in classes if c["kept"]),
+        },
+        "classes": classes,
+        "last_run": {
+            "executed": {stage: executed.get(stage, 0) for stage in PER_VIDEO_STAGES},
+            "reused": sum(int(run.get("reused", 0)) for run in runs),
+            "shards": list(runs),
+        },
+    }
+
+
+def plot_class_histogram(report: Mapping[str, object], path: Path) -> None:
+    """Kept clips per class (bars) against the target count per class (line), as a PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    classes = list(report["classes"])
+    kept_total = report["totals"]["kept"]
+    many = len(classes) > 60
+    if many:
+        classes.sort(key=lambda c: (-c["kept"], c["index"]))
+    kept = [c["kept"] for c in classes]
+    target = [c["target_share"] * kept_total for c in classes]
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    positions = range(len(classes))
+    ax.bar(positions, kept, width=1.0 if many else 0.8, color="#4c72b0", label="kept clips")
+    ax.plot(positions, target, color="#dd8452", drawstyle="steps-mid", linewidth=2, label="target distribution")
+    if many:
+        ax.set_xlabel(f"classes, sorted by kept clips ({report['target']['classes_with_clips']} of {len(classes)} have clips)")
+        ax.set_xticks([])
+    else:
+        ax.set_xticks(list(positions), [c["name"] for c in classes], rotation=60, ha="right", fontsize=8)
+    tvd = report["target"]["total_variation_distance"]
+    ax.set_ylabel("clips")
+    ax.set_title(f"{kept_total} clips; total variation distance to target: {tvd if tvd is not None else 'n/a'}")
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_report(output_dir: Path, report: Mapping[str, object], records: Sequence[VideoRecord]) -> Path:
+    """Write report.json, rejected.jsonl and class_histogram.png under `output_dir/report/`."""
+    folder = Path(output_dir) / REPORT_DIR
+    rejected = sorted((r.rejection_row() for r in records if not r.kept), key=lambda row: row["video_id"])
+    write_jsonl_atomic(folder / "rejected.jsonl", rejected)
+    plot_class_histogram(report, folder / "class_histogram.png")
+    write_json_atomic(folder / "report.json", report)
+    return folder
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket for n examples."""
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < bound:
+            return name
+    return "10M<n<100M"
+
+
+def _table(rows: list[list[object]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _shown(name: str) -> str:
+    """A local path by its last component (a card should not publish the curator's folders)."""
+    return Path(name).name if Path(name).is_absolute() else name
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{100 * rate:.1f}%"
+
+
+def render_card(report: Mapping[str, object], *, pretty_name: str, license: str = "other") -> str:
+    settings = report["settings"]
+    totals = report["totals"]
+    data = DatasetCardData(
+        license=license,
+        task_categories=["video-classification", "image-feature-extraction"],
+        size_categories=[size_category(int(totals["kept"]))],
+        pretty_name=pretty_name,
+        tags=["video", "self-supervised", "vito", "videonet"],
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILES}]}],
+    )
+    stages = _table(
+        [[s["stage"], s["in"], s["passed"], s["rejected"], _percent(s["pass_rate"])] for s in report["stages"]],
+        ["stage", "in", "passed", "rejected", "pass rate"],
+    )
+    top = sorted((c for c in report["classes"] if c["kept"]), key=lambda c: (-c["kept"], c["index"]))[:20]
+    classes = _table([[c["name"], c["id"], c["queried"], c["kept"], _percent(c["pass_rate"])] for c in top],
+                     ["class", "id", "queried", "kept", "pass rate"])
+    classifier = _shown(settings["classifier"]) if settings["classifier"] else "none (filter skipped)"
+    taxonomy = _shown(report["taxonomy"]["source"])
+    cap = "no cap on videos" if settings["per_class_cap"] is None else f"at most {settings['per_class_cap']} videos"
+    codec = {"mjpeg": "MJPEG (every frame a keyframe: cheapest random access; browsers do not play it)",
+             "libx264": "all-intra H.264 (every frame a keyframe)"}[settings["codec"]]
+    size = "original size" if settings["short_side"] is None else f"short side at most {settings['short_side']} px"
+    tvd = report["target"]["total_variation_distance"]
+    body = f"""
+# {pretty_name}
+
+Video clips curated the way VITO's VideoNet was (Parthasarathy et al., *Self-supervised video
+pretraining yields robust and more human-aligned visual representations*, NeurIPS 2023), with
+`vito_hf.curation`: {totals['kept']} clips kept of {totals['candidates']} candidates
+({_percent(totals['pass_rate'])}), in {report['target']['classes_with_clips']} of
+{report['taxonomy']['num_classes']} classes.
+
+## How it was made
+
+1. Title matching against {report['taxonomy']['num_classes']} class names and synonyms
+   (taxonomy `{taxonomy}`), {cap} per class query.
+2. Probe and length filter: videos shorter than {settings['min_duration']} s dropped.
+3. Classifier filter: `{classifier}` on the first {settings['num_frames']} frames; a video is kept
+   for a queried class that is the top-1 prediction on at least one frame.
+4. Export: the first {settings['clip_duration']} s at {settings['fps']} fps, {size},
+   {codec}.
+
+{stages}
+
+Distance of the class histogram to the target distribution ({report['target']['distribution']}):
+total variation {tvd if tvd is not None else 'n/a'}; see `report/class_histogram.png`. Every rejected
+candidate is listed with its reason in `report/rejected.jsonl`; counts per class are in
+`report/report.json`.
+
+## Largest classes
+
+{classes}
+
+## Layout and columns
+
+`clips/<class id>/<video id>.mp4` and `metadata.jsonl`, one row per clip: `file_name`, `video_id`,
+`label` (class name), `class_index`, `class_id`, `title`, `source`, `duration` (s), `fps`,
+`num_frames`, `width`, `height`, `classifier_hits` (frames where the class was top-1),
+`classifier_best_score` (its best probability).
+
+## Loading
+
+```python
+import datasets
+ds = datasets.load_dataset("videofolder", data_dir="path/to/this/folder", split="train")
+ds = ds.cast_column("video", datasets.Video(decode=False))  # decode with PyAV: torchcodec is optional
+
+from vito_hf.data import build_clip_dataset
+ds = build_clip_dataset("path/to/this/folder")  # frames decoded on access, for VITO pretraining
+```
+
+## Licence
+
+The clips are excerpts of third-party videos and keep their sources' terms (`source` column);
+the card's `license: {license}` is the curator's statement about this collection.
+"""
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}").content
+
+
+def write_card(output_dir: Path, report: Mapping[str, object], *, pretty_name: str, license: str = "other") -> Path:
+    path = Path(output_dir) / "README.md"
+    write_bytes_atomic(path, render_card(report, pretty_name=pretty_name, license=license).encode())
+    return path

@@ -21,6 +21,7 @@ import json
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +30,12 @@ import torch
 from transformers import ResNetConfig, ResNetForImageClassification
 from transformers.models.convnext import ConvNextImageProcessorPil
 
-from vito_hf.data import encode_clip, iter_frames, probe_video, sample_clip_paths
+from vito_hf.data import encode_clip, iter_frames, probe_video
 from vito_hf.data.curation import ClassifierFilter, TitleMatcher, curate, imagenet1k_taxonomy
 from vito_hf.data.curation.length_filter import length_rejection
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the sample footage is not library code
+from sample_clips import sample_clip_paths  # noqa: E402
 
 MOUNTAIN_BIKE = 671
 

@@ -26,7 +26,7 @@ from vito_hf.data.decoding import (
     probe_video,
     select_frame_indices,
 )
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 
 CLIPS = sample_clip_paths()
 
@@ -157,7 +157,7 @@ def test_legacy_codecs(tmp_path, codec):
 def test_sparse_timestamps_of_tree_avi(full_decodes):
     tree = next((p for p in CLIPS if p.name == "tree.avi"), None)
     if tree is None:
-        pytest.skip("opencv-doc clips not fetched (vito_hf.data.sample_clips.fetch_opencv_doc_clips)")
+        pytest.skip("opencv-doc clips not fetched (python examples/sample_clips.py)")
     times, _ = full_decodes[tree]
     gaps = np.diff(times)
     assert gaps.max() > 1.5 * gaps.min()  # uneven: the property this clip is here for

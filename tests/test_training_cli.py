@@ -3,14 +3,20 @@
 - `training_scripts/run_pretraining.py` on a folder of real clips writes an encoder folder that `AutoModel`
   loads in a fresh process (remote code), the pretraining model (online + EMA target) that
   `AutoModelForPreTraining` loads, checkpoints and the curves PNG; rerunning the command resumes from the
-  newest checkpoint instead of starting over.
-- `vito_hf.demo.run_demo` curates the real sample clips, pretrains, saves and probes, and reports where.
+  newest checkpoint instead of starting over; rerunning a finished run changes no file; a smaller --max_steps
+  is refused.
+- `examples/run_demo.py` curates the real sample clips, pretrains, saves and probes, and reports where; a rerun
+  says what it reuses and keeps the figures of the run that trained.
 """
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import torch
 from transformers import AutoModelForPreTraining
@@ -21,7 +27,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 SCRIPT = REPOSITORY / "training_scripts" / "run_pretraining.py"
 
 
-def run_cli(clips: Path, output_dir: Path, max_steps: int) -> subprocess.CompletedProcess:
+def run_cli(clips: Path, output_dir: Path, max_steps: int, returncode: int = 0) -> subprocess.CompletedProcess:
     command = [
         sys.executable, str(SCRIPT), "--output_dir", str(output_dir), "--data_dir", str(clips),
         "--cache_dir", str(output_dir.parent / "cache"), "--preset", "tiny", "--image_size", "32",
@@ -30,8 +36,16 @@ def run_cli(clips: Path, output_dir: Path, max_steps: int) -> subprocess.Complet
         "--save_steps", "2", "--logging_steps", "1", "--use_cpu", "--disable_tqdm", "true", "--seed", "1",
     ]
     completed = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert completed.returncode == returncode, completed.stderr[-4000:]
     return completed
+
+
+def folder_fingerprint(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file under `folder` with its modification time and content hash: equal only if nothing changed."""
+    return {
+        str(path.relative_to(folder)): (path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
 
 
 def test_cli_writes_an_encoder_automodel_loads_and_resumes(tmp_path):
@@ -65,13 +79,14 @@ def test_cli_writes_an_encoder_automodel_loads_and_resumes(tmp_path):
 
     # Same command with a longer run: resumes from the newest checkpoint and trains only the missing step.
     completed = run_cli(clips, output_dir, max_steps=4)
+    assert f"continuing from step 3 ({output_dir / 'checkpoint-3'}) to step 4" in completed.stdout
     assert f"steps trained: 4 (resumed from {output_dir / 'checkpoint-3'})" in completed.stdout
     state = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
 
 
 def test_demo_curates_pretrains_saves_and_probes(tmp_path):
-    from vito_hf.demo import run_demo, summary
+    from run_demo import run_demo, summary
 
     result = run_demo(
         tmp_path / "demo", max_steps=3, batch_size=8, eval_datasets=("digits",), eval_limit=200, progress=False
@@ -108,3 +123,34 @@ def test_one_seed_gives_one_run_whatever_ran_before(tmp_path):
         weights.append(load_file(str(outputs.encoder_dir / "model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_rerunning_a_finished_run_changes_nothing(tmp_path):
+    """Issue 7.3: the same command on a finished run trained one more step and overwrote every result. Four
+    steps of three per epoch end mid-epoch, where Trainer's resume trains past max_steps."""
+    clips = write_real_clips(tmp_path / "clips")
+    output_dir = tmp_path / "run"
+    run_cli(clips, output_dir, max_steps=4)
+    before = folder_fingerprint(output_dir)
+    assert "pretraining/trainer_state.json" in before
+
+    again = run_cli(clips, output_dir, max_steps=4)
+    assert "already finished at step 4" in again.stdout and "steps trained" not in again.stdout
+    assert folder_fingerprint(output_dir) == before
+
+    shorter = run_cli(clips, output_dir, max_steps=3, returncode=2)
+    assert len(shorter.stderr.strip().splitlines()) == 1 and "Traceback" not in shorter.stderr
+    assert "reached step 4, beyond --max_steps 3" in shorter.stderr
+    assert folder_fingerprint(output_dir) == before
+
+    # Stopped after its last checkpoint, before saving its results: they are saved from checkpoint-4, untrained.
+    shutil.rmtree(output_dir / "pretraining")
+    finished = run_cli(clips, output_dir, max_steps=4)
+    assert "steps trained: 4" in finished.stdout
+    assert not (output_dir / "checkpoint-5").exists()
+    assert json.loads((output_dir / "pretraining" / "trainer_state.json").read_text())["global_step"] == 4
+    after = folder_fingerprint(output_dir)
+    assert after["pretraining/model.safetensors"][1] == before["pretraining/model.safetensors"][1]
+    assert folder_fingerprint(output_dir / "checkpoint-4") == {
+        name[len("checkpoint-4/"):]: value for name, value in before.items() if name.startswith("checkpoint-4/")
+    }

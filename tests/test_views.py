@@ -13,7 +13,7 @@ from vito_hf.data.augmentation import ViewAugmentation, byol_view_augmentations,
 from vito_hf.data.builder import build_clip_dataset
 from vito_hf.data.clip_export import encode_clip
 from vito_hf.data.decoding import decode_frames_at
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 from vito_hf.data.sampling import MarginalSampler
 from vito_hf.data.views import (
     IMAGENET_MEAN,

@@ -1,4 +1,4 @@
-"""Video data for VITO: PyAV decoding, clip export, sample footage, samplers, view augmentation, datasets."""
+"""Video data for VITO: PyAV decoding, clip export, samplers, view augmentation, datasets."""
 
 from .augmentation import (
     BYOL_VIEW_1,
@@ -25,7 +25,6 @@ from .decoding import (
     probe_video,
     select_frame_indices,
 )
-from .sample_clips import fetch_opencv_doc_clips, sample_clip_dir, sample_clip_paths
 from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes
 from .views import (
     DeviceViewAugmentation,
@@ -69,10 +68,7 @@ __all__ = [
     "decode_all_frames",
     "decode_frames_at",
     "encode_clip",
-    "fetch_opencv_doc_clips",
     "iter_frames",
     "probe_video",
-    "sample_clip_dir",
-    "sample_clip_paths",
     "select_frame_indices",
 ]

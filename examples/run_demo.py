@@ -266,9 +266,8 @@ def summary(result: DemoResult) -> str:
     if result.resumed_at_step:
         trained = result.train_steps - result.resumed_at_step
         timing = f"resumed at step {result.resumed_at_step}, {trained} steps {timing}"
-    lines.append(
-        f"Pretraining: {result.train_steps} steps of the tiny preset {timing} (final logged loss {result.final_loss})."
-    )
+    loss = "none logged" if result.final_loss is None else f"{result.final_loss:.2f}"
+    lines.append(f"Pretraining: {result.train_steps} steps of the tiny preset {timing} (final logged loss {loss}).")
     if result.reused:
         lines.append(f"Reused from an earlier run in {result.output_dir}: {'; '.join(result.reused)}.")
     for evaluation in result.evaluations:

@@ -11,6 +11,7 @@
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -85,21 +86,60 @@ def test_cli_writes_an_encoder_automodel_loads_and_resumes(tmp_path):
     assert state["global_step"] == 4
 
 
-def test_demo_curates_pretrains_saves_and_probes(tmp_path):
-    from run_demo import run_demo, summary
+def readme_demo_output() -> list[str]:
+    """The lines of the README's "What the demo does and prints" block."""
+    section = (REPOSITORY / "README.md").read_text().split("## What the demo does and prints", 1)[1]
+    return [line for line in section.split("```", 2)[1].splitlines() if line.strip()]
 
-    result = run_demo(
-        tmp_path / "demo", max_steps=3, batch_size=8, eval_datasets=("digits",), eval_limit=200, progress=False
-    )
+
+def line_shape(line: str) -> str:
+    """A printed line with its numbers, paths and evaluation set masked: what two demo runs print alike."""
+    for pattern, mask in [
+        (r"\b(fashion-mnist|digits)\b", "<images>"), (r"\S*/\S*|\bNone\b", "<path>"), (r"none logged", "#"),
+        (r"\d+(\.\d+)?", "#"),
+    ]:
+        line = re.sub(pattern, mask, line)
+    return " ".join(line.split())
+
+
+def test_demo_curates_pretrains_saves_and_probes(tmp_path, capsys):
+    import run_demo as demo
+
+    settings = dict(max_steps=3, batch_size=8, eval_datasets=("digits",), eval_limit=200, progress=False)
+    result = demo.run_demo(tmp_path / "demo", **settings)
     report = result.curation_report
     assert report["totals"]["kept"] >= 1  # bikes.mp4 (10 s) always passes; shorter clips are rejected
-    assert result.train_steps == 3
+    assert result.train_steps == 3 and result.reused == []
     (evaluation,) = result.evaluations
     for name in ("model", "random_init", "raw_pixels"):
         assert 0.0 <= evaluation[name]["knn_top1"] <= 1.0
     assert json.loads(result.results_path.read_text())["train_steps"] == 3
-    text = summary(result)
+    text = demo.summary(result)
     assert str(result.encoder_dir) in text and "random init" in text
+    # The README shows what the demo prints: every line of its block has the shape of a printed line.
+    printed = {line_shape(line) for line in text.splitlines()}
+    assert [line for line in readme_demo_output() if line_shape(line) not in printed] == []
+
+    # Issue 7.4: a rerun said nothing of what it reused and recorded the 0.6 s of the rerun as training time.
+    run_files = folder_fingerprint(result.run_dir)
+    again = demo.run_demo(tmp_path / "demo", **settings)
+    assert (again.train_steps, again.train_seconds, again.final_loss) == (3, result.train_seconds, result.final_loss)
+    assert json.loads(again.results_path.read_text())["train_seconds"] == result.train_seconds
+    assert "the pretraining run finished at step 3" in again.reused
+    assert any(item.startswith("curation of") for item in again.reused)
+    assert "Reused from an earlier run" in demo.summary(again)
+    assert again.evaluations == result.evaluations
+    assert folder_fingerprint(result.run_dir) == run_files
+
+    # A smaller --max_steps is refused before anything is written, in one line with exit code 2.
+    with pytest.raises(ValueError, match="reached step 3, beyond --max_steps 2"):
+        demo.run_demo(tmp_path / "demo", **{**settings, "max_steps": 2})
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--output_dir", str(tmp_path / "demo"), "--max_steps", "2"])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2 and len(error) == 1 and "beyond --max_steps 2" in error[0]
+    assert folder_fingerprint(result.run_dir) == run_files
 
 
 def test_one_seed_gives_one_run_whatever_ran_before(tmp_path):

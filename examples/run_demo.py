@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     given = {"batch_size": args.batch_size, "eval_limit": args.eval_limit}
     options = {key: value for key, value in given.items() if value is not None}
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        parser.error(f"--output_dir {args.output_dir} is a file; pass a folder")
     try:
         check_rerun(args.output_dir, args.max_steps)
     except ValueError as error:

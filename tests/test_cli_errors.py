@@ -5,7 +5,6 @@ Each script runs once in a subprocess (the real exit code and stderr of a fresh 
 variants per script call its `main(argv)` in this process, which exits the same way through `parser.error`.
 """
 
-import os
 import runpy
 import subprocess
 import sys
@@ -20,10 +19,7 @@ SCRIPTS = sorted(
 
 
 def run_script(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": f"{REPOSITORY / 'src'}:{REPOSITORY / 'examples'}"},
-    )
+    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def assert_one_line_usage_error(returncode: int, stderr: str, *fragments: str) -> str:
@@ -83,9 +79,11 @@ def clips(tmp_path) -> Path:
         (["--output_dir", "run", "--data_dir", "{clips}", "--optimizer_name", "sgd"], "invalid choice: 'sgd'"),
         (["--output_dir", "run", "--data_dir", "{clips}", "--streaming", "--max_steps", "-1"], "set --max_steps"),
         (["--output-dir", "run", "--data-dir", "{clips}", "--model-name-or-path", "nowhere"], "is not a folder"),
+        (["--output_dir", "run", "--data_dir", "{clips}", "--resume_from_checkpoint", "{empty}"],
+         "is not a checkpoint folder"),
     ],
     ids=["missing-data", "empty-data", "preset", "override", "negative-steps", "non-integer", "optimizer",
-         "stream-without-steps", "hyphenated-flags"],
+         "stream-without-steps", "hyphenated-flags", "resume-from-nothing"],
 )
 def test_run_pretraining_argument_errors(tmp_path, clips, monkeypatch, capsys, case, expected):
     empty = tmp_path / "empty"

@@ -172,7 +172,6 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path):
     output_dir = tmp_path / "run"
     run_cli(clips, output_dir, max_steps=4)
     before = folder_fingerprint(output_dir)
-    assert "pretraining/trainer_state.json" in before
 
     again = run_cli(clips, output_dir, max_steps=4)
     assert "already finished at step 4" in again.stdout and "steps trained" not in again.stdout
@@ -194,3 +193,33 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path):
     assert folder_fingerprint(output_dir / "checkpoint-4") == {
         name[len("checkpoint-4/"):]: value for name, value in before.items() if name.startswith("checkpoint-4/")
     }
+
+
+def test_plan_resume_compares_the_folder_with_max_steps(tmp_path):
+    """Which step a run folder reached decides a rerun, before anything is built: finished, continue, finish
+    saving, refuse (a shorter run), or start over (no checkpoint), each said in words."""
+    from vito_hf.training.checkpoints import plan_resume
+
+    def state(folder: Path, step: int) -> None:
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+
+    run = tmp_path / "run"
+    state(run / "checkpoint-4", 4)
+    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt"):
+        (run / "checkpoint-4" / name).write_bytes(b"")
+    results = run / "pretraining"
+
+    saving = plan_resume(run, 4, results_dir=results)
+    assert (saving.checkpoint, saving.finished) == (run / "checkpoint-4", False) and "saving the results" in saving.message
+    state(results, 4)
+    finished = plan_resume(run, 4, results_dir=results)
+    assert finished.finished and finished.message.startswith("already finished at step 4")
+    longer = plan_resume(run, 6, results_dir=results)
+    assert (longer.checkpoint, longer.start_step, longer.finished) == (run / "checkpoint-4", 4, False)
+    assert longer.message.startswith("continuing from step 4")
+    with pytest.raises(ValueError, match="reached step 4, beyond --max_steps 3"):
+        plan_resume(run, 3, results_dir=results)
+    shutil.rmtree(run / "checkpoint-4")
+    restart = plan_resume(run, 6, results_dir=results)
+    assert (restart.checkpoint, restart.start_step) == (None, 0) and "no checkpoint of the run finished at step 4" in restart.message

@@ -70,6 +70,8 @@ def plan_resume(
     length in epochs) is compared by `Trainer` itself.
     """
     output_dir, results_state = Path(output_dir), Path(results_dir) / TRAINER_STATE_FILE
+    if resume_from is not None and not (Path(resume_from) / TRAINER_STATE_FILE).is_file():
+        raise ValueError(f"--resume_from_checkpoint {resume_from} is not a checkpoint folder (no {TRAINER_STATE_FILE}).")
     checkpoint = Path(resume_from) if resume_from is not None else last_complete_checkpoint(output_dir)
     start = checkpoint_step(checkpoint) if checkpoint is not None else 0
     finished = checkpoint_step(results_state.parent) if results_state.is_file() else None

@@ -65,7 +65,6 @@ def checked(check: Callable[[str], T], what: str) -> Callable[[str], T]:
         except ValueError as error:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}{f' ({error})' if str(error) else ''}") from None
 
-    convert.__name__ = what  # argparse names the type in its messages
     return convert
 
 

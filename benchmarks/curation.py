@@ -21,6 +21,7 @@ import json
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,8 +31,11 @@ from transformers import ResNetConfig, ResNetForImageClassification
 from transformers.models.convnext import ConvNextImageProcessorPil
 
 from vito_hf.curation import ClassifierFilter, CurationSettings, TitleMatcher, curate, encode_clip, imagenet1k_taxonomy
-from vito_hf.data import iter_frames, probe_video, sample_clip_paths
+from vito_hf.data import iter_frames, probe_video
 from vito_hf.curation.stages import length_rejection
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the sample footage is not library code
+from sample_clips import sample_clip_paths  # noqa: E402
 
 MOUNTAIN_BIKE = 671
 

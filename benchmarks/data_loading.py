@@ -39,10 +39,12 @@ from vito_hf.data import (
     decode_frames_at,
     encode_clip,
     probe_video,
-    sample_clip_paths,
     select_frame_indices,
 )
 from vito_hf.data.augmentation import BYOL_VIEW_1, augment_views, byol_view_augmentations, random_resized_crop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the sample footage is not library code
+from sample_clips import sample_clip_paths  # noqa: E402
 
 CLIP_SECONDS = 10.0
 IMAGE_SIZE = 224

@@ -1,10 +1,11 @@
 """Curate a VideoNet-style clip dataset from candidate videos (see dataset_scripts/README.md).
 
-    python dataset_scripts/curate_videonet.py curate --candidates videos/ --output-dir videonet/
-    python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output-dir out/ --shard 0 --num-shards 4
-    python dataset_scripts/curate_videonet.py merge --output-dir out/ [--inputs machineA/out machineB/out]
+    python dataset_scripts/curate_videonet.py curate --candidates videos/ --output_dir videonet/
+    python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output_dir out/ --shard 0 --num_shards 4
+    python dataset_scripts/curate_videonet.py merge --output_dir out/ [--inputs machineA/out machineB/out]
 
-Prints one JSON summary line at the end.
+Prints one JSON summary line at the end. Flags may also be spelled with hyphens (--output-dir); argument errors
+exit with code 2 before anything is written.
 """
 
 from __future__ import annotations
@@ -14,61 +15,91 @@ import json
 import os
 from pathlib import Path
 
+from vito_hf.cli import (
+    ArgumentParser,
+    existing_file,
+    existing_folder,
+    existing_path,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from vito_hf.curation import DEFAULT_CLASSIFIER, CurationSettings, curate, merge_shards
 
 
 def _optional_int(value: str) -> int | None:
     """0 means 'none' (no cap, keep the size)."""
-    number = int(value)
+    number = non_negative_int(value)
     return None if number == 0 else number
 
 
+def _looks_like_a_missing_folder(name: str) -> bool:
+    """A local path (absolute, relative with a dot, or deeper than a Hub `owner/name`) that does not exist."""
+    path = Path(name)
+    return not path.is_dir() and (path.is_absolute() or name.startswith(".") or name.count("/") > 1)
+
+
 def _card_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target-distribution", type=Path, default=None,
+    parser.add_argument("--target_distribution", type=existing_file, default=None,
                         help="JSON {class id: weight} for the report's target histogram (default: uniform)")
-    parser.add_argument("--pretty-name", default=None, help="dataset name in the card")
+    parser.add_argument("--pretty_name", default=None, help="dataset name in the card")
     parser.add_argument("--license", default="other", help="license field of the dataset card")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("curate", help="run (or resume) the curation stages")
-    run.add_argument("--candidates", required=True, help="folder of videos, or a .csv/.jsonl manifest (path or url, title, tags, id)")
-    run.add_argument("--output-dir", required=True, type=Path)
-    run.add_argument("--taxonomy", default=None, help="class list (.tsv/.csv/.json/.txt); default: ImageNet-1k")
+    run.add_argument("--candidates", required=True, type=existing_path,
+                     help="folder of videos, or a .csv/.jsonl manifest (path or url, title, tags, id)")
+    run.add_argument("--output_dir", required=True, type=Path)
+    run.add_argument("--taxonomy", default=None, type=existing_file,
+                     help="class list (.tsv/.csv/.json/.txt); default: ImageNet-1k")
     run.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
                      help="AutoModelForImageClassification folder or Hub id; 'none' skips the classifier filter")
-    run.add_argument("--frames", type=int, default=100, help="first N frames the classifier sees")
-    run.add_argument("--min-duration", type=float, default=10.0, help="seconds; shorter videos are dropped")
-    run.add_argument("--clip-duration", type=float, default=10.0, help="seconds exported per kept video")
-    run.add_argument("--fps", type=float, default=25.0, help="frame rate of the exported clips")
-    run.add_argument("--short-side", type=_optional_int, default=256, help="bound on the clips' short side (0: keep)")
+    run.add_argument("--frames", type=positive_int, default=100, help="first N frames the classifier sees")
+    run.add_argument("--min_duration", type=non_negative_float, default=10.0, help="seconds; shorter videos are dropped")
+    run.add_argument("--clip_duration", type=positive_float, default=10.0, help="seconds exported per kept video")
+    run.add_argument("--fps", type=positive_float, default=25.0, help="frame rate of the exported clips")
+    run.add_argument("--short_side", type=_optional_int, default=256, help="bound on the clips' short side (0: keep)")
     run.add_argument("--codec", choices=("mjpeg", "libx264"), default="mjpeg",
                      help="clip codec: mjpeg (fastest training reads) or libx264 (all-intra, smaller, plays in browsers)")
-    run.add_argument("--per-class-cap", type=_optional_int, default=5000, help="videos per class query (0: no cap)")
-    run.add_argument("--match-tags", action="store_true", help="match class names in tags as well as titles")
-    run.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1),
+    run.add_argument("--per_class_cap", type=_optional_int, default=5000, help="videos per class query (0: no cap)")
+    run.add_argument("--match_tags", action="store_true", help="match class names in tags as well as titles")
+    run.add_argument("--num_workers", type=non_negative_int, default=min(4, os.cpu_count() or 1),
                      help="worker processes (0: run in this process)")
-    run.add_argument("--batch-size", type=int, default=32, help="frames per classifier batch")
+    run.add_argument("--batch_size", type=positive_int, default=32, help="frames per classifier batch")
     run.add_argument("--device", default=None, help="classifier device (default: cuda when available)")
-    run.add_argument("--shard", type=int, default=0)
-    run.add_argument("--num-shards", type=int, default=1)
-    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--shard", type=non_negative_int, default=0)
+    run.add_argument("--num_shards", type=positive_int, default=1)
+    run.add_argument("--no_progress", action="store_true")
     _card_options(run)
 
     merge = commands.add_parser("merge", help="merge the shards of a split run into one dataset folder")
-    merge.add_argument("--output-dir", required=True, type=Path)
-    merge.add_argument("--inputs", nargs="*", type=Path, default=None,
+    merge.add_argument("--output_dir", required=True, type=Path)
+    merge.add_argument("--inputs", nargs="*", type=existing_folder, default=None,
                        help="curation folders holding the shards (default: the output folder)")
     _card_options(merge)
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    target = json.loads(args.target_distribution.read_text()) if args.target_distribution else None
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "curate" and args.shard >= args.num_shards:
+        parser.error(f"--shard {args.shard} must be below --num_shards {args.num_shards}")
+    if args.command == "curate" and _looks_like_a_missing_folder(args.classifier):
+        parser.error(f"--classifier {args.classifier} is not a folder (nor a Hub id like microsoft/resnet-50)")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        parser.error(f"--output_dir {args.output_dir} is a file; pass a folder")
+    try:
+        target = json.loads(args.target_distribution.read_text()) if args.target_distribution else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        parser.error(f"--target_distribution {args.target_distribution} is not JSON ({error})")
+    if target is not None and not isinstance(target, dict):
+        parser.error(f"--target_distribution {args.target_distribution} must hold a JSON object {{class id: weight}}")
     if args.command == "merge":
         report = merge_shards(args.output_dir, args.inputs, target_distribution=target,
                               pretty_name=args.pretty_name, license=args.license)

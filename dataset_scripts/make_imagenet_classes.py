@@ -16,6 +16,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from vito_hf.cli import ArgumentParser, existing_file
+
 SYNSETS = "timm/data/_info/imagenet_synsets.txt"
 LEMMAS = "timm/data/_info/imagenet_synset_to_lemma.txt"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/vito_hf/curation/resources/imagenet1k_classes.tsv"
@@ -33,13 +35,18 @@ def build_rows(synsets_text: str, lemmas_text: str) -> list[tuple[int, str, str,
     return [(index, wnid, lemmas[wnid][0], "|".join(lemmas[wnid][1:])) for index, wnid in enumerate(wnids)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("wheel", type=Path, help="a timm wheel (.whl)")
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("wheel", type=existing_file, help="a timm wheel (.whl)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
-    with zipfile.ZipFile(args.wheel) as wheel:
-        rows = build_rows(wheel.read(SYNSETS).decode(), wheel.read(LEMMAS).decode())
+    args = parser.parse_args(argv)
+    if not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: the folder {args.out.parent} does not exist")
+    try:
+        with zipfile.ZipFile(args.wheel) as wheel:
+            rows = build_rows(wheel.read(SYNSETS).decode(), wheel.read(LEMMAS).decode())
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        parser.error(f"{args.wheel} is not a timm wheel with the ImageNet class lists ({error})")
     tmp = args.out.with_name(args.out.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write("index\tid\tname\tsynonyms\n")

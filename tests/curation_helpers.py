@@ -9,7 +9,7 @@ import torch
 from transformers import ResNetConfig, ResNetForImageClassification
 from transformers.models.convnext import ConvNextImageProcessorPil
 
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 
 
 def clip(name: str) -> Path:

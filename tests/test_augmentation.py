@@ -24,7 +24,7 @@ from vito_hf.data.augmentation import (
     sample_photometric_params,
 )
 from vito_hf.data.decoding import decode_frames_at
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 
 
 def only(n: int, **changes) -> PhotometricParams:

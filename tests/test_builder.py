@@ -12,7 +12,7 @@ from datasets.distributed import split_dataset_by_node
 from vito_hf.data.builder import NoUsableClipsError, build_clip_dataset, clip_rows
 from vito_hf.curation.clip_export import encode_clip
 from vito_hf.data.decoding import decode_frames_at
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 
 BIKES, CARPHONE = sample_clip_paths()[:2]
 

@@ -18,7 +18,7 @@ from vito_hf.data.decoding import (
     probe_video,
     select_frame_indices,
 )
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 
 BIKES, CARPHONE = sample_clip_paths()[:2]
 

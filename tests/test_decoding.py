@@ -26,7 +26,7 @@ from vito_hf.data.decoding import (
     probe_video,
     select_frame_indices,
 )
-from vito_hf.data.sample_clips import sample_clip_paths
+from sample_clips import sample_clip_paths
 
 CLIPS = sample_clip_paths()
 
@@ -157,7 +157,7 @@ def test_legacy_codecs(tmp_path, codec):
 def test_sparse_timestamps_of_tree_avi(full_decodes):
     tree = next((p for p in CLIPS if p.name == "tree.avi"), None)
     if tree is None:
-        pytest.skip("opencv-doc clips not fetched (vito_hf.data.sample_clips.fetch_opencv_doc_clips)")
+        pytest.skip("opencv-doc clips not fetched (python examples/sample_clips.py)")
     times, _ = full_decodes[tree]
     gaps = np.diff(times)
     assert gaps.max() > 1.5 * gaps.min()  # uneven: the property this clip is here for
@@ -281,3 +281,65 @@ def test_permission_denied_for_an_unprivileged_user():
         shutil.rmtree(folder, ignore_errors=True)
     assert outcome.startswith("typed:"), outcome
     assert "permission denied" in outcome and "chmod" in outcome
+
+
+MATROSKA_CASES = {
+    # name: (file name, encoder, times in seconds or None for 25 fps, second video stream)
+    "vp9-webm": ("vp9.webm", "libvpx-vp9", None, False),
+    "ffv1-mkv": ("ffv1.mkv", "ffv1", None, False),
+    "hevc-mkv": ("hevc.mkv", "libx265", None, False),
+    "vfr-mkv": ("vfr.mkv", "libx264", [0.0, 0.02, 0.1, 0.13, 0.4, 0.45, 0.47, 0.9, 1.0, 1.31, 1.33, 1.8], False),
+    "two-streams-mkv": ("two.mkv", "libx264", None, True),
+}
+
+
+def write_matroska(path: Path, images, encoder: str, times=None, second_stream=False) -> Path:
+    """Encode real RGB frames with `encoder` into a Matroska/WebM file (1 ms time base; 25 fps unless `times`)."""
+    times = times or [i / 25 for i in range(len(images))]
+    with av.open(str(path), mode="w") as out:
+        streams = []
+        for scale in (1, 2) if second_stream else (1,):
+            stream = out.add_stream(encoder, rate=25)
+            stream.height, stream.width = images[0].shape[0] // scale, images[0].shape[1] // scale
+            stream.pix_fmt = "yuv420p"
+            stream.time_base = Fraction(1, 1000)
+            if encoder == "libx265":
+                stream.options = {"x265-params": "log-level=error"}
+            streams.append((scale, stream))
+        for image, t in zip(images, times):
+            for scale, stream in streams:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[::scale, ::scale]), format="rgb24")
+                frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
+                out.mux(stream.encode(frame))
+        for _, stream in streams:
+            out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def real_frames():
+    """Twelve real frames of bikes.mp4, cut to 96x128 so the encoders take milliseconds."""
+    return [frame[:96, :128].copy() for frame in iter_frames(CLIPS[0], max_frames=12)]
+
+
+@pytest.mark.parametrize("case", MATROSKA_CASES, ids=list(MATROSKA_CASES))
+def test_probe_counts_the_frames_of_matroska_and_webm(tmp_path, real_frames, case):
+    """Matroska's index (cues) lists keyframes only and its header holds no frame count: the probe must not
+    report the cue count as an exact frame count (it reported 1, exact, for every file here)."""
+    name, encoder, times, second_stream = MATROSKA_CASES[case]
+    try:
+        av.codec.Codec(encoder, "w")
+    except av.codec.codec.UnknownCodecError:
+        pytest.skip(f"PyAV's bundled FFmpeg has no {encoder} encoder")
+    path = write_matroska(tmp_path / name, real_frames, encoder, times, second_stream)
+    decoded_times, _ = decode_all_frames(path)
+    assert len(decoded_times) == len(real_frames)
+
+    info = probe_video(path)
+    assert (info.num_frames, info.num_frames_exact) == (len(real_frames), True)
+    assert (info.width, info.height) == (128, 96)
+    assert info.fps == pytest.approx(info.num_frames / info.duration)
+
+    estimate = probe_video(path, count_frames=False)
+    assert not estimate.num_frames_exact
+    assert estimate.num_frames == round(estimate.duration * 25)

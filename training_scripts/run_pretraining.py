@@ -10,24 +10,36 @@
         --optimizer_name lars --base_learning_rate 0.3 --warmup_steps 0.033 --max_steps 94000 --bf16 --channels_last \\
         --dataloader_num_workers 8 --save_steps 1000 --report_to tensorboard
 
-Rerunning the same command resumes from the newest complete checkpoint in --output_dir. At the end the folder
-holds encoder/ (a VitoModel folder that AutoModel loads), pretraining/ (online + EMA target) and
-training_curves.png. All logic lives in vito_hf.training.pretraining.
+Rerunning the same command resumes from the newest complete checkpoint in --output_dir; once the run has
+finished it does nothing (a larger --max_steps continues it). At the end the folder holds encoder/ (a VitoModel
+folder that AutoModel loads), pretraining/ (online + EMA target) and training_curves.png. Flags may also be
+spelled with hyphens (--output-dir). Argument errors exit with code 2 before anything is written. All logic
+lives in vito_hf.training.pretraining.
 """
 
-from transformers import HfArgumentParser
+import argparse
 
+from vito_hf.cli import HfArgumentParser
 from vito_hf.training import DataArguments, ModelArguments, VitoTrainingArguments
-from vito_hf.training.pretraining import run_pretraining
+from vito_hf.training.pretraining import check_arguments, run_pretraining
 
 
-def main() -> None:
-    parser = HfArgumentParser((ModelArguments, DataArguments, VitoTrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+def main(argv: list[str] | None = None) -> None:
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, VitoTrainingArguments),
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    model_args, data_args, training_args = parser.parse_dataclasses(argv, required=("output_dir", "data_dir"))
+    try:
+        check_arguments(model_args, data_args, training_args)
+    except ValueError as error:
+        parser.error(str(error))
     outputs = run_pretraining(model_args, data_args, training_args)
     if training_args.process_index == 0:
-        resumed = f" (resumed from {outputs.resumed_from})" if outputs.resumed_from else ""
-        print(f"steps trained: {outputs.global_step}{resumed}")
+        print(outputs.message)
+        if not outputs.already_finished:
+            resumed = f" (resumed from {outputs.resumed_from})" if outputs.resumed_from else ""
+            print(f"steps trained: {outputs.global_step}{resumed}")
         print(f"encoder (AutoModel.from_pretrained): {outputs.encoder_dir}")
         print(f"pretraining model (online + EMA target): {outputs.pretraining_dir}")
         if outputs.curves_path is not None:

@@ -32,7 +32,6 @@ from .decoding import (
 from .arguments import DataArguments
 from .collation import DeviceViewAugmentation, VitoPretrainingCollator, normalize_views
 from .pretraining import PretrainingData, build_pretraining_data, seeded_pretraining_data, temporal_sampler
-from .sample_clips import fetch_opencv_doc_clips, sample_clip_dir, sample_clip_paths
 from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes
 from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
 from .transforms import VitoViewTransform
@@ -79,11 +78,8 @@ __all__ = [
     "VideoPermissionError",
     "decode_all_frames",
     "decode_frames_at",
-    "fetch_opencv_doc_clips",
     "iter_frames",
     "probe_video",
-    "sample_clip_dir",
-    "sample_clip_paths",
     "select_frame_indices",
 ]
 

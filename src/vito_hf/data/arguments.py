@@ -18,8 +18,7 @@ class DataArguments:
     data_dir: str | None = field(
         default=None,
         metadata={
-            "help": "A curated clip folder (metadata.jsonl + clips/) or a plain folder of videos. "
-            "Default: the real sample clips shipped with the package."
+            "help": "A curated clip folder (metadata.jsonl + clips/) or a plain folder of videos (required)."
         },
     )
     streaming: bool = field(default=False, metadata={"help": "Stream clips instead of building a map-style dataset."})

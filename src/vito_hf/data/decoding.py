@@ -82,8 +82,9 @@ class VideoInfo:
     ``width``/``height`` are the displayed size, after ``rotation`` (counter-clockwise degrees,
     from the display matrix) is applied, as :func:`decode_frames_at` returns frames.
     ``fps`` is the average rate (frames / duration), meaningful for variable frame rates too.
-    ``num_frames`` comes from the demuxer's index (else the header); ``num_frames_exact`` is
-    ``False`` when it had to be estimated from duration and rate.
+    ``num_frames`` comes from the demuxer's index when the container holds a per-frame table (MP4,
+    MOV, AVI), else from counting the stream's packets (Matroska, WebM, MPEG-TS: their index lists
+    keyframes only); ``num_frames_exact`` is ``False`` when it was estimated from duration and rate.
     """
 
     duration: float
@@ -286,12 +287,35 @@ def _index_times(stream, origin: float, trust_frames: bool) -> tuple[np.ndarray,
     return times[is_key] if len(times) else np.empty(0), (times if exact else None)
 
 
-def probe_video(source: VideoSource, *, decode_first_frame: bool = True) -> VideoInfo:
+def _count_packets(container: av.container.InputContainer, stream, rewind: bool) -> tuple[int, float] | None:
+    """Frames of ``stream`` counted by demuxing (no decoding), and the seconds from its first frame to the end
+    of its last one: for containers whose index is not a frame table. ``rewind``: seek to the start first
+    (``None`` when the source cannot seek)."""
+    if rewind:
+        try:
+            container.seek(0)
+        except (av.error.FFmpegError, OSError):
+            return None
+    count, first, end = 0, None, None
+    for packet in container.demux(stream):
+        if not packet.size or packet.pts is None:
+            continue
+        count += 1
+        first = packet.pts if first is None else min(first, packet.pts)
+        end = max(end if end is not None else packet.pts, packet.pts + (packet.duration or 0))
+    return (count, float((end - first) * stream.time_base)) if count else None
+
+
+def probe_video(source: VideoSource, *, decode_first_frame: bool = True, count_frames: bool = True) -> VideoInfo:
     """Describe a video's first video stream.
 
     With ``decode_first_frame`` (default) the first frame is decoded too, which proves the stream
     decodes and reads the rotation exactly; a file that opens but yields no frame raises
     :class:`EmptyVideoError` (header says zero frames) or :class:`CorruptVideoError`.
+
+    Containers without a per-frame table (Matroska, WebM, MPEG-TS, Ogg) store no frame count: with
+    ``count_frames`` (default) the packets are demuxed, without decoding, to count them exactly; without it
+    the count is estimated from duration and rate and ``num_frames_exact`` is ``False``.
     """
     label = _label(source)
     shown = label or "<in-memory video>"
@@ -311,13 +335,6 @@ def probe_video(source: VideoSource, *, decode_first_frame: bool = True) -> Vide
             indexed = len(stream.index_entries)
         except (AttributeError, av.error.FFmpegError):
             indexed = 0
-        # The index lists the packets actually stored; AVI headers may also count dropped frames.
-        num_frames = indexed or int(stream.frames or 0)
-        exact = num_frames > 0
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if not exact and rate and duration:
-            num_frames = int(round(duration * float(rate)))
-        fps = num_frames / duration if duration > 0 and num_frames > 0 else float(rate or 0.0)
         width, height, rotation = ctx.width, ctx.height, 0
         if decode_first_frame:
             reader = _FrameReader(container, stream, label)
@@ -327,10 +344,22 @@ def probe_video(source: VideoSource, *, decode_first_frame: bool = True) -> Vide
             width, height, rotation = first.width, first.height, int(first.rotation or 0)
             if int(round(rotation / 90.0)) % 2:
                 width, height = height, width
-            if num_frames == 0:
-                num_frames, exact = 1, False
-        elif num_frames == 0:
-            raise EmptyVideoError(f"{shown}: the video stream holds no frames; re-export it or remove it.", label)
+        # With a header count the index is a frame table (it lists the packets actually stored; AVI headers
+        # may also count dropped frames). Without one, as in Matroska, the index holds keyframes only.
+        num_frames = (indexed or int(stream.frames)) if stream.frames else 0
+        exact = num_frames > 0
+        counted = _count_packets(container, stream, rewind=decode_first_frame) if not exact and count_frames else None
+        if counted is not None:
+            num_frames, exact = counted[0], True
+            duration = counted[1] or duration
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not exact and rate and duration:
+            num_frames = int(round(duration * float(rate)))
+        fps = num_frames / duration if duration > 0 and num_frames > 0 else float(rate or 0.0)
+        if num_frames == 0:
+            if not decode_first_frame:
+                raise EmptyVideoError(f"{shown}: the video stream holds no frames; re-export it or remove it.", label)
+            num_frames, exact = 1, False
         return VideoInfo(
             duration=duration,
             fps=fps,

@@ -2,7 +2,8 @@
 
 Model from a preset (or a checkpoint) -> views of clips from a curated or plain video folder -> `VitoTrainer`,
 resuming from the newest complete checkpoint in the output folder -> the online encoder saved as a `VitoModel`
-folder that `AutoModel` loads, the final pretraining model (online + EMA target), and the training curves.
+folder that `AutoModel` loads, the training curves, and last the final pretraining model (online + EMA target)
+with its trainer state, which marks the run finished: rerunning a finished run changes nothing.
 """
 
 import json
@@ -13,17 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
-from transformers import TrainerCallback, set_seed
+from transformers import TrainerCallback, TrainerState, set_seed
 
 from ..data import build_pretraining_data
-from ..data.sample_clips import sample_clip_paths
+from ..data.builder import clip_rows
 from ..hub.cards import write_pretraining_card
 from ..image_processing_vito import VitoImageProcessor
 from ..modeling_vito import VitoForPreTraining
 from ..presets import load_preset
 from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
-from .checkpoints import last_complete_checkpoint
+from .checkpoints import TRAINER_STATE_FILE, ResumePlan, plan_resume
 from .curves import plot_training_curves
 from .trainer import VitoTrainer
 
@@ -46,6 +46,9 @@ class PretrainingOutputs:
     global_step: int
     train_loss: float | None
     log_history: list[dict] = field(default_factory=list)
+    message: str = ""
+    """What the run did, in one line ("already finished at step 7: nothing to do ...")."""
+    already_finished: bool = False
 
 
 def parse_config_overrides(text: str | None) -> dict:
@@ -71,15 +74,35 @@ def load_pretraining_model(model_args: ModelArguments) -> VitoForPreTraining:
     return VitoForPreTraining(load_preset(model_args.preset, **overrides))
 
 
-def sample_clip_folder(folder: str | os.PathLike) -> Path:
-    """A folder of links to the real sample clips shipped with the packages (the default training data)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for clip in sample_clip_paths():
-        link = folder / clip.name
-        if not link.exists():
-            link.symlink_to(clip)
-    return folder
+def check_arguments(
+    model_args: ModelArguments, data_args: DataArguments, training_args: VitoTrainingArguments
+) -> ResumePlan:
+    """What the run will do with its output folder; `ValueError` with a one-line message for arguments it cannot
+    start with (including a --max_steps below the step the folder's run reached), before anything is written."""
+    if not data_args.data_dir:
+        raise ValueError("No --data_dir: pass a curated clip folder or a folder of videos.")
+    try:
+        clip_rows(data_args.data_dir)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--data_dir {error}") from None
+    if model_args.model_name_or_path is None:
+        try:
+            load_preset(model_args.preset, **parse_config_overrides(model_args.config_overrides))
+        except TypeError as error:  # a value of the wrong type in --config_overrides
+            raise ValueError(f"--config_overrides {model_args.config_overrides!r}: {error}") from None
+    elif not Path(model_args.model_name_or_path).is_dir():
+        raise ValueError(f"--model_name_or_path {model_args.model_name_or_path} is not a folder: pass a "
+                         "VitoForPreTraining folder (the pretraining/ folder of a run, or one of its checkpoints).")
+    if training_args.max_steps == 0 or training_args.max_steps < -1:
+        raise ValueError(f"--max_steps must be a positive number of steps (or -1 to train --num_train_epochs "
+                         f"epochs), got {training_args.max_steps}.")
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise ValueError("A stream has no length: set --max_steps with --streaming.")
+    output_dir = Path(training_args.output_dir)
+    return plan_resume(
+        output_dir, training_args.max_steps, results_dir=output_dir / PRETRAINING_DIR,
+        resume_from=training_args.resume_from_checkpoint,
+    )
 
 
 def write_directory_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
@@ -115,23 +138,60 @@ def save_encoder(model: VitoForPreTraining, directory: Path, image_size: int) ->
     return write_directory_atomically(directory, write)
 
 
+def save_results(
+    output_dir: Path,
+    model: VitoForPreTraining,
+    image_size: int,
+    state: TrainerState,
+    save_model: Callable[[Path], None],
+    write_card: Callable[[Path], None],
+) -> Path | None:
+    """Encoder and its card (`write_card(encoder_dir)`), curves, then the pretraining model (`save_model(folder)`)
+    with the trainer state that marks the run finished at `state.global_step`; returns the curves' path (None
+    without a logged loss)."""
+    write_card(save_encoder(model, output_dir / ENCODER_DIR, image_size))
+    curves_path = None
+    if any("loss" in entry for entry in state.log_history):
+        curves_path = plot_training_curves(state.log_history, output_dir / CURVES_FILE)
+
+    def write(folder: Path) -> None:
+        save_model(folder)
+        state.save_to_json(str(folder / TRAINER_STATE_FILE))
+
+    write_directory_atomically(output_dir / PRETRAINING_DIR, write)
+    return curves_path
+
+
 def run_pretraining(
     model_args: ModelArguments,
     data_args: DataArguments,
     training_args: VitoTrainingArguments,
     callbacks: Sequence[TrainerCallback] = (),
 ) -> PretrainingOutputs:
-    """Train (resuming when the output folder holds a checkpoint) and save encoder, model and curves."""
+    """Train (resuming when the output folder holds a checkpoint) and save encoder, model and curves.
+
+    A run that already reached `max_steps` and saved its results returns at once and writes nothing; a larger
+    `max_steps` continues it; a smaller one raises `ValueError` (see `checkpoints.plan_resume`).
+    """
+    plan = check_arguments(model_args, data_args, training_args)
     output_dir = Path(training_args.output_dir)
+    encoder_dir, pretraining_dir = output_dir / ENCODER_DIR, output_dir / PRETRAINING_DIR
+    logger.info("%s: %s", output_dir, plan.message)
+    if plan.finished:
+        state = TrainerState.load_from_json(str(pretraining_dir / TRAINER_STATE_FILE))
+        curves = output_dir / CURVES_FILE
+        return PretrainingOutputs(
+            output_dir=output_dir, encoder_dir=encoder_dir, pretraining_dir=pretraining_dir,
+            curves_path=curves if curves.is_file() else None, resumed_from=plan.checkpoint,
+            global_step=state.global_step, train_loss=None, log_history=list(state.log_history),
+            message=plan.message, already_finished=True,
+        )
     set_seed(training_args.seed)  # the model is built before Trainer seeds: one seed, one initialisation
     model = load_pretraining_model(model_args)
     data = build_pretraining_data(
         data_args,
         seed=training_args.seed if training_args.data_seed is None else training_args.data_seed,
-        data_dir=data_args.data_dir or sample_clip_folder(output_dir / "sample_clips"),
     )
-    if isinstance(data.train_dataset, datasets.IterableDataset) and training_args.max_steps <= 0:
-        raise ValueError("Streaming datasets have no length: set --max_steps.")
     trainer = VitoTrainer(
         model=model,
         args=training_args,
@@ -140,28 +200,34 @@ def run_pretraining(
         callbacks=[*data.callbacks, *callbacks],
         device_augmentation=data.device_augmentation,
     )
-    resume = training_args.resume_from_checkpoint or last_complete_checkpoint(output_dir)
-    if resume is not None:
-        logger.info("Resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
+    resume = plan.checkpoint
+    if resume is not None and training_args.max_steps > 0 and plan.start_step == training_args.max_steps:
+        # Stopped after its last checkpoint, before its results were saved. Trainer would train one more step
+        # when resuming mid-epoch at max_steps, so the results are saved from the checkpoint instead.
+        model = VitoForPreTraining.from_pretrained(resume)
+        trainer.state = TrainerState.load_from_json(str(resume / TRAINER_STATE_FILE))
+        train_output, save_model = None, model.save_pretrained
+    else:
+        train_output = trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
+        save_model = lambda folder: trainer.save_model(str(folder))  # noqa: E731
 
-    encoder_dir = output_dir / ENCODER_DIR
-    pretraining_dir = output_dir / PRETRAINING_DIR
     curves_path = None
     if trainer.is_world_process_zero():
-        write_directory_atomically(pretraining_dir, lambda folder: trainer.save_model(str(folder)))
-        save_encoder(model, encoder_dir, data_args.image_size)
-        write_pretraining_card(encoder_dir, trainer=trainer, train_output=result, model_args=model_args,
-                               data_args=data_args, data_dir=data_dir, resumed_from=resume)
-        if any("loss" in entry for entry in trainer.state.log_history):
-            curves_path = plot_training_curves(trainer.state.log_history, output_dir / CURVES_FILE)
+        curves_path = save_results(
+            output_dir, model, data_args.image_size, trainer.state, save_model,
+            write_card=lambda folder: write_pretraining_card(
+                folder, trainer=trainer, train_output=train_output, model_args=model_args, data_args=data_args,
+                data_dir=data_args.data_dir, resumed_from=resume,
+            ),
+        )
     return PretrainingOutputs(
         output_dir=output_dir,
         encoder_dir=encoder_dir,
         pretraining_dir=pretraining_dir,
         curves_path=curves_path,
-        resumed_from=None if resume is None else Path(resume),
+        resumed_from=resume,
         global_step=trainer.state.global_step,
-        train_loss=result.training_loss,
+        train_loss=None if train_output is None else train_output.training_loss,
         log_history=list(trainer.state.log_history),
+        message=plan.message,
     )

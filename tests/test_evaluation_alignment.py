@@ -21,7 +21,7 @@ from vito_hf.evaluation.alignment import (
     write_clickme_style,
     write_fashion_cue_conflict,
 )
-from vito_hf.evaluation.shipped_metrics import load_shipped_metric
+from vito_hf.evaluation.metrics import load_metric
 
 
 def test_shape_bias_on_a_toy_decision_table():
@@ -29,7 +29,7 @@ def test_shape_bias_on_a_toy_decision_table():
     trials = [("cat", "cat", "dog"), ("dog", "cat", "dog"), ("car", "cat", "dog"), ("bird", "bird", "bird"),
               ("knife", "knife", "oven")]
     predictions, shapes, textures = map(list, zip(*trials))
-    result = load_shipped_metric("shape_bias").compute(
+    result = load_metric("shape_bias").compute(
         predictions=predictions, shape_labels=shapes, texture_labels=textures
     )
     assert result["shape_bias"] == pytest.approx(2 / 3)
@@ -39,7 +39,7 @@ def test_shape_bias_on_a_toy_decision_table():
 
 
 def test_shape_bias_is_undefined_without_cue_decisions():
-    result = load_shipped_metric("shape_bias").compute(predictions=["car"], shape_labels=["cat"], texture_labels=["dog"])
+    result = load_metric("shape_bias").compute(predictions=["car"], shape_labels=["cat"], texture_labels=["dog"])
     assert math.isnan(result["shape_bias"]) and result["cue_decisions"] == 0
 
 
@@ -122,7 +122,7 @@ def test_shape_bias_suite_maps_an_imagenet_head_through_wordnet(tmp_path):
 
 def test_spearman_on_toy_maps():
     # Ranks 1,2,3,4 against 1,2,4,3: sum of squared rank differences 2, rho = 1 - 6*2 / (4*15) = 0.8.
-    metric = load_shipped_metric("saliency_spearman")
+    metric = load_metric("saliency_spearman")
     result = metric.compute(
         predictions=[[[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]], [[5.0, 5.0], [5.0, 5.0]]],
         references=[[[1.0, 2.0], [4.0, 3.0]], [[4.0, 3.0], [2.0, 1.0]], [[1.0, 2.0], [3.0, 4.0]]],

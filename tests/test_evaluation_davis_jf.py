@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from vito_hf.evaluation.shipped_metrics import load_shipped_metric
+from vito_hf.evaluation.metrics import load_metric
 
 
 @pytest.fixture(scope="module")
 def davis_jf():
-    return load_shipped_metric("davis_jf")
+    return load_metric("davis_jf")
 
 
 def left_columns(count: int, shape=(10, 10)) -> np.ndarray:

@@ -30,9 +30,9 @@ from .davis import folder_fingerprint
 from .features import extract_features, images_to_pixel_values
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import FASHION_MNIST_CLASSES
-from .logistic_probe import fit_logistic_probe
+from .linear_probe import fit_linear_probe
 from .offline_data import item_images, read_clip_frames
-from .shipped_metrics import load_shipped_metric
+from .metrics import load_metric
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 IMAGENET_CLASSES = Path(__file__).resolve().parent.parent / "curation" / "resources" / "imagenet1k_classes.tsv"
@@ -219,10 +219,14 @@ def run_shape_bias_suite(
                 "this model has no ImageNet-1k head: pass clean_root, an image folder <category>/<image> of clean "
                 "images of the cue-conflict categories, to train the probe that decides"
             )
-        probe = fit_logistic_probe(extract_features(encoder, clean, image_size=size, image_processor=image_processor), clean_labels)
-        predictions = list(probe.predict(extract_features(encoder, stimuli, image_size=size, image_processor=image_processor).numpy()))
+        categories, clean_indices = np.unique(clean_labels, return_inverse=True)
+        probe = fit_linear_probe(
+            extract_features(encoder, clean, image_size=size, image_processor=image_processor), clean_indices
+        )
+        stimulus_features = extract_features(encoder, stimuli, image_size=size, image_processor=image_processor)
+        predictions = [str(categories[index]) for index in probe.predict(stimulus_features)]
         probe_note = f"linear probe on {len(clean)} clean images of the categories"
-    result = load_shipped_metric("shape_bias").compute(
+    result = load_metric("shape_bias").compute(
         predictions=predictions, shape_labels=shapes, texture_labels=textures
     )
     picture = plot_per_category(
@@ -390,7 +394,7 @@ def run_saliency_suite(
         resized = Image.fromarray(model_map.astype(np.float32)).resize(human.shape[::-1], Image.BILINEAR)
         predictions.append(np.asarray(resized))
         references.append(human)
-    result = load_shipped_metric("saliency_spearman").compute(predictions=predictions, references=references)
+    result = load_metric("saliency_spearman").compute(predictions=predictions, references=references)
     pictures = []
     shown = images[:6]
     clip = read_clip_frames("bikes.mp4", count=100, size=(size, size))[::20]

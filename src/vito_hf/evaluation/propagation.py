@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .davis import DavisSequence, folder_fingerprint, read_davis
-from .shipped_metrics import load_shipped_metric
+from .metrics import load_metric
 from .synthetic_davis import write_synthetic_davis
 
 
@@ -201,7 +201,7 @@ def evaluate_sequences(
     first frame (given) and the last frame are not scored. Returns the metric's result and the predicted label
     maps of each sequence.
     """
-    metric = load_shipped_metric("davis_jf")
+    metric = load_metric("davis_jf")
     predictions = {}
     sequence_ids = []
     for sequence in tqdm(sequences, desc="sequences", leave=False):

@@ -1,5 +1,5 @@
 """Model cards written from a real run: curation of real clips -> tiny pretraining -> frozen-feature probe ->
-results.json -> card; the card round-trips through ModelCard.load with the run's own numbers."""
+results.json (the evaluation command) -> card; the card round-trips through ModelCard.load with the run's own numbers."""
 
 import json
 import re
@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from curation_helpers import clip, tiny_classifier
 from huggingface_hub import EvalResult, ModelCard
-from transformers import AutoImageProcessor, AutoModel
 
-from vito_hf.evaluation import evaluate_frozen_features, load_labelled_images
+from vito_hf.curation import CurationSettings, curate, imagenet1k_taxonomy
 from vito_hf.hub import ModelCardError, update_card_with_results, write_model_card
 from vito_hf.hub.cards import _data_section
 from vito_hf.hub.run_summary import describe_training_data
@@ -20,29 +19,7 @@ from vito_hf.training import DataArguments, ModelArguments
 from vito_hf.training.pretraining import run_pretraining
 from training_helpers import cpu_args
 
-from vito_hf.curation import CurationSettings, curate, imagenet1k_taxonomy
-
 MOUNTAIN_BIKE = 671
-
-
-def probe_suite(model, processor) -> dict:
-    """A "probe" suite in the evaluation contract's format, from today's vito_hf.evaluation functions."""
-    digits = load_labelled_images("digits", limit=150, seed=0)
-    result = evaluate_frozen_features(model, digits, image_processor=processor, weight_decay=1e-3, seed=0)
-    common = dict(task_type="image-classification", dataset_type="digits", dataset_name="scikit-learn digits",
-                  dataset_split="test", metric_type="accuracy")
-    return {
-        "dataset": {"name": "digits", "path": "sklearn.datasets.load_digits", "num_test": result["num_test"]},
-        "settings": {"k": result["knn_k"], "temperature": result["knn_temperature"], "limit": 150},
-        "results": result,
-        "metrics": [
-            dict(common, metric_value=result["knn_top1"], metric_name=f"kNN top-1 (k={result['knn_k']})",
-                 task_name="frozen features, kNN"),
-            dict(common, metric_value=result["linear_top1"], metric_name="linear probe top-1",
-                 task_name="frozen features, linear probe"),
-        ],
-        "pictures": [],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +43,15 @@ def run(tmp_path_factory):
     )
     encoder = outputs.encoder_dir
     card_after_pretraining = (encoder / "README.md").read_text()
-    model = AutoModel.from_pretrained(encoder)
-    processor = AutoImageProcessor.from_pretrained(encoder)
-    results = {
-        "format_version": 1,
-        "model": {"name_or_path": str(encoder), "model_type": model.config.model_type, "content_hash": "not-computed"},
-        "settings": {"suites": ["probe"], "quick": True, "seed": 0},
-        "suites": {"probe": probe_suite(model, processor)},
-    }
-    (root / "results.json").write_text(json.dumps(results))
-    update_card_with_results(encoder, root / "results.json")
+    # The evaluation command writes results.json and, the folder's card being vito_hf's, updates the card.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_scripts"))
+    from run_evaluation import main as run_evaluation_main
+
+    assert run_evaluation_main([
+        "--model", str(encoder), "--suites", "probe", "--output_dir", str(root / "eval"), "--quick",
+        "--option", 'probe.datasets=["digits"]', "--option", "probe.limit=150",
+    ]) == 0
+    results = json.loads((root / "eval" / "results.json").read_text())
     return dict(root=root, store=store, outputs=outputs, encoder=encoder, results=results,
                 card_after_pretraining=card_after_pretraining)
 

@@ -140,7 +140,7 @@ def test_unreachable_hub_fails_fast_with_the_folder_unchanged(checkpoint, kind):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["model", "{checkpoint}"], "the following arguments are required: --repo-id"),
+        (["model", "{checkpoint}"], "the following arguments are required: --repo_id"),
         (["model", "{checkpoint}", "--repo-id", "not a repo id!"], "is not a Hub repo id"),
         (["model", "{missing}", "--repo-id", "someone/x"], "is not a folder"),
         (["dataset", "{checkpoint}", "--repo-id", "someone/x", "--dry-run"], "metadata.jsonl (finish the curation"),

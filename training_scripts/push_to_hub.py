@@ -1,39 +1,32 @@
 #!/usr/bin/env python
 """Publish a VITO checkpoint folder to a model repo, or a curated clip store to a dataset repo, on the Hub.
 
-    python training_scripts/push_to_hub.py model runs/tiny/encoder --repo-id me/vito-tiny --dry-run
-    python training_scripts/push_to_hub.py model runs/tiny/encoder --repo-id me/vito-tiny --private
-    python training_scripts/push_to_hub.py dataset videonet/ --repo-id me/videonet-clips
+    python training_scripts/push_to_hub.py model runs/tiny/encoder --repo_id me/vito-tiny --dry_run
+    python training_scripts/push_to_hub.py model runs/tiny/encoder --repo_id me/vito-tiny --private
+    python training_scripts/push_to_hub.py dataset videonet/ --repo_id me/videonet-clips
 
-`--dry-run` prints the files that would be uploaded, one per line, and touches no network. Without it the
+`--dry_run` prints the files that would be uploaded, one per line, and touches no network. Without it the
 Hub is checked first (a few seconds at most): offline or unreachable, the command stops with a message and
 exit status 1, having changed nothing. All logic lives in vito_hf.hub.publish.
 """
 
-import argparse
 import sys
 
 from huggingface_hub.errors import HfHubHTTPError
 
+from vito_hf.cli import ArgumentParser
 from vito_hf.hub.publish import HubUnreachableError, PublishError, push_checkpoint, push_clip_store
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr, exit status 2."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=["model", "dataset"], help="model: checkpoint folder; dataset: clip store")
     parser.add_argument("folder", help="the folder to upload")
-    parser.add_argument("--repo-id", required=True, help="Hub repo id, user/name (created if it does not exist)")
-    parser.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded, upload nothing")
+    parser.add_argument("--repo_id", required=True, help="Hub repo id, user/name (created if it does not exist)")
+    parser.add_argument("--dry_run", action="store_true", help="list the files that would be uploaded, upload nothing")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
     parser.add_argument("--revision", help="branch to push to (default: main)")
-    parser.add_argument("--commit-message", help="message of the upload commit")
+    parser.add_argument("--commit_message", help="message of the upload commit")
     args = parser.parse_args(argv)
     push = push_checkpoint if args.kind == "model" else push_clip_store
     try:

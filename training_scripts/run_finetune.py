@@ -15,7 +15,9 @@ All logic lives in vito_hf.evaluation.finetune.
 
 import sys
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
+
+from vito_hf.cli import HfArgumentParser
 
 from vito_hf.evaluation.finetune import FinetuneArguments, run_finetune
 from vito_hf.evaluation.image_datasets import ImageDatasetError
@@ -24,7 +26,7 @@ from vito_hf.evaluation.orchestrator import EvaluationError
 
 def main(argv: list[str] | None = None) -> int:
     parser = HfArgumentParser((FinetuneArguments, TrainingArguments))
-    finetune_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    finetune_args, training_args = parser.parse_dataclasses(argv, required=("output_dir",))
     try:
         summary = run_finetune(finetune_args, training_args)
     except (EvaluationError, ImageDatasetError) as error:

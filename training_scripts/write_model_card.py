@@ -4,33 +4,26 @@ evaluation's results.json first, and copy the card elsewhere (e.g. into model_ca
 
     python training_scripts/write_model_card.py vito_demo/pretraining_run/encoder
     python training_scripts/write_model_card.py runs/tiny/encoder --results eval/results.json \\
-        --model-id me/vito-tiny --dataset-repo-id me/videonet-clips --copy-to model_cards/vito-tiny-demo.md
+        --model_id me/vito-tiny --dataset_repo_id me/videonet-clips --copy_to model_cards/vito-tiny-demo.md
 
 All logic lives in vito_hf.hub.cards.
 """
 
-import argparse
 import shutil
 import sys
 
+from vito_hf.cli import ArgumentParser
 from vito_hf.hub import ModelCardError, update_card_with_results, write_model_card
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr, exit status 2."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="a saved VITO folder (config.json, weights, run files)")
     parser.add_argument("--results", help="results.json of an evaluation: becomes the card's model-index")
-    parser.add_argument("--model-id", help="the model's Hub repo id, shown in the card and its loading code")
-    parser.add_argument("--dataset-repo-id", help="the Hub dataset repo of the training clips")
+    parser.add_argument("--model_id", help="the model's Hub repo id, shown in the card and its loading code")
+    parser.add_argument("--dataset_repo_id", help="the Hub dataset repo of the training clips")
     parser.add_argument("--license", help="licence identifier of the weights (default: apache-2.0 or as recorded)")
-    parser.add_argument("--copy-to", help="also copy the card to this path")
+    parser.add_argument("--copy_to", help="also copy the card to this path")
     args = parser.parse_args(argv)
     try:
         path = write_model_card(args.folder, model_id=args.model_id, dataset_repo_id=args.dataset_repo_id,

@@ -3,6 +3,7 @@
 from .cards import (
     ModelCardError,
     build_model_card,
+    update_card_of_vito_folder,
     update_card_with_results,
     write_model_card,
     write_pretraining_card,
@@ -29,6 +30,7 @@ __all__ = [
     "plan_store_upload",
     "push_checkpoint",
     "push_clip_store",
+    "update_card_of_vito_folder",
     "update_card_with_results",
     "write_model_card",
     "write_pretraining_card",

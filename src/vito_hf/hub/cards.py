@@ -433,3 +433,13 @@ def update_card_with_results(folder: str | os.PathLike, results_json: str | os.P
     shutil.copyfile(results_json, temporary)
     os.replace(temporary, folder / RESULTS_FILE)
     return write_model_card(folder)
+
+
+def update_card_of_vito_folder(folder: str | os.PathLike, results_json: str | os.PathLike) -> Path | None:
+    """`update_card_with_results` for a local folder whose card vito_hf wrote (it holds the run summary of a
+    pretraining or the record of a conversion); None, and nothing written, for any other folder or a Hub name:
+    an evaluation does not put cards into folders it merely reads."""
+    folder = Path(folder)
+    if not ((folder / SUMMARY_FILE).is_file() or (folder / CONVERSION_FILE).is_file()):
+        return None
+    return update_card_with_results(folder, results_json)

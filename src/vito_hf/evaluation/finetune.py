@@ -30,6 +30,7 @@ from transformers import (
 from .features import resolve_processor, to_rgb_image
 from .image_datasets import ImageDataset, load_image_dataset
 from .metrics import load_metric
+from ..video_processing_vito import VitoVideoProcessor
 from .video_folder import VideoClipTransform, load_video_folder
 
 QUICK_STEPS = 30
@@ -259,10 +260,21 @@ def run_finetune(args: FinetuneArguments, training_args: TrainingArguments) -> d
         run = finetune_image_classification(encoder, image_processor, data, training_args)
     output_dir = Path(training_args.output_dir)
     run["trainer"].save_model(str(output_dir))
-    resolve_processor(image_processor).save_pretrained(output_dir)
+    processor = resolve_processor(image_processor)
+    processor.save_pretrained(output_dir)
+    if args.video_dir is not None:  # the video pipeline and AutoVideoProcessor read the frame sampling from here
+        video_processor_like(processor, args.num_frames).save_pretrained(output_dir)
     summary = _summary(run)
     (output_dir / "finetune_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def video_processor_like(image_processor: Any, num_frames: int) -> VitoVideoProcessor:
+    """A `VitoVideoProcessor` that samples `num_frames` frames and preprocesses each as `image_processor` does."""
+    return VitoVideoProcessor(
+        size=image_processor.size, crop_size=getattr(image_processor, "crop_size", None),
+        image_mean=image_processor.image_mean, image_std=image_processor.image_std, num_frames=num_frames,
+    )
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:

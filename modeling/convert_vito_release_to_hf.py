@@ -4,7 +4,7 @@
 `VitoForImageClassification` folder that `AutoModelForImageClassification` loads.
 
     python modeling/convert_vito_release_to_hf.py --checkpoint resnet50_vito_linear_sdattn.pth \\
-        --output-dir vito-resnet50-release
+        --output_dir vito-resnet50-release
 
 The release is a torchvision-layout ResNet-50 trained with TensorFlow's SAME padding, whose global average
 pool is replaced by attention pooling on conv5_x (`avgpool.module_list.{0,2,4}`: 1x1 conv 2048 -> 4096 with
@@ -16,13 +16,14 @@ the package's ImageNet-1k class list. Every key is converted or reported; nothin
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
 import sys
 from importlib import resources
 from pathlib import Path
+
+from vito_hf.cli import ArgumentParser
 
 from convert_torchvision_resnet_to_hf import (
     ConversionError,
@@ -97,9 +98,9 @@ def convert_vito_release(checkpoint: str | Path, output_dir: str | Path) -> Conv
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="resnet50_vito_linear_sdattn.pth")
-    parser.add_argument("--output-dir", required=True, help="folder to write the VitoForImageClassification to")
+    parser.add_argument("--output_dir", required=True, help="folder to write the VitoForImageClassification to")
     args = parser.parse_args(argv)
     try:
         report = convert_vito_release(args.checkpoint, args.output_dir)

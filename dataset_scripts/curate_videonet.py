@@ -26,7 +26,7 @@ from vito_hf.cli import (
     positive_int,
 )
 from vito_hf.curation import DEFAULT_CLASSIFIER, CurationSettings, curate, merge_shards
-from vito_hf.curation.webdataset_export import write_shard_store
+from vito_hf.curation.webdataset_export import refresh_shard_store
 
 
 def _optional_int(value: str) -> int | None:
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.command == "merge":
         report = merge_shards(args.output_dir, args.inputs, target_distribution=target,
                               pretty_name=args.pretty_name, license=args.license)
-        if shard_bytes is not None:
-            write_shard_store(args.output_dir, shard_bytes=shard_bytes)
+        refresh_shard_store(args.output_dir, shard_bytes)
         summary = {"command": "merge", "output_dir": str(args.output_dir), **report["totals"]}
     else:
         settings = CurationSettings(

@@ -114,6 +114,23 @@ def test_repacking_is_byte_identical_and_drops_stale_shards(store, tmp_path):
     assert not list((tmp_path / "a").rglob(".*"))  # no temporary left
 
 
+def test_a_curation_rerun_repacks_the_shards_with_their_recorded_sizes(tmp_path):
+    """Rerun without the setting after a new candidate arrives: the stream must not serve the old shards."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "mountain bike ride.mp4").symlink_to(clip("bikes.mp4"))
+    settings = CurationSettings(taxonomy=TAXONOMY, classifier=None, min_duration=1.0, clip_duration=1.0,
+                                short_side=48, progress=False)
+    curate(videos, tmp_path / "store", replace(settings, webdataset_shard_bytes=1))
+    (videos / "car phone call.mp4").symlink_to(clip("carphone_pristine.mp4"))
+    curate(videos, tmp_path / "store", settings)
+    index = json.loads((tmp_path / "store" / clip_store.SHARD_INDEX_FILE).read_text())
+    assert index["clips"] == 2 and [shard["clips"] for shard in index["shards"]] == [1, 1]
+    assert sorted(streamed(tmp_path / "store")) == sorted(
+        row["file_name"] for row in read_jsonl(tmp_path / "store" / clip_store.METADATA_FILE)
+    )
+
+
 def test_shards_close_before_the_size_bound():
     assert plan_shards([4, 4, 4, 9, 1], shard_bytes=8) == [[0, 1], [2], [3], [4]]
     assert plan_shards([1] * 5, shard_bytes=100, shard_clips=2) == [[0, 1], [2, 3], [4]]

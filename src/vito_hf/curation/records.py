@@ -51,7 +51,7 @@ class CurationSettings:
     The report and card: `target_distribution` ({class id: weight}; None: uniform), `pretty_name`, `license`.
 
     The store's form: `webdataset_shard_bytes` packs the finished store into WebDataset shards of about that
-    many bytes as well (`webdataset_export`; None: loose clips only).
+    many bytes as well (`webdataset_export`; None: loose clips only, unless the store was packed before).
     """
 
     taxonomy: str | os.PathLike | Taxonomy | None = None

@@ -150,6 +150,8 @@ def write_shard_store(
         "clips": len(rows),
         "bytes": sum(entry["bytes"] for entry in entries),
         "seed": seed,
+        "shard_bytes": shard_bytes,
+        "shard_clips": shard_clips,
         "classes": dict(sorted(Counter(_class_id(row) for row in rows).items())),
         "shards": entries,
     }
@@ -160,3 +162,18 @@ def write_shard_store(
             stale.unlink()
     update_card(output, index)
     return index
+
+
+def refresh_shard_store(store: str | os.PathLike, shard_bytes: int | None = None) -> dict[str, Any] | None:
+    """After curation wrote `store`: pack it in shards of `shard_bytes`, or, if it was packed before, repack it
+    with the sizes its index records, so its shards never fall behind its clips. Returns the index, if any."""
+    store = Path(store)
+    if shard_bytes is not None:
+        return write_shard_store(store, shard_bytes=shard_bytes)
+    if not clip_store.is_shard_store(store):
+        return None
+    index = json.loads((store / clip_store.SHARD_INDEX_FILE).read_text(encoding="utf-8"))
+    return write_shard_store(
+        store, shard_bytes=int(index.get("shard_bytes") or clip_store.DEFAULT_SHARD_BYTES),
+        shard_clips=index.get("shard_clips"), seed=int(index.get("seed", 0)),
+    )

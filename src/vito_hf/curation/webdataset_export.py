@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import random
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from typing import Any
 from huggingface_hub import DatasetCard
 
 from .. import clip_store
-from .state import temporary_path, write_json_atomic
+from .report import REPORT_DIR
+from .state import temporary_path, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def _write_shard(path: Path, samples: list[tuple[str, bytes, bytes]]) -> None:
 
 def _copy_store_files(source: Path, output: Path) -> None:
     """The card, report, version file and metadata table of a store converted into another folder."""
-    for name in (clip_store.STORE_FILE, clip_store.METADATA_FILE, "README.md"):
+    names = [clip_store.STORE_FILE, clip_store.METADATA_FILE, "README.md"]
+    names += [p.relative_to(source).as_posix() for p in sorted((source / REPORT_DIR).rglob("*")) if p.is_file()]
+    for name in names:
         if (source / name).is_file():
-            shutil.copyfile(source / name, output / name)
-    if (source / "report").is_dir():
-        shutil.copytree(source / "report", output / "report", dirs_exist_ok=True)
+            write_bytes_atomic(output / name, (source / name).read_bytes())
 
 
 def update_card(output: Path, index: dict[str, Any]) -> Path | None:
@@ -105,7 +105,7 @@ def update_card(output: Path, index: dict[str, Any]) -> Path | None:
         "`load_dataset(<repo>, streaming=True)` reads them as WebDataset.\n"
     )
     card.text = text
-    card.save(str(path))
+    write_bytes_atomic(path, str(card).encode("utf-8"))
     return path
 
 

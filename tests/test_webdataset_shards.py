@@ -204,3 +204,13 @@ def test_the_push_dry_run_lists_the_shards_index_and_card_not_the_loose_clips(st
     assert {shard["file"] for shard in index["shards"]} | {clip_store.SHARD_INDEX_FILE, "README.md"} <= set(listed)
     assert not [name for name in listed if name.startswith(("clips/", "state/"))]
     assert any((store / clip_store.CLIPS_DIR).rglob("*.mp4"))  # there were loose clips to leave out
+
+
+def test_a_push_of_a_store_missing_a_listed_shard_stops_before_sending(tars_only, tmp_path, capsys):
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(tars_only, incomplete)
+    (incomplete / clip_store.shard_file_name(1)).unlink()
+    with pytest.raises(SystemExit) as exited:
+        push(["dataset", str(incomplete), "--repo-id", "someone/clips-wds", "--dry-run"])
+    assert exited.value.code == 2
+    assert "1 of 3 shards listed" in capsys.readouterr().err

@@ -218,13 +218,14 @@ class ShardSplitError(ValueError):
 
 
 def check_shard_split(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
-    """The rule for splitting a shard stream: each process takes a contiguous block of the (epoch-shuffled) tar
-    list (Accelerate's ``IterableDataset.shard``), and each of its DataLoader workers every ``num_workers``-th
-    tar of that block (``datasets``). Every tar is read by exactly one reader, so there must be at least
-    ``world_size x max(num_workers, 1)`` tars: fewer raise `ShardSplitError`. When the readers' shares are
-    unequal (the tar count is not a multiple of the readers), a warning says so: the processes' epochs then end
-    at different steps, which training tolerates (each process takes its own next epoch) but which skews how
-    often each clip is seen within a global pass.
+    """The rule for splitting a shard stream: each process takes a fixed contiguous block of the tars in index
+    order (Accelerate's ``IterableDataset.shard``, as Trainer prepares its loader), whose order each epoch
+    shuffles, and each of its DataLoader workers every ``num_workers``-th tar of that block (``datasets``).
+    Every tar is read by exactly one reader per epoch, so there must be at least ``world_size x
+    max(num_workers, 1)`` tars: fewer raise `ShardSplitError`. When the tar count is not a multiple of the
+    readers, a warning says so: processes with one tar more end their epochs later, which training tolerates
+    (each process starts its own next epoch; the step count is set by ``max_steps``), but the clips of the
+    smaller blocks are then seen a little more often.
     """
     readers = world_size * max(num_workers, 1)
     if num_shards < readers:

@@ -128,8 +128,9 @@ def plan_store_upload(folder: str | os.PathLike, repo_id: str) -> UploadPlan:
         except (clip_store.ClipStoreVersionError, FileNotFoundError) as error:
             raise PublishError(str(error)) from error
         files = _folder_files(folder, SHARD_STORE_EXCLUDED)
-        stray = sorted(set(f for f in files if f.endswith(".tar")) - {shard["file"] for shard in index["shards"]})
-        return UploadPlan(folder, repo_id, "dataset", [f for f in files if f not in stray])
+        listed = {shard["file"] for shard in index["shards"]}
+        files = [name for name in files if not name.endswith(".tar") or name in listed]  # not stray tars
+        return UploadPlan(folder, repo_id, "dataset", files)
     _check_folder(folder, STORE_REQUIRED, "curated clip store")
     return UploadPlan(folder, repo_id, "dataset", _folder_files(folder, STORE_EXCLUDED))
 

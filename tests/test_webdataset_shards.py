@@ -184,6 +184,10 @@ def test_a_damaged_shard_costs_its_own_clips_only(tars_only, tmp_path, caplog):
     (damaged / index["shards"][2]["file"]).unlink()
     with pytest.raises(FileNotFoundError, match="1 of 3 shards listed.*missing"):
         build_clip_dataset(damaged, streaming=True)
+    index_path = damaged / clip_store.SHARD_INDEX_FILE
+    index_path.write_text(json.dumps({**index, "format_version": clip_store.SHARD_FORMAT_VERSION + 1}))
+    with pytest.raises(clip_store.ClipStoreVersionError, match="newer vito_hf.*Upgrade"):
+        build_clip_dataset(damaged, streaming=True)
 
 
 def test_vito_trainer_trains_from_the_tars_alone(tars_only, tmp_path):

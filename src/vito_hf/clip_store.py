@@ -10,7 +10,8 @@ Layout of a store (format version 1)::
 The same clips may also be packed as WebDataset shards (the shard form, for stores too large to serve as
 one file per clip: a Hub repository holds about 100 k files)::
 
-    <store>/webdataset/index.json          {"format_version": 1, "clips", "bytes", "classes", "shards": [...]}
+    <store>/webdataset/index.json          {"format_version": 1, "clips", "bytes", "classes", "shards": [...],
+                                            and how it was packed: "seed", "shard_bytes", "shard_clips"}
     <store>/webdataset/clips-000000.tar    per clip <key>.mp4 (the clip's bytes) and <key>.json (its row)
 
 The key is the clip's position in the packing order (`sample_key`), free of dots, which split a WebDataset

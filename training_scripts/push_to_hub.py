@@ -5,7 +5,9 @@
     python training_scripts/push_to_hub.py model runs/tiny/encoder --repo_id me/vito-tiny --private
     python training_scripts/push_to_hub.py dataset videonet/ --repo_id me/videonet-clips
 
-`--dry_run` prints the files that would be uploaded, one per line, and touches no network. Without it the
+A store packed as WebDataset shards (dataset_scripts/convert_to_webdataset.py) uploads its tars, their index,
+card and report instead of the loose clips. `--dry_run` prints the files that would be uploaded, one per line,
+and touches no network. Without it the
 Hub is checked first (a few seconds at most): offline or unreachable, the command stops with a message and
 exit status 1, having changed nothing. All logic lives in vito_hf.hub.publish.
 """

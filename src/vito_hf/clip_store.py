@@ -7,6 +7,18 @@ Layout of a store (format version 1)::
     <store>/clips/<class id>/<video id>.mp4
     <store>/README.md, report/, state/, shards/   (curation's card, report and bookkeeping)
 
+The same clips may also be packed as WebDataset shards (the shard form, for stores too large to serve as
+one file per clip: a Hub repository holds about 100 k files)::
+
+    <store>/webdataset/index.json          {"format_version": 1, "clips", "bytes", "classes", "shards": [...],
+                                            and how it was packed: "seed", "shard_bytes", "shard_clips"}
+    <store>/webdataset/clips-000000.tar    per clip <key>.mp4 (the clip's bytes) and <key>.json (its row)
+
+The key is the clip's position in the packing order (`sample_key`), free of dots, which split a WebDataset
+key from its field; the row holds COLUMNS, `file_name` included. The index lists every shard with its clip
+count, bytes and clips per class id; it is written last, so a store with an index is complete. A store with
+an index is read from its shards, as a stream (the loose clips, if kept, are curation's working copy).
+
 A plain folder of videos (any of VIDEO_EXTENSIONS, labelled by their parent folder) is also read.
 Stores written before the format was versioned have no `clip_store.json`: they share version 1's
 layout and columns and are read as version 0. A store of a newer version is refused, since its
@@ -58,6 +70,17 @@ FEATURES = datasets.Features(
 """The rows `vito_hf.data.build_clip_dataset` yields: the video (kept encoded) and the metadata columns."""
 
 
+SHARD_FORMAT_VERSION = 1
+SHARD_DIR = "webdataset"
+SHARD_INDEX_FILE = f"{SHARD_DIR}/index.json"
+SHARD_VIDEO_FIELD = "mp4"
+SHARD_METADATA_FIELD = "json"
+SHARD_DATA_FILES = [f"{SHARD_DIR}/*.tar"]
+"""What the card's `configs` entry lists as the train split of a sharded store (read by `datasets`' webdataset)."""
+DEFAULT_SHARD_BYTES = 10**9
+"""Shards of about 1 GB: large enough for sequential reads, small enough to upload and retry one at a time."""
+
+
 class ClipStoreVersionError(ValueError):
     """The store was written in a format this version of vito_hf cannot read."""
 
@@ -100,3 +123,59 @@ def store_format_version(root: str | os.PathLike) -> int | None:
             f"versions up to {FORMAT_VERSION}. Upgrade vito_hf to read it."
         )
     return version
+
+
+def require_webdataset():
+    """The `webdataset` package, which writes and reads the shard form (an optional dependency)."""
+    try:
+        import webdataset
+    except ImportError as err:
+        raise ImportError(
+            "WebDataset shards need the `webdataset` package: pip install 'vito_hf[webdataset]'."
+        ) from err
+    return webdataset
+
+
+def shard_file_name(index: int) -> str:
+    """Where shard `index` lives, relative to the store."""
+    return f"{SHARD_DIR}/clips-{index:06d}.tar"
+
+
+def sample_key(position: int) -> str:
+    """The WebDataset key of the clip packed at `position`: digits only, since a dot would end the key."""
+    return f"{position:09d}"
+
+
+def is_shard_store(root: str | os.PathLike) -> bool:
+    """Whether `root` holds a finished shard form (its index)."""
+    return (Path(root) / SHARD_INDEX_FILE).is_file()
+
+
+def read_shard_index(root: str | os.PathLike) -> dict:
+    """The shard index of `root`, checked: version, shard entries, and every listed shard present.
+
+    Raises `ClipStoreVersionError` for a newer or unreadable index, `FileNotFoundError` for missing shards.
+    """
+    root = Path(root)
+    path = root / SHARD_INDEX_FILE
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+        version, shards = index["format_version"], index["shards"]
+        files = [shard["file"] for shard in shards]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ClipStoreVersionError(
+            f"{path} is unreadable ({type(err).__name__}: {err}); convert the store again "
+            "(dataset_scripts/convert_to_webdataset.py)."
+        ) from err
+    if not isinstance(version, int) or version > SHARD_FORMAT_VERSION:
+        raise ClipStoreVersionError(
+            f"{path}: shard format version {version!r}, written by a newer vito_hf; this one reads versions up to "
+            f"{SHARD_FORMAT_VERSION}. Upgrade vito_hf to read it."
+        )
+    missing = [name for name in files if not (root / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{root}: {len(missing)} of {len(files)} shards listed in {SHARD_INDEX_FILE} are missing "
+            f"({', '.join(missing[:5])}); download them again or convert the store again."
+        )
+    return index

@@ -9,7 +9,7 @@ Modules: `candidates` (what to curate), `taxonomy` and `matching` (which classes
 `classifier_filter`, `clip_export` (the random-access clip encoder), `stages` (the per-video
 stages), `workers` (worker processes that survive crashes), `state` (durable per-video records),
 `records` (settings and the typed record), `sharding` (split, merge, write the store), `report`
-(report and dataset card), `pipeline` (`curate`).
+(report and dataset card), `webdataset_export` (pack the store into WebDataset tar shards), `pipeline` (`curate`).
 """
 
 from .candidates import (

@@ -25,6 +25,7 @@ from .sharding import merge_shards, remove_other_splits, shard_of, write_shard
 from .stages import ProcessorSpec, VideoTask
 from .state import StateStore, remove_stale_temporaries
 from .taxonomy import Taxonomy, load_taxonomy
+from .webdataset_export import refresh_shard_store
 from .workers import run_tasks
 
 
@@ -134,7 +135,8 @@ def curate(
     how the work is split (worker processes, shards) and how the report and card look. With
     `num_shards` > 1 only the videos of shard `shard` are processed and their records saved under
     shards/; `merge_shards` then writes the store. Unsharded runs write metadata.jsonl, report/ and
-    README.md directly. Calling again resumes: finished videos are not redone. No single video ends
+    README.md directly, and with `webdataset_shard_bytes` pack the store into WebDataset shards too (a store
+    packed before is repacked, so its shards follow its clips). Calling again resumes: finished videos are not redone. No single video ends
     the run: whatever fails while handling one becomes its rejection, with stage and reason, in the report.
     """
     settings = _settings_from_keywords(settings, deprecated_keywords)
@@ -190,4 +192,5 @@ def curate(
             output_dir, target_distribution=settings.target_distribution, pretty_name=settings.pretty_name,
             license=settings.license,
         )
+        refresh_shard_store(output_dir, settings.webdataset_shard_bytes)
     return result

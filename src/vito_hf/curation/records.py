@@ -49,6 +49,9 @@ class CurationSettings:
     `batch_size` and `device`, `shard` of `num_shards`, `progress` bars.
 
     The report and card: `target_distribution` ({class id: weight}; None: uniform), `pretty_name`, `license`.
+
+    The store's form: `webdataset_shard_bytes` packs the finished store into WebDataset shards of about that
+    many bytes as well (`webdataset_export`; None: loose clips only, unless the store was packed before).
     """
 
     taxonomy: str | os.PathLike | Taxonomy | None = None
@@ -73,6 +76,8 @@ class CurationSettings:
     pretty_name: str | None = None
     license: str = "other"
 
+    webdataset_shard_bytes: int | None = None
+
     def __post_init__(self) -> None:
         checks = {
             "num_frames": self.num_frames >= 1,
@@ -86,6 +91,7 @@ class CurationSettings:
             "batch_size": self.batch_size >= 1,
             "num_shards": self.num_shards >= 1,
             "shard": 0 <= self.shard < self.num_shards,
+            "webdataset_shard_bytes": self.webdataset_shard_bytes is None or self.webdataset_shard_bytes >= 1,
         }
         for name, ok in checks.items():
             if not ok:

@@ -13,7 +13,15 @@ from .augmentation import (
     augment_views,
     byol_view_augmentations,
 )
-from .builder import NoUsableClipsError, VitoClipFolder, build_clip_dataset, clip_rows
+from .builder import (
+    NoUsableClipsError,
+    ShardSplitError,
+    VitoClipFolder,
+    build_clip_dataset,
+    build_shard_stream,
+    check_shard_split,
+    clip_rows,
+)
 from .decoding import (
     CorruptVideoError,
     EmptyVideoError,
@@ -48,6 +56,7 @@ __all__ = [
     "PretrainingData",
     "SeededBatchCollator",
     "NoUsableClipsError",
+    "ShardSplitError",
     "DeviceViewAugmentation",
     "FixedDelaySampler",
     "MarginalSampler",
@@ -61,8 +70,10 @@ __all__ = [
     "augment_frame",
     "augment_views",
     "build_clip_dataset",
+    "build_shard_stream",
     "build_pretraining_data",
     "byol_view_augmentations",
+    "check_shard_split",
     "clip_rows",
     "normalize_views",
     "seeded_pretraining_data",

@@ -18,7 +18,8 @@ class DataArguments:
     data_dir: str | None = field(
         default=None,
         metadata={
-            "help": "A curated clip folder (metadata.jsonl + clips/) or a plain folder of videos (required)."
+            "help": "A curated clip folder (metadata.jsonl + clips/), a store packed as WebDataset shards "
+            "(webdataset/index.json; always streamed) or a plain folder of videos (required)."
         },
     )
     streaming: bool = field(default=False, metadata={"help": "Stream clips instead of building a map-style dataset."})

@@ -10,6 +10,10 @@ and the video extensions are those of :mod:`vito_hf.clip_store`; a store of a ne
 
 Clips are grouped into shards (one ``gen_kwargs`` list), so ``datasets.distributed.split_dataset_by_node``
 hands each process whole shards of its own when the shard count divides the world size.
+
+A store packed as WebDataset shards (``webdataset/index.json``, see :mod:`vito_hf.clip_store`) is read as a
+stream of its tar files (:func:`build_shard_stream`): one ``datasets`` shard per tar, the clip's bytes kept in
+the row and decoded from memory. How tars are split over processes and workers: :func:`check_shard_split`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,26 @@ import hashlib
 import json
 import logging
 import os
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import datasets
 from datasets.builder import Key
 
-from ..clip_store import FEATURES, METADATA_FILE, VIDEO_EXTENSIONS, is_video_file, store_format_version
+from ..clip_store import (
+    COLUMNS,
+    FEATURES,
+    METADATA_FILE,
+    SHARD_METADATA_FIELD,
+    SHARD_VIDEO_FIELD,
+    VIDEO_EXTENSIONS,
+    is_shard_store,
+    is_video_file,
+    read_shard_index,
+    require_webdataset,
+    store_format_version,
+)
 from .decoding import probe_video
 
 logger = logging.getLogger(__name__)
@@ -196,6 +213,81 @@ class VitoClipFolder(datasets.GeneratorBasedBuilder):
         return example
 
 
+class ShardSplitError(ValueError):
+    """Fewer shards than readers (processes x DataLoader workers): some readers would get no clip."""
+
+
+def check_shard_split(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
+    """The rule for splitting a shard stream: each process takes a fixed contiguous block of the tars in index
+    order (Accelerate's ``IterableDataset.shard``, as Trainer prepares its loader), whose order each epoch
+    shuffles, and each of its DataLoader workers every ``num_workers``-th tar of that block (``datasets``).
+    Every tar is read by exactly one reader per epoch, so there must be at least ``world_size x
+    max(num_workers, 1)`` tars: fewer raise `ShardSplitError`. When the tar count is not a multiple of the
+    readers, a warning says so: processes with one tar more end their epochs later, which training tolerates
+    (each process starts its own next epoch; the step count is set by ``max_steps``), but the clips of the
+    smaller blocks are then seen a little more often.
+    """
+    readers = world_size * max(num_workers, 1)
+    if num_shards < readers:
+        raise ShardSplitError(
+            f"the shard store has {num_shards} shards for {world_size} processes x {max(num_workers, 1)} DataLoader "
+            f"workers = {readers} readers, and each reader streams whole shards: pack more, smaller shards "
+            "(convert_to_webdataset.py --shard_mb, --shard_clips) or use fewer DataLoader workers."
+        )
+    if num_shards % readers:
+        logger.warning(
+            "%d shards do not split evenly over %d readers (%d processes x %d workers): some readers stream one "
+            "shard more per epoch. Pack a multiple of %d shards for equal shares.",
+            num_shards, readers, world_size, max(num_workers, 1), readers,
+        )
+
+
+def _tar_members(path: str):
+    """(name, bytes) of each file in the tar at `path`, in order. The tar is opened for random access, so a
+    member's data comes in one read (tarfile's stream mode, which webdataset's reader uses, reads 10 KB at a
+    time: ten times the CPU per clip)."""
+    with tarfile.open(path, mode="r:") as tar:
+        for member in tar:
+            if member.isreg():
+                yield {"fname": member.name, "data": tar.extractfile(member).read(), "__url__": path}
+
+
+def _shard_examples(shards: list[str]):
+    """The rows of each tar in `shards` (members grouped into samples by webdataset's key rule): the video kept
+    as bytes, named by the clip's store path. A damaged sample is skipped; a tar that breaks off is left at that
+    point; both with a warning, never an error."""
+    group_by_keys = require_webdataset().tariterators.group_by_keys
+    for path in shards:
+        count = 0
+        try:
+            for sample in group_by_keys(_tar_members(path)):
+                try:
+                    row = json.loads(sample[SHARD_METADATA_FIELD])
+                    example = {name: row.get(name) for name in COLUMNS}
+                    example["video"] = {"path": row["file_name"], "bytes": sample[SHARD_VIDEO_FIELD]}
+                except (KeyError, TypeError, ValueError) as exc:
+                    logger.warning("Skipping sample %s of %s: %s: %s", sample.get("__key__"), path, type(exc).__name__, exc)
+                    continue
+                count += 1
+                yield example
+        except (tarfile.TarError, OSError, ValueError) as exc:
+            logger.warning("Shard %s is damaged after %d clips (%s: %s); its remaining clips are skipped. "
+                           "Convert the store again.", path, count, type(exc).__name__, exc)
+
+
+def build_shard_stream(data_dir: str | os.PathLike) -> datasets.IterableDataset:
+    """The clips of a shard store as a ``datasets.IterableDataset`` with one shard per tar file, in index order.
+
+    Rows have the columns of a folder store (`FEATURES`), the video as ``{"path": file_name, "bytes": ...}``.
+    """
+    root = Path(data_dir)
+    index = read_shard_index(root)
+    paths = [str((root / shard["file"]).resolve()) for shard in index["shards"]]
+    if not paths:
+        raise NoUsableClipsError(f"{root}: the shard index lists no shard; convert a store with clips.")
+    return datasets.IterableDataset.from_generator(_shard_examples, features=FEATURES, gen_kwargs={"shards": paths})
+
+
 def build_clip_dataset(
     data_dir: str | os.PathLike,
     split: str = "train",
@@ -209,11 +301,16 @@ def build_clip_dataset(
     Map-style (default) writes an Arrow cache of the rows (paths and metadata, not frames) under
     ``cache_dir``, keyed by a fingerprint of the folder so edits are picked up; ``streaming=True``
     reads the folder lazily. Both give the same rows in the same order. Unreadable or missing
-    clips are skipped with a logged warning. Only the ``"train"`` split exists.
+    clips are skipped with a logged warning. Only the ``"train"`` split exists. A shard store is
+    streamed from its tars (`build_shard_stream`).
     """
     if split != "train":
         raise ValueError(f"split={split!r}: a clip folder has a single 'train' split.")
     root = Path(data_dir)
+    if is_shard_store(root):
+        if not streaming:
+            raise ValueError(f"{root} is a shard store (WebDataset tars): read it with streaming=True.")
+        return build_shard_stream(root)
     rows = clip_rows(root)
     config = VitoClipFolderConfig(name="default", data_dir=str(root.resolve()), num_shards=num_shards, embed_videos=embed_videos)
     builder = VitoClipFolder(

@@ -16,9 +16,10 @@ import datasets
 import torch
 from transformers import TrainerCallback
 
+from ..clip_store import is_shard_store
 from .arguments import DataArguments
 from .augmentation import byol_view_augmentations
-from .builder import build_clip_dataset
+from .builder import build_clip_dataset, check_shard_split
 from .collation import DeviceViewAugmentation, VitoPretrainingCollator
 from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, TemporalSampler
 from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
@@ -71,13 +72,20 @@ def seeded_pretraining_data(
 
 
 def build_pretraining_data(
-    data_args: DataArguments, seed: int, data_dir: str | os.PathLike | None = None
+    data_args: DataArguments,
+    seed: int,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    world_size: int = 1,
+    num_workers: int = 0,
 ) -> PretrainingData:
     """Views of the clips in `data_dir` (default `data_args.data_dir`), drawn as `data_args` says, seeded by `seed`.
 
     Map-style: bad clips are replaced by other clips, each example is seeded by (seed, epoch, index) and the
     list is repeated `repeat_clips` times per epoch. Streaming: a shuffled `datasets.IterableDataset` that
-    Accelerate shards by process, each example seeded by (seed, epoch, clip); bad clips are dropped.
+    Accelerate shards by process, each example seeded by (seed, epoch, clip); bad clips are dropped. A shard
+    store (WebDataset tars) is always streamed; `world_size` processes x `num_workers` DataLoader workers must
+    not outnumber its tars (`check_shard_split`).
     """
     data_dir = data_dir if data_dir is not None else data_args.data_dir
     if data_dir is None:
@@ -92,7 +100,10 @@ def build_pretraining_data(
     on_device = uses_device_augmentation(data_args)
     collator = VitoPretrainingCollator(augmentations, apply_photometric=not on_device, normalize=not on_device)
     device_augmentation = DeviceViewAugmentation(augmentations) if on_device else None
-    rows = build_clip_dataset(data_dir, streaming=data_args.streaming, cache_dir=data_args.cache_dir)
+    sharded = is_shard_store(data_dir)
+    rows = build_clip_dataset(data_dir, streaming=data_args.streaming or sharded, cache_dir=data_args.cache_dir)
+    if sharded:
+        check_shard_split(rows.num_shards, world_size, num_workers)
     if isinstance(rows, datasets.IterableDataset):
         seeding = PerExampleSeededStream(transform, seed=seed)
         views = rows.shuffle(seed=seed, buffer_size=256).map(seeding)

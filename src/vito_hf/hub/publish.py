@@ -3,6 +3,7 @@
 What goes up is decided locally and can be listed without the network (`dry_run=True`): a checkpoint's
 weights, config, model files, image processor, card and the run files the card is written from; a store's
 card, metadata, clips and curation report, not the curation's own bookkeeping (`state/`, per-shard records).
+A store packed as WebDataset shards uploads its tars and their index in place of the loose clips.
 Before anything else the Hub is asked, with a short timeout, whether it answers: offline or unreachable, the
 push stops in seconds with a message that says so, having changed nothing, locally or remotely.
 
@@ -21,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import clip_store
+
 REACHABILITY_TIMEOUT_SECONDS = 5.0
 CHECKPOINT_REQUIRED = {
     "config.json": "save the model with save_pretrained",
@@ -35,6 +38,12 @@ STORE_REQUIRED = {
 }
 STORE_EXCLUDED = ("state/*", "shards/shard-*-of-*/*")
 """Curation bookkeeping (per-video state records, per-shard records): what resumes a curation, not data."""
+SHARD_STORE_REQUIRED = {
+    "README.md": "convert a curated store, which has a card (curation writes it)",
+    clip_store.SHARD_INDEX_FILE: "finish packing the shards (the index is written last)",
+}
+SHARD_STORE_EXCLUDED = (*STORE_EXCLUDED, f"{clip_store.CLIPS_DIR}/*")
+"""In a shard store the loose clips are curation's working copy: the tars hold them."""
 
 
 class HubUnreachableError(ConnectionError):
@@ -106,9 +115,22 @@ def plan_checkpoint_upload(folder: str | os.PathLike, repo_id: str) -> UploadPla
 
 
 def plan_store_upload(folder: str | os.PathLike, repo_id: str) -> UploadPlan:
-    """The files of a curated clip store to upload to dataset repo `repo_id` (checked locally, no network)."""
+    """The files of a curated clip store to upload to dataset repo `repo_id` (checked locally, no network).
+
+    A shard store sends its tars, their index, card, report and metadata table, not the loose clips; a shard
+    the index lists but the folder lacks stops the push before anything is sent."""
     folder = Path(folder)
     _check_repo_id(repo_id)
+    if folder.is_dir() and clip_store.is_shard_store(folder):
+        _check_folder(folder, SHARD_STORE_REQUIRED, "shard store")
+        try:
+            index = clip_store.read_shard_index(folder)
+        except (clip_store.ClipStoreVersionError, FileNotFoundError) as error:
+            raise PublishError(str(error)) from error
+        files = _folder_files(folder, SHARD_STORE_EXCLUDED)
+        listed = {shard["file"] for shard in index["shards"]}
+        files = [name for name in files if not name.endswith(".tar") or name in listed]  # not stray tars
+        return UploadPlan(folder, repo_id, "dataset", files)
     _check_folder(folder, STORE_REQUIRED, "curated clip store")
     return UploadPlan(folder, repo_id, "dataset", _folder_files(folder, STORE_EXCLUDED))
 

@@ -191,6 +191,8 @@ def run_pretraining(
     data = build_pretraining_data(
         data_args,
         seed=training_args.seed if training_args.data_seed is None else training_args.data_seed,
+        world_size=training_args.world_size,
+        num_workers=training_args.dataloader_num_workers,
     )
     trainer = VitoTrainer(
         model=model,

@@ -133,3 +133,28 @@ def test_readme_paper_recipe_lines_match_the_recipe():
     assert all(number in section for number in numbers), numbers
     assert "--per_device_train_batch_size 128 --gradient_accumulation_steps 4" in section
     assert re.search(r"8 x 128 x 4 accumulation; 4 nodes of 8 GPUs: 32 x 128 x 1", section)
+
+
+def test_an_accumulating_run_says_in_its_log_summary_and_card_that_negatives_are_per_micro_batch(tmp_path):
+    import json
+    import sys
+
+    from training_helpers import write_real_clips
+
+    clips = write_real_clips(tmp_path / "clips")
+    output_dir = tmp_path / "run"
+    command = [
+        sys.executable, str(REPOSITORY / "training_scripts/run_pretraining.py"), "--output_dir", str(output_dir),
+        "--data_dir", str(clips), "--cache_dir", str(tmp_path / "cache"), "--preset", "tiny", "--image_size", "32",
+        "--window_seconds", "1.0", "--repeat_clips", "2", "--max_steps", "1", "--per_device_train_batch_size", "2",
+        "--gradient_accumulation_steps", "2", "--optimizer_name", "adamw", "--learning_rate", "1e-3",
+        "--use_cpu", "--disable_tqdm", "true", "--report_to", "none", "--seed", "1",
+    ]
+    completed = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "each micro-batch draws its negatives from its own 2 clips only" in completed.stderr
+    summary = json.loads((output_dir / "encoder" / "pretraining_summary.json").read_text())["optimization"]
+    assert (summary["negatives_from"], summary["negatives_per_micro_batch"]) == ("each micro-batch only", 2)
+    assert summary["imagenet_epochs"] == pytest.approx(1 * 4 / IMAGENET_EPOCH_EXAMPLES, rel=1e-5)  # 1 step of 4 clips
+    card = (output_dir / "encoder" / "README.md").read_text()
+    assert "| negatives | each micro-batch only: 2 clips per InfoNCE batch" in card

@@ -144,7 +144,7 @@ def summarise_pretraining_run(
             "processes": args.world_size,
             "global_batch_size": global_batch,
             "recipe": args.recipe,
-            "imagenet_epochs": round(state.global_step * global_batch / IMAGENET_EPOCH_EXAMPLES, 4),
+            "imagenet_epochs": float(f"{state.global_step * global_batch / IMAGENET_EPOCH_EXAMPLES:.6g}"),
             # Each micro-batch is its own InfoNCE problem: accumulation does not pool negatives across micro-batches.
             "negatives_per_micro_batch": args.per_device_train_batch_size * args.world_size,
             "negatives_from": "each micro-batch only" if args.gradient_accumulation_steps > 1 else "the whole global batch",

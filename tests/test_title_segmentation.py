@@ -102,9 +102,10 @@ def test_curation_records_the_segmenter_in_its_report(tmp_path, match_segments):
     out = tmp_path / "out"
     report = curate(manifest, out, settings).report
     matched = report["stages"][1]["passed"]
-    assert report["settings"]["match_segments"] is match_segments
+    assert report["settings"].get("match_segments", False) is match_segments
     if not match_segments:
         assert report["title_segmenter"] is None and not (out / "title_segmenter").exists()
+        assert "match_segments" not in report["settings"]  # pinned as before segmentation existed
         assert matched == 2
         return
     assert report["title_segmenter"]["model"] == "title_segmenter/segmenter.model"

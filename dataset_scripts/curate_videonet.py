@@ -71,6 +71,8 @@ def build_parser() -> ArgumentParser:
                      help="clip codec: mjpeg (fastest training reads) or libx264 (all-intra, smaller, plays in browsers)")
     run.add_argument("--per_class_cap", type=_optional_int, default=5000, help="videos per class query (0: no cap)")
     run.add_argument("--match_tags", action="store_true", help="match class names in tags as well as titles")
+    run.add_argument("--no_title_segmentation", dest="match_segments", action="store_false",
+                     help="match whole words only (default: also inside hashtags, camelCase and run-together words)")
     run.add_argument("--num_workers", type=non_negative_int, default=min(4, os.cpu_count() or 1),
                      help="worker processes (0: run in this process)")
     run.add_argument("--batch_size", type=positive_int, default=32, help="frames per classifier batch")
@@ -115,7 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
             classifier=None if args.classifier.lower() == "none" else args.classifier,
             num_frames=args.frames, min_duration=args.min_duration, clip_duration=args.clip_duration,
             fps=args.fps, short_side=args.short_side, codec=args.codec, per_class_cap=args.per_class_cap,
-            match_tags=args.match_tags, num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
+            match_tags=args.match_tags, match_segments=args.match_segments,
+            num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
             shard=args.shard, num_shards=args.num_shards, target_distribution=target,
             pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,
             webdataset_shard_bytes=shard_bytes,

@@ -4,11 +4,13 @@
     # a small CPU run (AdamW):
     python training_scripts/run_pretraining.py --output_dir runs/tiny --preset tiny --data_dir curated/ \\
         --max_steps 1000 --per_device_train_batch_size 32 --optimizer_name adamw --learning_rate 2e-3 --use_cpu
-    # the paper's recipe on 8 GPUs (LARS, lr 0.3 x global batch / 256, 10 of 300 epochs of warm-up, wd 1e-6):
+    # the paper's recipe (--recipe paper: LARS, global batch 4,096 checked, lr 0.3 x 4096/256 = 4.8, 10 warm-up and
+    # 300 ImageNet epochs = 3,125 and 93,750 steps, wd 1e-6) on 8 GPUs: 8 x 128 per device x 4 accumulation steps
     accelerate launch --config_file training_scripts/accelerate/multi_gpu_8.yaml training_scripts/run_pretraining.py \\
-        --output_dir runs/resnet50 --preset resnet50 --data_dir videonet/ --per_device_train_batch_size 64 \\
-        --optimizer_name lars --base_learning_rate 0.3 --warmup_steps 0.033 --max_steps 94000 --bf16 --channels_last \\
+        --recipe paper --per_device_train_batch_size 128 --gradient_accumulation_steps 4 \\
+        --output_dir runs/resnet50 --preset resnet50 --data_dir videonet/ --bf16 --channels_last \\
         --dataloader_num_workers 8 --save_steps 1000 --report_to tensorboard
+    # on 4 nodes of 8 GPUs (32 x 128 x 1) under Slurm: sbatch --nodes 4 training_scripts/slurm_paper_recipe.sh
 
 Rerunning the same command resumes from the newest complete checkpoint in --output_dir; once the run has
 finished it does nothing (a larger --max_steps continues it). At the end the folder holds encoder/ (a VitoModel

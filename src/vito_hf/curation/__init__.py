@@ -28,6 +28,7 @@ from .clip_export import SUPPORTED_CODECS, encode_clip, output_size
 from .matching import TitleMatcher, apply_class_cap, normalize_words, plural_forms
 from .pipeline import CurationResult, curate, select_videos
 from .records import DEFAULT_CLASSIFIER, CurationSettings, VideoRecord
+from .segmentation import TitleSegmenter, split_camel_case
 from .sharding import ShardMergeError, merge_shards, shard_of
 from .state import CurationSettingsError
 from .taxonomy import (
@@ -55,6 +56,7 @@ __all__ = [
     "TaxonomyClass",
     "TaxonomyError",
     "TitleMatcher",
+    "TitleSegmenter",
     "VideoRecord",
     "WorkerStartupError",
     "apply_class_cap",
@@ -72,5 +74,6 @@ __all__ = [
     "plural_forms",
     "select_videos",
     "shard_of",
+    "split_camel_case",
     "taxonomy_from_records",
 ]

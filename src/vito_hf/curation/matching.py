@@ -8,6 +8,10 @@ name also matches with its last word in a plural form (regular English rules:
 +s, +es, y -> ies, f/fe -> ves, and a short list of irregulars), and a
 hyphenated name also matches written as one word ("T-shirt" -> "tshirt").
 
+With a `TitleSegmenter` (see `segmentation`), a title is also matched on its words with hashtags, camelCase
+and run-together words split ("#goldenretrieverpuppy" -> "golden retriever puppy"), and a name of several
+words also matches written as one ("goldenretriever"); what the plain words match is always kept.
+
 Rule for several matches: when one matched phrase lies inside a longer matched
 phrase at the same place ("tiger" inside "tiger cat"), only the longer one
 counts; every other matched class counts, so a video may be the answer to
@@ -21,8 +25,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .taxonomy import Taxonomy
+
+if TYPE_CHECKING:  # segmentation imports normalize_words from here
+    from .segmentation import TitleSegmenter
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
@@ -73,13 +81,13 @@ def plural_forms(word: str) -> tuple[str, ...]:
     return (word + "s",)
 
 
-def _phrase_variants(name: str) -> set[tuple[str, ...]]:
+def _phrase_variants(name: str, join_words: bool = False) -> set[tuple[str, ...]]:
     words = normalize_words(name)
     if not words:
         return set()
     variants = {words}
     variants.update(words[:-1] + (plural,) for plural in plural_forms(words[-1]))
-    if "-" in name and len(words) > 1:
+    if ("-" in name or join_words) and len(words) > 1:
         joined = ("".join(words),)
         variants.add(joined)
         variants.update((plural,) for plural in plural_forms(joined[0]))
@@ -87,14 +95,16 @@ def _phrase_variants(name: str) -> set[tuple[str, ...]]:
 
 
 class TitleMatcher:
-    """Finds the classes of a taxonomy whose name or synonym occurs in a title."""
+    """Finds the classes of a taxonomy whose name or synonym occurs in a title (also inside hashtags and
+    run-together words when given a `segmenter`)."""
 
-    def __init__(self, taxonomy: Taxonomy):
+    def __init__(self, taxonomy: Taxonomy, segmenter: TitleSegmenter | None = None):
         self.taxonomy = taxonomy
+        self.segmenter = segmenter
         self._phrases: dict[tuple[str, ...], set[int]] = {}
         for cls in taxonomy:
             for name in cls.names:
-                for variant in _phrase_variants(name):
+                for variant in _phrase_variants(name, join_words=segmenter is not None):
                     self._phrases.setdefault(variant, set()).add(cls.index)
         self._max_words = max((len(p) for p in self._phrases), default=0)
 
@@ -102,7 +112,12 @@ class TitleMatcher:
         """Sorted indices of the classes named in the title (and in the tags, each tag on its own)."""
         found: set[int] = set()
         for text in (title, *tags):
-            found.update(self._match_words(normalize_words(text)))
+            words = normalize_words(text)
+            found.update(self._match_words(words))
+            if self.segmenter is not None:
+                segmented = self.segmenter.words(text)
+                if segmented != words:
+                    found.update(self._match_words(segmented))
         return tuple(sorted(found))
 
     def _match_words(self, words: tuple[str, ...]) -> set[int]:

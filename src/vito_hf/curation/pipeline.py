@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .candidates import Candidate, load_candidates
 from .matching import TitleMatcher, apply_class_cap
 from .records import PER_VIDEO_STAGES, CurationSettings, VideoRecord
+from .segmentation import TitleSegmenter
 from .sharding import merge_shards, remove_other_splits, shard_of, write_shard
 from .stages import ProcessorSpec, VideoTask
 from .state import StateStore, remove_stale_temporaries
@@ -50,9 +51,11 @@ def select_videos(
     per_class_cap: int | None,
     match_tags: bool = False,
     progress: bool = False,
+    segmenter: TitleSegmenter | None = None,
 ) -> tuple[list[VideoTask], list[VideoRecord]]:
-    """The videos to process with their class queries, and the records of candidates rejected before that."""
-    matcher = TitleMatcher(taxonomy)
+    """The videos to process with their class queries, and the records of candidates rejected before that
+    (`segmenter`: also match inside hashtags and run-together words)."""
+    matcher = TitleMatcher(taxonomy, segmenter)
     usable = [c for c in candidates if c.problem is None]
     titles = tqdm(usable, desc="matching titles", unit="title", disable=not progress or len(usable) < 10_000)
     matches = [matcher.match(c.title, c.tags if match_tags else ()) for c in titles]
@@ -150,7 +153,14 @@ def curate(
     remove_other_splits(output_dir, settings.num_shards)
 
     all_candidates = load_candidates(candidates)
-    tasks, early = select_videos(all_candidates, taxonomy, settings.per_class_cap, settings.match_tags, settings.progress)
+    segmenter, segmenter_files = None, None
+    if settings.match_segments:
+        # Trained on every usable title in every shard alike (deterministic), so shards match the same way.
+        segmenter = TitleSegmenter.train([c.title for c in all_candidates if c.problem is None], taxonomy)
+        segmenter_files = segmenter.save(output_dir)
+    tasks, early = select_videos(
+        all_candidates, taxonomy, settings.per_class_cap, settings.match_tags, settings.progress, segmenter
+    )
     mine = [t for t in tasks if shard_of(t.candidate.video_id, settings.num_shards) == settings.shard]
     records: dict[str, VideoRecord] = {}
     todo = []
@@ -181,7 +191,8 @@ def curate(
     shard, num_shards = settings.shard, settings.num_shards
     shard_records = [r for r in early if shard_of(r.video_id, num_shards) == shard]
     shard_records += [records[t.candidate.video_id] for t in mine]
-    run = {"settings": settings.pinned(), "shard": shard, "num_shards": num_shards, "executed": executed, "reused": reused}
+    run = {"settings": settings.pinned(), "shard": shard, "num_shards": num_shards, "executed": executed, "reused": reused,
+           "title_segmenter": segmenter_files}
     write_shard(output_dir, shard, num_shards, shard_records, run, taxonomy)
     result = CurationResult(
         output_dir=output_dir, shard=shard, num_shards=num_shards, candidates=len(all_candidates),

@@ -133,6 +133,8 @@ def build_report(
             "classes_with_clips": sum(1 for c in classes if c["kept"]),
         },
         "classes": classes,
+        # The sentencepiece model that split hashtags and run-together words for matching (None: not used).
+        "title_segmenter": next((run["title_segmenter"] for run in runs if run.get("title_segmenter")), None),
         "last_run": {
             "executed": {stage: executed.get(stage, 0) for stage in PER_VIDEO_STAGES},
             "reused": sum(int(run.get("reused", 0)) for run in runs),
@@ -236,6 +238,9 @@ def render_card(report: Mapping[str, object], *, pretty_name: str, license: str 
              "libx264": "all-intra H.264 (every frame a keyframe)"}[settings["codec"]]
     size = "original size" if settings["short_side"] is None else f"short side at most {settings['short_side']} px"
     tvd = report["target"]["total_variation_distance"]
+    segmenter = report.get("title_segmenter")
+    segmented = (f", also inside hashtags and run-together words (split by the sentencepiece model "
+                 f"`{segmenter['model']}`)" if segmenter else "")
     body = f"""
 # {pretty_name}
 
@@ -248,7 +253,7 @@ pretraining yields robust and more human-aligned visual representations*, NeurIP
 ## How it was made
 
 1. Title matching against {report['taxonomy']['num_classes']} class names and synonyms
-   (taxonomy `{taxonomy}`), {cap} per class query.
+   (taxonomy `{taxonomy}`){segmented}, {cap} per class query.
 2. Probe and length filter: videos shorter than {settings['min_duration']} s dropped.
 3. Classifier filter: `{classifier}` on the first {settings['num_frames']} frames; a video is kept
    for a queried class that is the top-1 prediction on at least one frame.

@@ -22,6 +22,7 @@ from pathlib import Path
 from .. import clip_store
 from .records import VideoRecord
 from .report import build_report, write_card, write_report
+from .segmentation import SEGMENTER_DIR
 from .state import temporary_path, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy, taxonomy_from_records
 
@@ -133,6 +134,10 @@ def merge_shards(
                     name = record.row["file_name"]
                     _copy_clip(root / name, output_dir / name)
         records.extend(shard_records)
+    segmenter = output_dir / SEGMENTER_DIR
+    for root in roots:  # the title-segmentation model the report names (every shard trained the same one)
+        if not segmenter.is_dir() and (root / SEGMENTER_DIR).is_dir():
+            shutil.copytree(root / SEGMENTER_DIR, segmenter)
     summaries = [{k: v for k, v in run.items() if k not in ("settings", "taxonomy")} for run in runs]
     return write_dataset(
         output_dir, records, taxonomy, settings, summaries,

@@ -260,6 +260,11 @@ def _recipe_section(summary: Mapping | None, conversion: Mapping | None, process
         ["global batch (clips)", f"{optimization['global_batch_size']} = {optimization['per_device_batch_size']} per "
                                  f"device x {optimization['processes']} process(es) x "
                                  f"{optimization['gradient_accumulation_steps']} accumulation step(s)"],
+        *([["recipe", f"{optimization['recipe']} ({optimization.get('imagenet_epochs')} ImageNet epochs of 1.28 M "
+                      "examples trained)"]] if optimization.get("recipe") else []),
+        *([["negatives", f"{optimization['negatives_from']}: {optimization['negatives_per_micro_batch']} clips per "
+                         "InfoNCE batch (gradient accumulation does not pool negatives across micro-batches)"]]
+          if "negatives_from" in optimization else []),
         ["views per clip", views.get("num_views") if views.get("num_views") is not None else "not recorded by this run"],
         ["sampling window", f"{views['window_seconds']} s"],
         ["view size", f"{crop.get('height')} px" if crop else views.get("image_size")],

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 import transformers
 
+from ..training.recipes import IMAGENET_EPOCH_EXAMPLES
+
 SUMMARY_FILE = "pretraining_summary.json"
 STORE_REPORT = Path("report") / "report.json"
 STORE_CARD = "README.md"
@@ -120,6 +122,7 @@ def summarise_pretraining_run(
     history = losses(state.log_history)
     momentum = [entry["ema_momentum"] for entry in state.log_history if "ema_momentum" in entry]
     runtime = (train_output.metrics or {}).get("train_runtime") if train_output is not None else None
+    global_batch = args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
     return {
         "format_version": 1,
         "model": {"preset": model_args.preset if model_args.model_name_or_path is None else None,
@@ -139,7 +142,12 @@ def summarise_pretraining_run(
             "per_device_batch_size": args.per_device_train_batch_size,
             "gradient_accumulation_steps": args.gradient_accumulation_steps,
             "processes": args.world_size,
-            "global_batch_size": args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps,
+            "global_batch_size": global_batch,
+            "recipe": args.recipe,
+            "imagenet_epochs": float(f"{state.global_step * global_batch / IMAGENET_EPOCH_EXAMPLES:.6g}"),
+            # Each micro-batch is its own InfoNCE problem: accumulation does not pool negatives across micro-batches.
+            "negatives_per_micro_batch": args.per_device_train_batch_size * args.world_size,
+            "negatives_from": "each micro-batch only" if args.gradient_accumulation_steps > 1 else "the whole global batch",
             "optimizer": args.optimizer_name,
             "learning_rate": args.learning_rate,
             "base_learning_rate": args.base_learning_rate,

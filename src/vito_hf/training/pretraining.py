@@ -105,6 +105,21 @@ def check_arguments(
     )
 
 
+def describe_batch(training_args: VitoTrainingArguments) -> list[str]:
+    """What the run's log says about its recipe and where its negatives come from."""
+    lines = []
+    plan = training_args.recipe_plan()
+    if plan is not None:
+        lines.append(plan.describe())
+    if training_args.gradient_accumulation_steps > 1 and (plan is None or plan.gradient_accumulation_steps == 1):
+        micro = training_args.per_device_train_batch_size * training_args.world_size
+        lines.append(
+            f"gradient accumulation over {training_args.gradient_accumulation_steps} micro-batches: each micro-batch "
+            f"draws its negatives from its own {micro} clips only, not from the whole global batch"
+        )
+    return lines
+
+
 def write_directory_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
     """`write(temporary)` then rename to `directory`, replacing an older one only once the new one is whole."""
     temporary = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
@@ -186,6 +201,8 @@ def run_pretraining(
             global_step=state.global_step, train_loss=None, log_history=list(state.log_history),
             message=plan.message, already_finished=True,
         )
+    for line in describe_batch(training_args):
+        logger.warning(line)
     set_seed(training_args.seed)  # the model is built before Trainer seeds: one seed, one initialisation
     model = load_pretraining_model(model_args)
     data = build_pretraining_data(

@@ -6,11 +6,13 @@ variants per script call its `main(argv)` in this process, which exits the same 
 """
 
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from curation_helpers import clip
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(
@@ -63,7 +65,7 @@ def call_main(script: str, argv: list[str], capsys) -> str:
 def clips(tmp_path) -> Path:
     folder = tmp_path / "clips"
     folder.mkdir()
-    (folder / "a.mp4").write_bytes(b"\x00" * 64)  # listed as a clip; never decoded before the argument checks
+    shutil.copyfile(clip("carphone_pristine.mp4"), folder / "a.mp4")  # a real clip: the data check probes it
     return folder
 
 
@@ -71,7 +73,7 @@ def clips(tmp_path) -> Path:
     "case, expected",
     [
         (["--output_dir", "run", "--data_dir", "missing"], "--data_dir missing: no such folder"),
-        (["--output_dir", "run", "--data_dir", "{empty}"], "no clips found"),
+        (["--output_dir", "run", "--data_dir", "{empty}"], "no usable clip"),
         (["--output_dir", "run", "--data_dir", "{clips}", "--preset", "huge"], "Unknown VITO preset 'huge'"),
         (["--output_dir", "run", "--data_dir", "{clips}", "--config_overrides", "temperature"], "key=value"),
         (["--output_dir", "run", "--data_dir", "{clips}", "--max_steps", "-5"], "--max_steps must be a positive"),

@@ -124,12 +124,12 @@ def main() -> None:
         video, labels = sequence.read_frames(), sequence.read_annotations()
     result = {"bench": "label_propagation", "mode": "quick" if args.quick else "full", "frame_size": list(video.shape[1:3]),
               "frames": frames, "repeats": repeats, "num_context": 7, "radius": 12, "topk": 5}
-    extract_time, features = timed(lambda: frame_feature_maps(model, video, hidden_state_index=0))
+    extract_time, features = timed(lambda: frame_feature_maps(model, video))
     result["feature_extraction_ms_per_frame"] = 1000 * extract_time / frames
     result["stride16"] = measure(features, labels[0], repeats)
     if not args.quick:
         doubled = np.repeat(np.repeat(video, 2, axis=1), 2, axis=2)
-        result["stride8"] = measure(frame_feature_maps(model, doubled, hidden_state_index=0), labels[0], repeats)
+        result["stride8"] = measure(frame_feature_maps(model, doubled), labels[0], repeats)
     result["ms_per_frame_480p"] = result["stride16"]["ms_per_frame_tiled"]
     result["speedup_vs_full_affinity"] = result["stride16"]["speedup_vs_full"]
     print(json.dumps(result))

@@ -165,7 +165,7 @@ def test_default_maps_are_the_stride_16_stage_of_convolutional_models():
     frames = np.random.default_rng(0).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
     vito = VitoModel(load_preset("tiny"))  # pooled stages: stage3 (64 channels, stride 16), stage4 (128, stride 32)
     assert frame_feature_maps(vito, frames).shape == (2, 64, 4, 6)
-    assert frame_feature_maps(vito, frames, hidden_state_index=1).shape == (2, 128, 2, 3)
+    assert frame_feature_maps(vito, frames, hidden_state_index=-1).shape == (2, 128, 2, 3)
     resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1]))
     assert frame_feature_maps(resnet, frames).shape == (2, 24, 4, 6)
 

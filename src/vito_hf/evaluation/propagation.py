@@ -57,7 +57,8 @@ def frame_feature_maps(
 ) -> torch.Tensor:
     """Frozen feature maps ``[T, C, h, w]`` (float32, CPU) of uint8 frames ``[T, H, W, 3]`` at their own size.
 
-    ``hidden_state_index`` picks ``hidden_states[i]`` (for VITO: its pooled stages in order, 0 = conv4_x). By
+    ``hidden_state_index`` picks ``hidden_states[i]`` (for VITO and ResNet: the embeddings, then every stage; -1 =
+    conv5_x). By
     default convolutional models give their second-to-last stage (stride 16: VITO's and a ResNet's conv4_x, the
     stage VFS propagates with) and ViT-style models their ``last_hidden_state``, laid out on the patch grid.
     """

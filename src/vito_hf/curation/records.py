@@ -24,6 +24,8 @@ order does not change what is kept, and the cheap ones first spare the classifie
 PER_VIDEO_STAGES = ("probe", "length", "classifier", "export")
 """The stages that run per video in worker processes (the others run over the whole candidate list)."""
 
+EXECUTORS = ("local", "ray")
+
 DEFAULT_CLASSIFIER = "microsoft/resnet-50"
 """The paper filters with an ImageNet ResNet-50; this is transformers' port of the v1.5 one."""
 
@@ -45,8 +47,12 @@ class CurationSettings:
     training, or "libx264", all-intra clips that browsers play), `per_class_cap` videos per class
     query, and `match_tags` (match class names in tags too).
 
-    How the work is carried out (no effect on the outcome): `num_workers` (0: this process), classifier
-    `batch_size` and `device`, `shard` of `num_shards`, `progress` bars.
+    How the work is carried out (no effect on the outcome): the `executor` ("local": this process or
+    `num_workers` worker processes; "ray": a Ray Data pipeline on the cluster at `ray_address`, default a
+    local Ray started for the run, with `num_workers` classifier actors, at least one), classifier
+    `batch_size` (frames per forward pass) and `device`, `cross_video_batching` (a batch takes frames of
+    several videos, up to `batch_size`; otherwise each video's frames are batched alone), `shard` of
+    `num_shards`, `progress` bars.
 
     The report and card: `target_distribution` ({class id: weight}; None: uniform), `pretty_name`, `license`.
     """
@@ -65,6 +71,9 @@ class CurationSettings:
     num_workers: int = 0
     batch_size: int = 32
     device: str | None = None
+    cross_video_batching: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
     shard: int = 0
     num_shards: int = 1
     progress: bool = True
@@ -84,6 +93,7 @@ class CurationSettings:
             "per_class_cap": self.per_class_cap is None or self.per_class_cap >= 1,
             "num_workers": self.num_workers >= 0,
             "batch_size": self.batch_size >= 1,
+            "executor": self.executor in EXECUTORS,
             "num_shards": self.num_shards >= 1,
             "shard": 0 <= self.shard < self.num_shards,
         }
@@ -101,6 +111,10 @@ class CurationSettings:
             clip_duration=float(self.clip_duration), fps=float(self.fps),
         )
         return values
+
+    def videos_per_batch(self) -> int:
+        """How many videos share the classifier's batches: enough to fill one batch, or 1 without cross-video batching."""
+        return -(-self.batch_size // self.num_frames) if self.cross_video_batching else 1
 
     def resolved(self, taxonomy: Taxonomy, classifier: str | None) -> CurationSettings:
         return replace(self, taxonomy=taxonomy, classifier=classifier)
@@ -136,6 +150,7 @@ class VideoRecord:
 
     def reject(self, stage: str, code: str, reason: str) -> VideoRecord:
         self.status, self.stage, self.reason_code, self.reason = "rejected", stage, code, reason
+        self.class_index = None
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -67,10 +67,13 @@ def _clips(output: Path) -> list[Path]:
 
 
 def test_ray_keeps_and_rejects_what_the_local_executor_does(tmp_path, ray_session, inputs, local_reference):
+    """With cross-video batches of 2 videos, and 2 actors asked for on 2 CPUs (one is started: with both
+    CPUs held by actors, no probe or export task could run and the pipeline used to hang)."""
     manifest, taxonomy, classifier = inputs
     reference, local = local_reference
     settings = CurationSettings(
-        taxonomy=taxonomy, classifier=classifier, executor="ray", cross_video_batching=True, batch_size=8, **SETTINGS
+        taxonomy=taxonomy, classifier=classifier, executor="ray", num_workers=2, cross_video_batching=True, batch_size=8,
+        **SETTINGS,
     )
     result = curate(manifest, tmp_path, settings)
 

@@ -98,6 +98,18 @@ def _classifier_gpus(ray, settings) -> int:
     return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
 
 
+def _actor_pool_size(ray, wanted: int) -> int:
+    """`wanted` actors, but at most the cluster's CPUs less one: each actor holds a CPU, and with every CPU
+    held by an actor the probe and export tasks could never be scheduled (the pipeline would hang)."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < 2:
+        raise RayExecutorError(
+            f"the Ray cluster has {cpus} CPU(s); the Ray executor needs at least 2 (one for a classifier actor, "
+            "one for the probe and export tasks); use executor='local' on this machine"
+        )
+    return max(1, min(wanted, cpus - 1))
+
+
 def run_tasks_on_ray(
     tasks: Sequence[VideoTask],
     spec: ProcessorSpec,
@@ -132,7 +144,7 @@ def run_tasks_on_ray(
         if settings.classifier is not None:
             dataset = dataset.map_batches(
                 _ClassifierActor, fn_constructor_kwargs={"spec": spec}, batch_size=settings.videos_per_batch(),
-                compute=ray.data.ActorPoolStrategy(size=max(1, num_actors)), num_cpus=1,
+                compute=ray.data.ActorPoolStrategy(size=_actor_pool_size(ray, num_actors)), num_cpus=1,
                 num_gpus=_classifier_gpus(ray, settings), batch_format="numpy",
             )
         dataset = dataset.map(_finish, fn_kwargs={"spec": spec}, num_cpus=1)

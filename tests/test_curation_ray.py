@@ -1,5 +1,6 @@
 """The Ray Data executor on real clips: the local executor's kept set and rejections, and a killed job resumes."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
-from vito_hf.curation import CurationSettings, curate, taxonomy_from_records
+from vito_hf.curation import CurationSettings, curate
 from vito_hf.data.decoding import probe_video
 
 ray = pytest.importorskip("ray")
@@ -89,6 +90,19 @@ def test_ray_keeps_and_rejects_what_the_local_executor_does(tmp_path, ray_sessio
 
     rerun = curate(manifest, tmp_path, settings)
     assert rerun.reused == result.selected and set(rerun.executed.values()) == {0}
+
+
+def test_ray_address_without_the_ray_executor_is_a_one_line_error(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("curate_videonet", CLI)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["curate", "--candidates", str(tmp_path), "--output_dir", str(tmp_path / "out"), "--ray_address", "auto"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{Path(sys.argv[0]).name}: error: --ray_address needs --executor ray (see --help)"
+    ]
+    assert not (tmp_path / "out").exists()
 
 
 def _records(output: Path) -> list[Path]:

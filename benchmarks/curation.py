@@ -6,10 +6,14 @@ image processing and the model; a randomly initialised ResNet of the paper's
 size, so the cost is real though the predictions are not), and clip export
 (encode_clip, 10 s at 25 fps, 256 px short side, MJPEG, the curation default). Baseline,
 measured in the same process: decoding every frame of the clip to RGB once.
-Then `curate` end to end on a few candidates, in this process.
+Then `curate` end to end on a few candidates, in this process; both executors (local worker
+processes, and Ray Data on a local Ray with as many CPUs) on the same candidates, in videos/s; and the
+classifier's frames/s when a forward pass holds frames of several videos (cross-video batching)
+against one video's frames per pass (each video's N frames alone, N below the batch size).
 
     python benchmarks/curation.py           # ResNet-50, 100 frames (the paper's filter)
     python benchmarks/curation.py --quick   # ResNet-18, 16 frames, fewer repeats (about a minute)
+    python benchmarks/curation.py --quick --no_ray   # without Ray installed
 
 Last line: one JSON object.
 """
@@ -24,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -146,9 +151,56 @@ def bench_end_to_end(classifier_dir: Path, frames: int, workdir: Path, copies: i
     }
 
 
+def bench_executors(classifier_dir: Path, frames: int, workdir: Path, copies: int, workers: int) -> dict:
+    """videos/s of `curate` with the local executor and with Ray Data, on the same fresh candidates."""
+    import ray
+
+    candidates = workdir / "executor_candidates"
+    candidates.mkdir()
+    bikes = next(p for p in sample_clip_paths() if p.name == "bikes.mp4")
+    for i in range(copies):
+        shutil.copyfile(bikes, candidates / f"mountain bike {i}.mp4")
+    settings = CurationSettings(classifier=classifier_dir, num_frames=frames, num_workers=workers, progress=False)
+    start = time.perf_counter()
+    local = curate(candidates, workdir / "local", settings)
+    local_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    init_s = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        on_ray = curate(candidates, workdir / "ray", replace(settings, executor="ray"))
+        ray_s = time.perf_counter() - start
+    finally:
+        ray.shutdown()
+    if on_ray.kept != local.kept:
+        raise RuntimeError(f"the executors disagree: local kept {local.kept}, ray {on_ray.kept}")
+    return {
+        "videos": copies, "workers": workers, "kept": local.kept,
+        "local_videos_per_s": round(copies / local_s, 3), "ray_videos_per_s": round(copies / ray_s, 3),
+        "ray_init_s": round(init_s, 2), "ray_vs_local": round(local_s / ray_s, 3),
+    }
+
+
+def bench_cross_video(classifier: ClassifierFilter, frames: int, videos: int, batch_size: int, repeats: int) -> dict:
+    """Classifier frames/s (model only, on decoded pixels): each video's frames alone vs. batches across videos."""
+    bikes = next(p for p in sample_clip_paths() if p.name == "bikes.mp4")
+    classifier.batch_size = batch_size
+    pixels = [classifier.decode(bikes)[:frames] for _ in range(videos)]
+    total = sum(len(p) for p in pixels)
+    per_video = timed(lambda: [classifier.predict_pixels([p]) for p in pixels], repeats)
+    cross = timed(lambda: classifier.predict_pixels(pixels), repeats)
+    return {
+        "videos": videos, "frames_per_video": frames, "batch_size": batch_size,
+        "per_video_frames_per_s": round(total / per_video, 1), "cross_video_frames_per_s": round(total / cross, 1),
+        "cross_vs_per_video": round(per_video / cross, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no_ray", action="store_true", help="skip the Ray executor (when Ray is not installed)")
     args = parser.parse_args()
     model_name, frames, repeats, copies, titles = (
         ("resnet18", 16, 2, 2, 2_000) if args.quick else ("resnet50", 100, 3, 3, 20_000)
@@ -169,6 +221,12 @@ def main() -> None:
             print(json.dumps(per_clip[-1]), flush=True)
         end_to_end = bench_end_to_end(classifier_dir, frames, workdir, copies)
         print(json.dumps({"end_to_end": end_to_end}), flush=True)
+        cross = bench_cross_video(classifier, frames, videos=8, batch_size=4 * frames, repeats=repeats)
+        print(json.dumps({"cross_video_batching": cross}), flush=True)
+        executors = None
+        if not args.no_ray:
+            executors = bench_executors(classifier_dir, frames, workdir, copies=4 if args.quick else 16, workers=2)
+            print(json.dumps({"executors": executors}), flush=True)
     bikes = next(c for c in per_clip if c["clip"] == "bikes.mp4")
     summary = {
         "bench": "curation",
@@ -187,6 +245,10 @@ def main() -> None:
         "bikes_export_vs_full_decode": bikes["export_vs_full_decode"],
         "end_to_end_ms_per_video": end_to_end["ms_per_video"],
         "rerun_seconds": end_to_end["rerun_seconds"],
+        "classifier_per_video_frames_per_s": cross["per_video_frames_per_s"],
+        "classifier_cross_video_frames_per_s": cross["cross_video_frames_per_s"],
+        "classifier_cross_vs_per_video": cross["cross_vs_per_video"],
+        **({f"executors_{k}": v for k, v in executors.items()} if executors else {}),
     }
     print(json.dumps(summary))
 

@@ -2,6 +2,7 @@
 
     python dataset_scripts/curate_videonet.py curate --candidates videos/ --output_dir videonet/
     python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output_dir out/ --shard 0 --num_shards 4
+    python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output_dir out/ --executor ray [--ray_address host:6379]
     python dataset_scripts/curate_videonet.py merge --output_dir out/ [--inputs machineA/out machineB/out]
 
 Prints one JSON summary line at the end. Flags may also be spelled with hyphens (--output-dir); argument errors
@@ -11,6 +12,7 @@ exit with code 2 before anything is written.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -74,8 +76,14 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--no_title_segmentation", dest="match_segments", action="store_false",
                      help="match whole words only (default: also inside hashtags, camelCase and run-together words)")
     run.add_argument("--num_workers", type=non_negative_int, default=min(4, os.cpu_count() or 1),
-                     help="worker processes (0: run in this process)")
+                     help="worker processes (0: run in this process); with --executor ray: classifier actors")
     run.add_argument("--batch_size", type=positive_int, default=32, help="frames per classifier batch")
+    run.add_argument("--cross_video_batching", action="store_true",
+                     help="fill each classifier batch with frames of several videos (default: one video per batch)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: this machine's worker processes; ray: a Ray Data pipeline (needs vito_hf[ray])")
+    run.add_argument("--ray_address", default=None,
+                     help="Ray cluster to run on with --executor ray (default: start a local Ray on this machine)")
     run.add_argument("--device", default=None, help="classifier device (default: cuda when available)")
     run.add_argument("--shard", type=non_negative_int, default=0)
     run.add_argument("--num_shards", type=positive_int, default=1)
@@ -97,6 +105,10 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--shard {args.shard} must be below --num_shards {args.num_shards}")
     if args.command == "curate" and _looks_like_a_missing_folder(args.classifier):
         parser.error(f"--classifier {args.classifier} is not a folder (nor a Hub id like microsoft/resnet-50)")
+    if args.command == "curate" and args.ray_address and args.executor != "ray":
+        parser.error("--ray_address needs --executor ray")
+    if args.command == "curate" and args.executor == "ray" and importlib.util.find_spec("ray") is None:
+        parser.error("--executor ray needs Ray Data: pip install 'vito_hf[ray]'")
     if args.output_dir.exists() and not args.output_dir.is_dir():
         parser.error(f"--output_dir {args.output_dir} is a file; pass a folder")
     try:
@@ -119,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
             fps=args.fps, short_side=args.short_side, codec=args.codec, per_class_cap=args.per_class_cap,
             match_tags=args.match_tags, match_segments=args.match_segments,
             num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
+            cross_video_batching=args.cross_video_batching, executor=args.executor, ray_address=args.ray_address,
             shard=args.shard, num_shards=args.num_shards, target_distribution=target,
             pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,
             webdataset_shard_bytes=shard_bytes,

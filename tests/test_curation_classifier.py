@@ -46,6 +46,46 @@ def test_batching_does_not_change_predictions(tmp_path):
     np.testing.assert_array_equal(top1_a, top1_b)
 
 
+def test_cross_video_batches_give_each_video_its_own_predictions(tmp_path):
+    """Frames of three videos (5 + 5 + 3) in batches of 4 that straddle the videos: each video gets
+    back exactly the predictions it gets alone."""
+    model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=None, frame_dependent=True)
+    classifier = ClassifierFilter(model, TAXONOMY, num_frames=5, batch_size=4)
+    videos = [classifier.decode(clip("bikes.mp4")), classifier.decode(clip("carphone_pristine.mp4"))]
+    videos.append(videos[1][:3])
+    together = classifier.predict_pixels(videos)
+    assert [len(top1) for top1, _ in together] == [5, 5, 3]
+    for pixels, (top1, probs) in zip(videos, together):
+        alone_top1, alone_probs = classifier.predict_pixels([pixels])[0]
+        np.testing.assert_allclose(probs, alone_probs, rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(top1, alone_top1)
+    assert not np.allclose(together[0][1], together[1][1], atol=1e-3), "the two clips must be told apart"
+
+
+def test_local_cross_video_batching_keeps_the_same_videos(tmp_path):
+    model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=None, frame_dependent=True)
+    rows = [{"path": str(clip(name)), "id": f"{name[:4]}{i}", "title": "mountain bike or car or cat"}
+            for i in range(2) for name in ("bikes.mp4", "carphone_pristine.mp4")]
+    manifest = write_jsonl(tmp_path / "manifest.jsonl", rows)
+    settings = dict(taxonomy=TAXONOMY, classifier=model, num_frames=3, min_duration=0.0, clip_duration=1.0, progress=False)
+    alone = curate(manifest, tmp_path / "alone", CurationSettings(**settings))
+    together = curate(manifest, tmp_path / "together", CurationSettings(cross_video_batching=True, batch_size=4, **settings))
+    assert CurationSettings(cross_video_batching=True, batch_size=4, num_frames=3).videos_per_batch() == 2
+    assert together.executed == alone.executed
+    kept = {run: read_jsonl(tmp_path / run / "metadata.jsonl") for run in ("alone", "together")}
+    assert [(r["video_id"], r["label"], r["classifier_hits"]) for r in kept["together"]] == [
+        (r["video_id"], r["label"], r["classifier_hits"]) for r in kept["alone"]
+    ]
+    assert [r["classifier_best_score"] for r in kept["together"]] == pytest.approx(
+        [r["classifier_best_score"] for r in kept["alone"]], rel=1e-4
+    )
+    rejected = {run: read_jsonl(tmp_path / run / "report" / "rejected.jsonl") for run in ("alone", "together")}
+    assert [(r["video_id"], r["reason_code"]) for r in rejected["together"]] == [
+        (r["video_id"], r["reason_code"]) for r in rejected["alone"]
+    ]
+    assert together.kept >= 1
+
+
 def test_without_an_image_processor_imagenet_normalisation_is_used(tmp_path):
     model = tiny_classifier(tmp_path / "cls", ["mountain bike", "car", "cat"], top1=2, processor=False)
     classifier = ClassifierFilter(model, TAXONOMY, num_frames=2)

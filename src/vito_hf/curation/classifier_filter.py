@@ -133,29 +133,51 @@ class ClassifierFilter:
             return _imagenet_preprocess(frames, self.image_size)
         return self.processor(images=frames, return_tensors="pt")["pixel_values"]
 
+    def decode(self, source: str | os.PathLike) -> torch.Tensor:
+        """Pixel values [N, 3, H, W] of the first N frames, preprocessed `batch_size` frames at a time."""
+        chunks, frames = [], []
+        for frame in iter_frames(source, max_frames=self.num_frames):
+            frames.append(frame)
+            if len(frames) == self.batch_size:
+                chunks.append(self._pixel_values(frames))
+                frames = []
+        if frames:
+            chunks.append(self._pixel_values(frames))
+        if not chunks:
+            return torch.empty(0, 3, self.image_size, self.image_size)
+        return torch.cat(chunks)
+
     @torch.inference_mode()
+    def predict_pixels(self, videos: Sequence[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(top-1 label per frame, softmax probabilities) of each video's pixel values.
+
+        The frames of all `videos` go through the model together, `batch_size` per forward pass, so
+        one batch can hold frames of several videos (cross-video batching): with N frames per video
+        and batch B > N, a per-video batch would leave the device (B - N)/B idle.
+        """
+        sizes = [len(v) for v in videos]
+        if not sum(sizes):
+            return [(np.zeros(0, dtype=np.int64), np.zeros((0, len(self.model.config.id2label)), np.float32)) for _ in videos]
+        pixels = torch.cat([v for v in videos if len(v)])
+        probs = []
+        for start in range(0, len(pixels), self.batch_size):
+            batch = pixels[start : start + self.batch_size].to(self.device)
+            probs.append(self.model(pixel_values=batch).logits.float().softmax(dim=-1).cpu())
+        every = torch.cat(probs)
+        return [(p.argmax(dim=-1).numpy(), p.numpy()) for p in every.split(sizes)]
+
     def predict(self, source: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         """(top-1 label per frame [N], softmax probabilities [N, num_labels]) for the first N frames."""
-        top1, probs, batch = [], [], []
-
-        def flush() -> None:
-            logits = self.model(pixel_values=self._pixel_values(batch).to(self.device)).logits.float()
-            p = logits.softmax(dim=-1)
-            top1.append(p.argmax(dim=-1).cpu().numpy())
-            probs.append(p.cpu().numpy())
-            batch.clear()
-
-        for frame in iter_frames(source, max_frames=self.num_frames):
-            batch.append(frame)
-            if len(batch) == self.batch_size:
-                flush()
-        if batch:
-            flush()
-        return np.concatenate(top1), np.concatenate(probs)
+        return self.predict_pixels([self.decode(source)])[0]
 
     def check(self, source: str | os.PathLike | Path, classes: Sequence[int]) -> ClassifierResult:
         """Per query class: on how many of the first frames it is top-1, and its best probability."""
-        top1, probs = self.predict(source)
+        return self.result(*self.predict(source), classes)
+
+    def result(self, top1: np.ndarray, probs: np.ndarray, classes: Sequence[int]) -> ClassifierResult:
+        """The checks of `classes` against one video's predictions (from `predict` or `predict_pixels`)."""
+        if not len(top1):
+            raise ValueError("no frame of the video could be decoded for the classifier")
         checks = {}
         for index in classes:
             labels = sorted(self.class_labels[index])

@@ -3,8 +3,8 @@
 Stages: candidates -> title match -> per-class cap -> probe -> length filter
 -> classifier filter -> clip export. Matching and the cap are cheap and run over
 all candidates in every shard (so the cap is global); the per-video stages run
-only on this shard's videos, in worker processes, each outcome saved as a state
-record the moment it is known. A rerun skips videos whose record matches the
+only on this shard's videos, in worker processes or as a Ray Data pipeline
+(`executor`), each outcome saved as a state record the moment it is known. A rerun skips videos whose record matches the
 current query (and whose clip is still there): it does only what is missing.
 """
 
@@ -178,12 +178,23 @@ def curate(
 
     cpus = os.cpu_count() or 1
     spec = ProcessorSpec(
-        output_dir=str(output_dir), settings=settings, taxonomy=taxonomy,
+        output_dir=str(output_dir.resolve()), settings=settings, taxonomy=taxonomy,
         torch_threads=max(1, cpus // settings.num_workers) if settings.num_workers else None,
     )
     reused = len(mine) - len(todo)
+    if todo and settings.executor == "ray":
+        from .ray_executor import run_tasks_on_ray
+
+        run_tasks_on_ray(
+            todo, spec, address=settings.ray_address, num_actors=settings.num_workers, on_record=collect,
+            progress=settings.progress,
+        )
+    elif todo:
+        run_tasks(
+            todo, spec, num_workers=settings.num_workers, videos_per_unit=settings.videos_per_batch(),
+            on_record=collect, progress=settings.progress,
+        )
     if todo:
-        run_tasks(todo, spec, num_workers=settings.num_workers, on_record=collect, progress=settings.progress)
         # A worker killed mid-export leaves its temporary clip; the pool is gone now, so it is stale.
         remove_stale_temporaries(output_dir)
     executed = {stage: sum(stage in records[t.candidate.video_id].executed for t in todo) for stage in PER_VIDEO_STAGES}

@@ -24,6 +24,8 @@ order does not change what is kept, and the cheap ones first spare the classifie
 PER_VIDEO_STAGES = ("probe", "length", "classifier", "export")
 """The stages that run per video in worker processes (the others run over the whole candidate list)."""
 
+EXECUTORS = ("local", "ray")
+
 DEFAULT_CLASSIFIER = "microsoft/resnet-50"
 """The paper filters with an ImageNet ResNet-50; this is transformers' port of the v1.5 one."""
 
@@ -48,8 +50,12 @@ class CurationSettings:
     `title_segmenter/`; on by default: on the 246 labelled titles of tests/data/labelled_titles.tsv, recall
     0.446 -> 0.842 and precision 0.957 -> 0.966 over ImageNet-1k).
 
-    How the work is carried out (no effect on the outcome): `num_workers` (0: this process), classifier
-    `batch_size` and `device`, `shard` of `num_shards`, `progress` bars.
+    How the work is carried out (no effect on the outcome): the `executor` ("local": this process or
+    `num_workers` worker processes; "ray": a Ray Data pipeline on the cluster at `ray_address`, default a
+    local Ray started for the run, with `num_workers` classifier actors, at least one), classifier
+    `batch_size` (frames per forward pass) and `device`, `cross_video_batching` (a batch takes frames of
+    several videos, up to `batch_size`; otherwise each video's frames are batched alone), `shard` of
+    `num_shards`, `progress` bars.
 
     The report and card: `target_distribution` ({class id: weight}; None: uniform), `pretty_name`, `license`.
 
@@ -72,6 +78,9 @@ class CurationSettings:
     num_workers: int = 0
     batch_size: int = 32
     device: str | None = None
+    cross_video_batching: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
     shard: int = 0
     num_shards: int = 1
     progress: bool = True
@@ -93,6 +102,7 @@ class CurationSettings:
             "per_class_cap": self.per_class_cap is None or self.per_class_cap >= 1,
             "num_workers": self.num_workers >= 0,
             "batch_size": self.batch_size >= 1,
+            "executor": self.executor in EXECUTORS,
             "num_shards": self.num_shards >= 1,
             "shard": 0 <= self.shard < self.num_shards,
             "webdataset_shard_bytes": self.webdataset_shard_bytes is None or self.webdataset_shard_bytes >= 1,
@@ -113,6 +123,10 @@ class CurationSettings:
             clip_duration=float(self.clip_duration), fps=float(self.fps),
         )
         return values
+
+    def videos_per_batch(self) -> int:
+        """How many videos share the classifier's batches: enough to fill one batch, or 1 without cross-video batching."""
+        return -(-self.batch_size // self.num_frames) if self.cross_video_batching else 1
 
     def resolved(self, taxonomy: Taxonomy, classifier: str | None) -> CurationSettings:
         return replace(self, taxonomy=taxonomy, classifier=classifier)
@@ -148,6 +162,7 @@ class VideoRecord:
 
     def reject(self, stage: str, code: str, reason: str) -> VideoRecord:
         self.status, self.stage, self.reason_code, self.reason = "rejected", stage, code, reason
+        self.class_index = None
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Run per-video tasks in this process or in a pool of worker processes, surviving worker crashes.
 
-Workers are started with "spawn" (safe with torch threads and CUDA). At most two tasks per worker
-are in flight, so memory stays flat for a million videos. A worker that dies (a segfault in a
+The unit of work is a group of `videos_per_unit` tasks (1, or enough videos to fill a classifier batch
+with cross-video batching). Workers are started with "spawn" (safe with torch threads and CUDA). At
+most two units per worker are in flight, so memory stays flat for a million videos. A worker that dies (a segfault in a
 decoder, the OOM killer) breaks the pool: the tasks then in flight are rerun one at a time in a
 fresh single-worker pool, so the video that kills its worker again is found and rejected (in this
 run's records, not in the saved state, so a later run tries it again), and the run goes on. Any
@@ -24,6 +25,7 @@ from .records import VideoRecord
 from .stages import ProcessorSpec, VideoProcessor, VideoTask, unexpected_rejection
 
 OnRecord = Callable[[VideoTask, VideoRecord], None]
+OnUnit = Callable[[list[VideoTask], list[VideoRecord]], None]
 
 
 class WorkerStartupError(RuntimeError):
@@ -55,13 +57,13 @@ def init_worker(spec: ProcessorSpec) -> None:
         _STARTUP_ERROR = f"{type(err).__name__}: {err}"
 
 
-def process_in_worker(task: VideoTask) -> VideoRecord:
+def process_in_worker(unit: list[VideoTask]) -> list[VideoRecord]:
     if _WORKER is None:
         raise WorkerStartupError(
             f"a curation worker process could not start ({_STARTUP_ERROR}); "
             "check the classifier and device, or run with num_workers=0 to debug in one process"
         )
-    return _WORKER(task)
+    return _WORKER.process(unit)
 
 
 def run_tasks(
@@ -69,27 +71,30 @@ def run_tasks(
     spec: ProcessorSpec,
     *,
     num_workers: int = 0,
+    videos_per_unit: int = 1,
     on_record: OnRecord | None = None,
     progress: bool = True,
 ) -> None:
     """Process every task; `num_workers` 0 runs them in this process, n >= 1 in n worker processes."""
-    tasks = deque(tasks)
+    tasks = list(tasks)
+    units = deque(tasks[i : i + videos_per_unit] for i in range(0, len(tasks), videos_per_unit))
     bar = tqdm(total=len(tasks), desc="curating videos", unit="video", disable=not progress)
 
-    def done(task: VideoTask, record: VideoRecord) -> None:
-        bar.update(1)
+    def done(unit: list[VideoTask], records: list[VideoRecord]) -> None:
+        bar.update(len(unit))
         if on_record is not None:
-            on_record(task, record)
+            for task, record in zip(unit, records):
+                on_record(task, record)
 
     try:
         if num_workers <= 0:
             processor = VideoProcessor(spec)
-            while tasks:
-                task = tasks.popleft()
-                done(task, processor(task))
+            while units:
+                unit = units.popleft()
+                done(unit, processor.process(unit))
             return
-        while tasks:
-            _run_isolated(_run_pool(tasks, spec, num_workers, done), spec, done)
+        while units:
+            _run_isolated(_run_pool(units, spec, num_workers, done), spec, done)
     finally:
         bar.close()
 
@@ -100,52 +105,55 @@ def _pool(spec: ProcessorSpec, num_workers: int) -> ProcessPoolExecutor:
     )
 
 
-def _outcome(future: Future, task: VideoTask) -> VideoRecord:
-    """The task's record; a worker crash propagates, a startup failure stops the run, anything else rejects."""
+def _outcome(future: Future, unit: list[VideoTask]) -> list[VideoRecord]:
+    """The unit's records; a worker crash propagates, a startup failure stops the run, anything else rejects."""
     try:
         return future.result()
     except (BrokenProcessPool, WorkerStartupError):
         raise
-    except Exception as err:  # noqa: BLE001 - one task's failure is that task's rejection
-        record = VideoRecord.new(task.candidate, task.classes, task.capped)
-        record.stage = "probe"
-        return unexpected_rejection(record, err)
+    except Exception as err:  # noqa: BLE001 - one unit's failure is its tasks' rejection
+        records = []
+        for task in unit:
+            record = VideoRecord.new(task.candidate, task.classes, task.capped)
+            record.stage = "probe"
+            records.append(unexpected_rejection(record, err))
+        return records
 
 
-def _run_pool(tasks: deque[VideoTask], spec: ProcessorSpec, num_workers: int, done: OnRecord) -> list[VideoTask]:
-    """Drain `tasks` through a pool; returns the tasks in flight when a worker died (empty if none did)."""
-    in_flight: dict[Future, VideoTask] = {}
+def _run_pool(units: deque[list[VideoTask]], spec: ProcessorSpec, num_workers: int, done: OnUnit) -> list[VideoTask]:
+    """Drain `units` through a pool; returns the tasks in flight when a worker died (empty if none did)."""
+    in_flight: dict[Future, list[VideoTask]] = {}
     pool = _pool(spec, num_workers)
     try:
-        while tasks or in_flight:
-            while tasks and len(in_flight) < 2 * num_workers:
-                task = tasks.popleft()
-                in_flight[pool.submit(process_in_worker, task)] = task
+        while units or in_flight:
+            while units and len(in_flight) < 2 * num_workers:
+                unit = units.popleft()
+                in_flight[pool.submit(process_in_worker, unit)] = unit
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             broken = False
             for future in finished:
                 try:
-                    record = _outcome(future, in_flight[future])
+                    records = _outcome(future, in_flight[future])
                 except BrokenProcessPool:
                     broken = True
                     continue
-                done(in_flight.pop(future), record)
+                done(in_flight.pop(future), records)
             if broken:
-                return list(in_flight.values())
+                return [task for unit in in_flight.values() for task in unit]
         return []
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_isolated(suspects: list[VideoTask], spec: ProcessorSpec, done: OnRecord) -> None:
+def _run_isolated(suspects: list[VideoTask], spec: ProcessorSpec, done: OnUnit) -> None:
     """Rerun suspects one at a time in a single worker; one that kills its worker again is rejected."""
     pool = None
     try:
         for task in suspects:
             pool = pool or _pool(spec, 1)
-            future = pool.submit(process_in_worker, task)
+            future = pool.submit(process_in_worker, [task])
             try:
-                record = _outcome(future, task)
+                [record] = _outcome(future, [task])
             except BrokenProcessPool:
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = None
@@ -153,7 +161,7 @@ def _run_isolated(suspects: list[VideoTask], spec: ProcessorSpec, done: OnRecord
                     "probe", "worker_crashed",
                     "the worker process died while reading this video (a decoder crash or out of memory); skipped",
                 )
-            done(task, record)
+            done([task], [record])
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

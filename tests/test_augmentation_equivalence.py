@@ -74,7 +74,9 @@ def view_statistics(images: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.one_hot(bins, 5).float().mean(dim=1)
 
     solarized = (images.flatten(1).amax(dim=1) <= SOLARIZED_MAX).float()
-    gradient = (luma[:, 1:, :] - luma[:, :-1, :]).abs().mean(dim=(1, 2)) + (luma[:, :, 1:] - luma[:, :, :-1]).abs().mean(dim=(1, 2))
+    vertical = (luma[:, 1:, :] - luma[:, :-1, :]).abs().mean(dim=(1, 2))
+    horizontal = (luma[:, :, 1:] - luma[:, :, :-1]).abs().mean(dim=(1, 2))
+    gradient = vertical + horizontal
     sharpness = gradient / (luma.flatten(1).std(dim=1) + 1e-3)
     return torch.cat(
         [channel_mean, channel_std, histogram(luma), histogram(saturation), solarized[:, None], sharpness[:, None]],

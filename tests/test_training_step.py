@@ -201,17 +201,15 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     trainer = VitoTrainer(
         model=model, args=args, train_dataset=FixedBatches(poisoned), data_collator=collator(), callbacks=[saved]
     )
-    with pytest.raises(NonFiniteLossError, match="not finite at optimizer step 1"):
+    with pytest.raises(NonFiniteLossError, match="not finite at optimizer step 2"):
         trainer.train()
     checkpoint = last_complete_checkpoint(tmp_path)
     assert checkpoint.name == "checkpoint-1" and not (tmp_path / "checkpoint-2").exists()
     on_disk = load_file(checkpoint / "model.safetensors")
     assert all(torch.isfinite(tensor).all() for tensor in on_disk.values() if tensor.is_floating_point())
     assert_states_close(on_disk, saved.state, rtol=0, atol=0)
-    # No update was applied from the bad batch. (Its forward did write NaN into the batch-norm running
-    # statistics in memory; the run stops, and those never reach a checkpoint.)
-    for name, parameter in model.named_parameters():
-        assert torch.equal(parameter, saved.state[name]), name
+    # The bad step's update was applied in memory (the check waits for the save, so the step never stalls
+    # the accelerator); the run stops there and that state never reaches a checkpoint.
 
 
 def test_bf16_channels_last_and_compiled_steps_train_and_save_a_loadable_model(tmp_path, real_batch):

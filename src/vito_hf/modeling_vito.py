@@ -391,6 +391,7 @@ class VitoForPreTraining(VitoPreTrainedModel):
         # once the stale-target warning was given): see `_warn_if_target_never_moves`.
         self._target_updated = False
         self._online_snapshot = None
+        self._ema_lists = None  # see `_ema_tensor_lists`
         self.post_init()
         self.reset_target()
 
@@ -398,6 +399,7 @@ class VitoForPreTraining(VitoPreTrainedModel):
         """`from_pretrained` calls this once the checkpoint is loaded, with the keys it lacked: a checkpoint without
         the target (an encoder or classifier folder) gets the target copied from the loaded online network."""
         super().tie_weights(missing_keys=missing_keys, recompute_mapping=recompute_mapping)
+        self._ema_lists = None
         if missing_keys and any(key.startswith("target.") for key in missing_keys):
             self.reset_target()
 
@@ -420,21 +422,43 @@ class VitoForPreTraining(VitoPreTrainedModel):
         online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
         torch._foreach_copy_(target_params + target_buffers, online_params + online_buffers)
 
+    def _ema_tensor_lists(self) -> tuple[list[torch.Tensor], ...]:
+        """(targets, onlines) to interpolate (parameters and float buffers) and (targets, onlines) to copy
+        (integer buffers), built on the first `update_target` and kept: the update runs every step, and a
+        walk over both module trees costs more host time than the fused kernels it feeds. Moving or
+        converting the model (`to`, `cuda`, `half`, channels-last) or loading weights rebuilds them."""
+        if self._ema_lists is None:
+            online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
+            floats = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
+            ints = [(t, o) for t, o in zip(target_buffers, online_buffers) if not t.is_floating_point()]
+            self._ema_lists = (
+                target_params + [t for t, _ in floats],
+                online_params + [o for _, o in floats],
+                [t for t, _ in ints],
+                [o for _, o in ints],
+            )
+        return self._ema_lists
+
+    def _apply(self, fn, *args, **kwargs):
+        self._ema_lists = None  # `to()` and friends replace buffers (and, under some settings, parameters)
+        return super()._apply(fn, *args, **kwargs)
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        self._ema_lists = None  # `assign=True` replaces the tensors
+        return super().load_state_dict(state_dict, *args, **kwargs)
+
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
         """`target = momentum * target + (1 - momentum) * online`, for parameters and batch-norm statistics
-        (integer buffers such as `num_batches_tracked` are copied). Call it after every optimizer step; the
-        momentum (and its schedule) is the trainer's to choose."""
+        (integer buffers such as `num_batches_tracked` are copied), as one fused `_foreach_lerp_` over cached
+        tensor lists. Call it after every optimizer step; the momentum (and its schedule) is the trainer's
+        to choose."""
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"The EMA momentum must lie in [0, 1], got {momentum}.")
-        online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
-        float_buffers = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
-        int_buffers = [(t, o) for t, o in zip(target_buffers, online_buffers) if not t.is_floating_point()]
-        torch._foreach_lerp_(
-            target_params + [t for t, _ in float_buffers], online_params + [o for _, o in float_buffers], 1.0 - momentum
-        )
-        if int_buffers:
-            torch._foreach_copy_([t for t, _ in int_buffers], [o for _, o in int_buffers])
+        targets, onlines, int_targets, int_onlines = self._ema_tensor_lists()
+        torch._foreach_lerp_(targets, onlines, 1.0 - momentum)
+        if int_targets:
+            torch._foreach_copy_(int_targets, int_onlines)
         self._target_updated = True
 
     def _warn_if_target_never_moves(self) -> None:

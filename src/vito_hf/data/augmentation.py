@@ -281,7 +281,14 @@ def apply_photometric(images: torch.Tensor, params: PhotometricParams) -> torch.
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected float images [N, 3, H, W], got {tuple(images.shape)}.")
-    params = params.to(images.device)
+    # Which images each operation selects is decided on the host, where the parameters are drawn: selecting
+    # on the accelerator (`nonzero`) would stall the host until the device caught up, once per operation.
+    params = params.to("cpu")
+    device = images.device
+
+    def to_device(values: torch.Tensor) -> torch.Tensor:
+        return values.to(device, non_blocking=True)
+
     x = images.to(torch.float32).clone()
     factors = (params.brightness, params.contrast, params.saturation, params.hue)
     for position in range(4):
@@ -289,17 +296,21 @@ def apply_photometric(images: torch.Tensor, params: PhotometricParams) -> torch.
             selected = params.jitter & (params.order[:, position] == op_index)
             chosen = torch.nonzero(selected & (factors[op_index] != _JITTER_IDENTITY[op_index])).flatten()
             if chosen.numel():
-                x[chosen] = op(x[chosen], factors[op_index][chosen])
+                rows = to_device(chosen)
+                x[rows] = op(x[rows], to_device(factors[op_index][chosen]))
     gray = torch.nonzero(params.grayscale).flatten()
     if gray.numel():
-        x[gray] = _gray(x[gray]).expand(-1, 3, -1, -1)
+        rows = to_device(gray)
+        x[rows] = _gray(x[rows]).expand(-1, 3, -1, -1)
     blur = torch.nonzero(params.blur).flatten()
     if blur.numel():
-        x[blur] = _gaussian_blur(x[blur], params.sigma[blur], params.blur_kernel_size)
+        rows = to_device(blur)
+        x[rows] = _gaussian_blur(x[rows], to_device(params.sigma[blur]), params.blur_kernel_size)
     solar = torch.nonzero(params.solarize).flatten()
     if solar.numel():
-        part = x[solar]
-        x[solar] = torch.where(part >= params.solarize_threshold, 1.0 - part, part)
+        rows = to_device(solar)
+        part = x[rows]
+        x[rows] = torch.where(part >= params.solarize_threshold, 1.0 - part, part)
     return x
 
 

@@ -97,9 +97,11 @@ class DeviceViewAugmentation(torch.nn.Module):
         self.generator = generator
 
     def forward(self, pixel_values: torch.Tensor, seed: int | None = None) -> torch.Tensor:
-        """`seed` (e.g. the batch's `augmentation_seed`) makes the draw reproducible on any device."""
+        """`seed` (e.g. the batch's `augmentation_seed`) makes the draw reproducible on any device: the
+        parameters are drawn on the CPU (a generator on the batch's device could not draw them) and only the
+        pixels are touched on the device, with no read-back to the host."""
         generator = self.generator
         if seed is not None:
-            generator = torch.Generator(device=pixel_values.device).manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
         augmentations = self.augmentations or byol_view_augmentations(pixel_values.shape[1])
         return normalize_views(augment_views(pixel_values, augmentations, generator), self.mean, self.std)

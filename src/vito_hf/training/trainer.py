@@ -10,8 +10,9 @@ What it adds to `Trainer`:
 - the photometric augmentation on the accelerator when given a `DeviceViewAugmentation`;
 - a stream's epoch and position in it restored on resume, where Trainer would restart a stream at
   epoch 0 (the data itself, seeded per example, comes from `vito_hf.data.build_pretraining_data`);
-- a non-finite loss stops the run with a clear error before any update, and a checkpoint is never
-  written from non-finite weights;
+- a non-finite loss stops the run with a clear error, and a checkpoint is never written after one: each
+  step folds its loss's finiteness into a flag on the device, read only at logging and saving steps (and
+  at the end), so the steady-state step never waits for the accelerator;
 - logs of the EMA momentum, attention entropy and throughput (examples/s, view-images/s);
 - less per-step bookkeeping (gradient norm only on logging steps, no parameter recount for FLOPs), so
   a small model's step costs what a hand-written loop's does.
@@ -76,10 +77,12 @@ class VitoTrainer(Trainer):
         if not any(isinstance(callback, EmaTargetCallback) for callback in self.callback_handler.callbacks):
             self.add_callback(EmaTargetCallback())
         self._world_size = args.world_size
+        self._first_bad_step = self._first_bad_value = None
         self._reset_interval_meters()
 
     def train(self, *args, **kwargs):
         self._reset_interval_meters()
+        self._first_bad_step = self._first_bad_value = None
         return super().train(*args, **kwargs)
 
     # ---- optimisation -------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ class VitoTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        """Forward, backward, finiteness check. Trainer's version also handles SageMaker, context
+        """Forward, backward, the finiteness flag. Trainer's version also handles SageMaker, context
         parallelism and LOMO; this one does only what a VITO step needs (and sets train mode only when
         evaluation switched it off)."""
         if self.is_deepspeed_enabled:
@@ -137,24 +140,45 @@ class VitoTrainer(Trainer):
         if not self.loss_is_scaled_for_ga:
             loss = loss / self.current_gradient_accumulation_steps
         self.accelerator.backward(loss)
-        # Checked after backward, still before the optimizer step: the one host sync of the step comes
-        # once the GPU has the whole step queued, rather than between forward and backward.
-        self._check_finite(loss)
+        self._record_finiteness(loss)
         self._examples_seen += batch_size
         self._views_per_example = num_views
         return loss.detach()
 
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        finite = torch.isfinite(loss.detach()).to(torch.int32)
+    def _record_finiteness(self, loss: torch.Tensor) -> None:
+        """Remember, on the loss's device, the first step whose loss was not finite (and its value): reading
+        it back would stall the host until the accelerator caught up, so `_raise_if_non_finite` does that
+        only where the step syncs anyway (logging, saving) and at the end of training."""
+        bad = ~torch.isfinite(loss.detach())
+        if self._first_bad_step is None:
+            self._first_bad_step = torch.full((), -1, dtype=torch.int64, device=loss.device)
+            self._first_bad_value = torch.zeros((), dtype=loss.dtype, device=loss.device)
+        first = bad & (self._first_bad_step < 0)
+        self._first_bad_step = torch.where(first, self.state.global_step + 1, self._first_bad_step)
+        self._first_bad_value = torch.where(first, loss.detach(), self._first_bad_value)
+
+    def _raise_if_non_finite(self) -> None:
+        """Stop the run if any step of this `train()` had a non-finite loss on any process (all processes
+        call this at the same steps: logging, saving, and the end of training, where `Trainer` logs
+        `train_loss` before `on_train_end` and before the caller can save the model)."""
+        if self._first_bad_step is None:
+            return
+        bad = (self._first_bad_step >= 0).to(torch.int32)
         if self._world_size > 1:
-            finite = self.accelerator.reduce(finite, reduction="sum") == self._world_size
-        if not bool(finite):
-            last = f"{self.args.output_dir}/checkpoint-* (the newest complete one)"
-            raise NonFiniteLossError(
-                f"The VITO loss is not finite at optimizer step {self.state.global_step} (value {loss.item()} on "
-                f"this process); no update was applied. Lower the learning rate or the warm-up, use bf16 rather "
-                f"than fp16, check the clips, then resume from {last}."
-            )
+            bad = self.accelerator.reduce(bad, reduction="sum")
+        if not bool(bad):
+            return
+        step = int(self._first_bad_step)
+        where = (
+            f"at optimizer step {step} (value {float(self._first_bad_value)} on this process)"
+            if step >= 0
+            else "on another process"
+        )
+        raise NonFiniteLossError(
+            f"The VITO loss is not finite {where}; the run stops at step {self.state.global_step} and no "
+            f"checkpoint is written from it. Lower the learning rate or the warm-up, use bf16 rather than fp16, "
+            f"check the clips, then resume from the newest complete checkpoint-* in {self.args.output_dir}."
+        )
 
     def _get_grad_norm(self, model, grad_norm=None):
         """The full gradient norm costs a pass over every gradient: compute it only when it is logged.
@@ -197,6 +221,8 @@ class VitoTrainer(Trainer):
         self._interval_start = time.perf_counter()
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs or "train_loss" in logs:  # logging steps, and the end of training before any callback
+            self._raise_if_non_finite()
         if "loss" in logs and self.state.global_step > 0:
             logs["ema_momentum"] = ema_momentum_at(self.args, self.state.global_step - 1, self.state.max_steps)
             if self._entropy_count:
@@ -241,6 +267,7 @@ class VitoTrainer(Trainer):
 
         Private Trainer method, overridden because `on_save` runs only after the files are written;
         checked against transformers 5.24 (pyproject admits >=5.24,<6)."""
+        self._raise_if_non_finite()
         tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
         if not bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all()):
             raise NonFiniteLossError(

@@ -9,7 +9,7 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, BertConfig, ConvNextConfig
 
 from vito_hf import PRESET_NAMES, VitoConfig, VitoModel, load_preset
-from vito_hf.configuration_vito import RECIPE_KEYS
+from vito_hf.configuration_vito import RECIPE_KEYS, InvalidVitoConfigError
 from vito_hf.presets import PRESET_DIR
 
 
@@ -64,6 +64,7 @@ def test_pooled_stages_default_to_the_backbones_out_features():
         ("temperature", -0.1),
         ("classifier_dropout", 1.0),
         ("num_frames", 0),
+        ("pooling", "max"),
         # wrong types: a raw TypeError, or nothing, before transformers' strict validation was used
         ("temperature", "hot"),
         ("attention_num_heads", 2.5),
@@ -90,7 +91,8 @@ def test_backbone_must_be_a_vision_backbone(backbone_config, reason):
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("temperature", -1.0), ("attention_num_heads", "two"), ("projector_output_size", 0)]
+    ("field", "value"),
+    [("temperature", -1.0), ("attention_num_heads", "two"), ("projector_output_size", 0), ("pooling", "mean")],
 )
 def test_assignments_after_construction_are_checked(field, value):
     config = load_preset("tiny")
@@ -136,3 +138,19 @@ def test_heads_must_divide_the_channels():
     config = load_preset("tiny", attention_num_heads=3)
     with pytest.raises(ValueError, match="`attention_num_heads`"):
         VitoModel(config)
+
+
+def test_pooling_names_the_allowed_values_and_average_round_trips(tmp_path):
+    """The paper's pooling ablation: an unknown `pooling` says what is allowed; "average" survives save/load."""
+    with pytest.raises(InvalidVitoConfigError, match=r"`pooling`.*'attention', 'average'.*'mean'"):
+        load_preset("tiny", pooling="mean")
+    config = load_preset("tiny")
+    assert config.pooling == "attention"
+    with pytest.raises(InvalidVitoConfigError, match=r"`pooling`.*'attention', 'average'"):
+        config.pooling = "max"
+    config.pooling = "average"
+    assert config.to_dict()["pooling"] == "average"
+    config.save_pretrained(tmp_path)
+    reloaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(reloaded, VitoConfig) and reloaded.pooling == "average"
+    assert VitoConfig.from_pretrained(tmp_path).pooling == "average"

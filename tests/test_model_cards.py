@@ -11,9 +11,10 @@ import pytest
 from curation_helpers import clip, tiny_classifier
 from huggingface_hub import EvalResult, ModelCard
 
+from vito_hf import load_preset
 from vito_hf.curation import CurationSettings, curate, imagenet1k_taxonomy
 from vito_hf.hub import ModelCardError, update_card_with_results, write_model_card
-from vito_hf.hub.cards import _data_section
+from vito_hf.hub.cards import _data_section, _model_section
 from vito_hf.hub.run_summary import describe_training_data
 from vito_hf.training import DataArguments, ModelArguments
 from vito_hf.training.pretraining import run_pretraining
@@ -149,3 +150,12 @@ def test_update_refuses_results_of_another_format(run, tmp_path):
     assert (run["encoder"] / "README.md").read_text() == before
     with pytest.raises(ModelCardError, match="no config.json"):
         write_model_card(tmp_path)
+
+
+def test_model_section_says_which_pooling_the_encoder_uses():
+    """The pooling ablation's card must not describe attention-pooling MLPs the model does not have."""
+    attention = table_rows(_model_section(load_preset("tiny").to_dict(), None, None, None))
+    average = table_rows(_model_section(load_preset("tiny", pooling="average").to_dict(), None, None, None))
+    assert ["attention pooling", "on ['stage3', 'stage4'], MLP widths [[64], [128]], 1 head(s)"] in attention
+    assert ["average pooling", "on ['stage3', 'stage4'] (the paper's pooling ablation)"] in average
+    assert not any(row[0] == "attention pooling" for row in average)

@@ -30,7 +30,7 @@ from vito_hf import (
     VitoModel,
     load_preset,
 )
-from vito_hf.modeling_vito import multi_view_info_nce
+from vito_hf.modeling_vito import VitoAveragePooling, multi_view_info_nce
 
 
 def reference_info_nce(online: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -355,3 +355,79 @@ def test_gradient_checkpointing_through_the_deprecated_name_and_the_trainer(tmp_
     model.config.backbone_config.image_size = 32
     _train_with_stock_trainer(model, tmp_path, callbacks=[EmaCallback()], gradient_checkpointing=True)
     assert model.is_activation_checkpointing
+
+
+def test_average_pooling_is_the_spatial_mean_of_each_pooled_stage(views):
+    """The paper's pooling ablation: same backbone and feature widths, global average pooling instead of attention."""
+    config = load_preset("tiny", pooling="average", attention_num_heads=2)
+    model = VitoModel(config).eval()
+    assert all(type(pool) is VitoAveragePooling for pool in model.pooling)
+    assert not list(model.pooling.parameters())
+    attentive = VitoModel(load_preset("tiny"))
+    assert model.state_dict().keys() == {k for k in attentive.state_dict() if not k.startswith("pooling.")}
+    with torch.no_grad():
+        outputs = model(views[:, 0], output_attentions=True, output_hidden_states=True)
+    stage_maps = pooled_stage_maps(config, outputs.hidden_states)
+    assert outputs.pooler_output.shape == attentive(views[:, 0]).pooler_output.shape
+    for attention, features, pooled in zip(outputs.attentions, stage_maps, outputs.pooled_features, strict=True):
+        torch.testing.assert_close(pooled, features.mean(dim=(-2, -1)))
+        height, width = features.shape[-2:]
+        assert attention.shape == (4, 2, height, width)
+        torch.testing.assert_close(attention, torch.full_like(attention, 1 / (height * width)))
+    torch.testing.assert_close(outputs.pooler_output, torch.cat(outputs.pooled_features, dim=-1))
+
+
+def test_pretraining_with_average_pooling_trains_the_backbone(views):
+    model = VitoForPreTraining(load_preset("tiny", pooling="average"))
+    outputs = model(views)
+    assert torch.isfinite(outputs.loss)
+    outputs.loss.backward()
+    for name, parameter in model.vito.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    with torch.no_grad():
+        maps = model.vito(views[:, 0], output_hidden_states=True).hidden_states
+    sizes = [map.shape[-2] * map.shape[-1] for map in pooled_stage_maps(model.config, maps)]
+    # Uniform masks: the collapse monitor reads log(positions), averaged over the scales.
+    torch.testing.assert_close(outputs.attention_entropy, torch.tensor(sum(map(math.log, sizes)) / len(sizes)))
+
+
+def test_average_pooling_model_reloads_through_auto_model(tmp_path, views):
+    pretraining = VitoForPreTraining(load_preset("tiny", pooling="average")).eval()
+    pretraining.save_pretrained(tmp_path)
+    encoder, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert type(encoder) is VitoModel and encoder.config.pooling == "average"
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    with torch.no_grad():
+        expected = pretraining.vito(views[:, 0], output_attentions=True)
+        reloaded = encoder.eval()(views[:, 0], output_attentions=True)
+    assert torch.equal(reloaded.pooler_output, expected.pooler_output)
+    for a, b in zip(reloaded.attentions, expected.attentions, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_average_pooling_exports_with_the_eager_outputs(views):
+    model = VitoModel(load_preset("tiny", pooling="average")).eval()
+    exported = torch.export.export(model, (views[:, 0],))
+    with torch.no_grad():
+        eager = model(views[:, 1])
+        from_export = exported.module()(views[:, 1])
+    torch.testing.assert_close(from_export.pooler_output, eager.pooler_output)
+    for a, b in zip(from_export.pooled_features, eager.pooled_features, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("pooling", ["attention", "average"])
+def test_pretraining_on_one_pooled_stage(pooling, views):
+    """A study arm pools the last stage only: one optimizer step must run with a finite loss."""
+    config = load_preset("tiny", pooled_stages=["stage4"], attention_hidden_sizes=[[128]], pooling=pooling)
+    model = VitoForPreTraining(config)
+    assert len(model.vito.pooling) == 1 and model.vito.num_features == 128
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    before = model.vito.backbone.embedder.embedder.convolution.weight.clone()
+    loss = model(views).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    optimizer.step()
+    model.update_target(0.99)
+    assert not torch.equal(model.vito.backbone.embedder.embedder.convolution.weight, before)
+    assert torch.isfinite(model(views).loss)

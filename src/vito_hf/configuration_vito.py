@@ -27,6 +27,7 @@ logger = logging.get_logger(__name__)
 # Keys of configs saved before the training recipe left the model config: dropped on load, with a warning.
 RECIPE_KEYS = ("num_views", "image_size", "ema_momentum_base", "ema_momentum_schedule")
 BACKBONE_PADDINGS = ("pytorch", "tf-same")
+POOLINGS = ("attention", "average")
 
 
 class InvalidVitoConfigError(StrictDataclassError, ValueError):
@@ -44,6 +45,11 @@ def _known_padding(value: str) -> None:
         raise ValueError(f"`backbone_padding` must be one of {BACKBONE_PADDINGS}, got {value!r}")
 
 
+def _known_pooling(value: str) -> None:
+    if value not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {POOLINGS}, got {value!r}")
+
+
 def _positive_sizes(value: list[list[int]] | None) -> None:
     if value is not None and any(not isinstance(width, int) or width <= 0 for widths in value for width in widths):
         raise ValueError(f"`attention_hidden_sizes` must hold lists of positive integers, got {value}")
@@ -59,7 +65,7 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
             Config of a transformers vision backbone (any model type with an `AutoBackbone` class: ResNet, ConvNeXt,
             Swin, DINOv2, ...). Its `out_features` are set to `pooled_stages`.
         pooled_stages (`list[str]`, *optional*):
-            Backbone stages that get an attention-pooling head, by default the backbone's `out_features`
+            Backbone stages that get a pooling head, by default the backbone's `out_features`
             (for the default ResNet-50: `["stage3", "stage4"]`, conv4_x and conv5_x). Their pooled vectors are
             concatenated into `pooler_output`.
         out_features (`list[str]`, *optional*):
@@ -91,6 +97,11 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
             `"tf-same"` pads every convolution and max-pool of the backbone as TensorFlow's SAME padding does
             (asymmetric on stride-2 layers: the extra row and column go after), for weights trained that way,
             such as the public VITO release; `"pytorch"` keeps the backbone's own padding.
+        pooling (`str`, *optional*, defaults to `"attention"`):
+            How each pooled stage is reduced to a vector: `"attention"` is VITO's multi-scale attention pooling;
+            `"average"` is global average pooling, the paper's pooling ablation (same stages and feature widths, no
+            pooling parameters; `attention_hidden_sizes` and `attention_num_heads` are then unused, except that
+            the uniform maps returned as attentions have `attention_num_heads` heads).
 
     Example:
 
@@ -123,6 +134,7 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
     classifier_dropout: float | int = interval(min=0, max=1, exclude_max=True)(default=0.0)
     initializer_range: float = interval(min=0.0)(default=0.02)
     backbone_padding: str = validated_field(_known_padding, default="pytorch")
+    pooling: str = validated_field(_known_pooling, default="attention")
     _out_features: list[str] | None = None
     _out_indices: list[int] | None = None
 

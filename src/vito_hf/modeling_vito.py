@@ -39,15 +39,15 @@ class VitoModelOutput(BaseModelOutputWithPooling):
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, channels, height, width)`):
         Feature map of the last pooled stage.
     pooler_output (`torch.FloatTensor` of shape `(batch_size, sum(channels))`):
-        Attention-pooled features of all pooled stages, concatenated (3,072-d for ResNet-50).
+        Pooled features of all pooled stages, concatenated (3,072-d for ResNet-50).
     hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
         The backbone's hidden states as its own model returns them: the embeddings and the output of every stage
         (ResNet, ConvNeXt: `(batch_size, channels, height, width)`; Swin, DINOv2: tokens).
     attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
         Spatial attention maps of the pooling head of each pooled stage, `(batch_size, num_heads, height, width)`;
-        each sums to 1 over the positions.
+        each sums to 1 over the positions (uniform under `config.pooling="average"`).
     pooled_features (`tuple(torch.FloatTensor)`):
-        Attention-pooled features of each pooled stage, `(batch_size, channels)` each.
+        Pooled features of each pooled stage, `(batch_size, channels)` each.
     """
 
     pooled_features: tuple[torch.FloatTensor, ...] | None = None
@@ -166,6 +166,21 @@ class VitoAttentivePooling(nn.Module):
         values = features.flatten(2).reshape(batch_size, self.num_heads, channels // self.num_heads, height * width)
         pooled = torch.einsum("bhn,bhcn->bhc", attention, values).reshape(batch_size, channels)
         return pooled, attention.reshape(batch_size, self.num_heads, height, width)
+
+
+class VitoAveragePooling(nn.Module):
+    """Global average pooling of one scale (`config.pooling="average"`, the paper's pooling ablation), with the
+    forward contract of `VitoAttentivePooling`: the mask it returns is the uniform one, so outputs keep their
+    shapes and the attention-entropy monitor reads log(height * width)."""
+
+    def __init__(self, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch_size, _, height, width = features.shape
+        attention = features.new_full((batch_size, self.num_heads, height, width), 1.0 / (height * width))
+        return features.mean(dim=(-2, -1)), attention
 
 
 class VitoMLP(nn.Module):
@@ -306,7 +321,8 @@ class VitoPreTrainedModel(PreTrainedModel):
 
 @auto_docstring(
     custom_intro="""
-    A VITO encoder: a transformers backbone (ResNet, ConvNeXt, Swin, DINOv2, ...) with multi-scale attention pooling.
+    A VITO encoder: a transformers backbone (ResNet, ConvNeXt, Swin, DINOv2, ...) with multi-scale attention pooling
+    (or, for the paper's ablation, `config.pooling="average"`, global average pooling of the same stages).
     """
 )
 class VitoModel(VitoPreTrainedModel):
@@ -316,16 +332,20 @@ class VitoModel(VitoPreTrainedModel):
         if config.backbone_padding == "tf-same":
             use_tf_same_padding(self.backbone)
         channels = self.backbone.channels
-        hidden_sizes = config.attention_hidden_sizes or [[2 * width, width] for width in channels]
-        for stage, width in zip(config.pooled_stages, channels):
-            if width % config.attention_num_heads:
-                raise ValueError(
-                    f"`attention_num_heads`={config.attention_num_heads} must divide the {width} channels of {stage}."
-                )
-        self.pooling = nn.ModuleList(
-            VitoAttentivePooling(width, widths, config.attention_num_heads)
-            for width, widths in zip(channels, hidden_sizes)
-        )
+        if config.pooling == "average":
+            self.pooling = nn.ModuleList(VitoAveragePooling(config.attention_num_heads) for _ in channels)
+        else:
+            hidden_sizes = config.attention_hidden_sizes or [[2 * width, width] for width in channels]
+            for stage, width in zip(config.pooled_stages, channels):
+                if width % config.attention_num_heads:
+                    raise ValueError(
+                        f"`attention_num_heads`={config.attention_num_heads} must divide the {width} channels of "
+                        f"{stage}."
+                    )
+            self.pooling = nn.ModuleList(
+                VitoAttentivePooling(width, widths, config.attention_num_heads)
+                for width, widths in zip(channels, hidden_sizes)
+            )
         self.num_features = sum(channels)
         self.post_init()
 

@@ -138,12 +138,16 @@ def eval_results(results: Mapping[str, Any]) -> list[EvalResult]:
 def _model_section(config: Mapping, processor: Mapping | None, summary: Mapping | None, parameters: int | None) -> str:
     backbone = config.get("backbone_config", {})
     architecture = (config.get("architectures") or ["VitoModel"])[0]
+    if config.get("pooling", "attention") == "average":
+        pooling = ["average pooling", f"on {config.get('pooled_stages')} (the paper's pooling ablation)"]
+    else:
+        pooling = ["attention pooling", f"on {config.get('pooled_stages')}, MLP widths "
+                                        f"{config.get('attention_hidden_sizes')}, {config.get('attention_num_heads', 1)} head(s)"]
     rows = [
         ["architecture", f"`{architecture}` (`model_type: {config.get('model_type')}`)"],
         ["backbone", f"{backbone.get('model_type')} {backbone.get('layer_type', '')}, depths {backbone.get('depths')}, "
                      f"widths {backbone.get('hidden_sizes')}".replace("  ", " ")],
-        ["attention pooling", f"on {config.get('pooled_stages')}, MLP widths {config.get('attention_hidden_sizes')}, "
-                              f"{config.get('attention_num_heads', 1)} head(s)"],
+        pooling,
         ["backbone padding", config.get("backbone_padding", "pytorch")],
         ["parameters", None if parameters is None else f"{parameters:,}"],
     ]

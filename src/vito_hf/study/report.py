@@ -1,0 +1,105 @@
+"""The study's results as a table (markdown and JSON) and a plot with every seed's value and the spread."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .protocol import MEASURES
+
+
+def summarise(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{arm: {measure: {"mean", "std", "n", "values"}}}``; ``std`` is the sample standard deviation over seeds
+    (None for one seed); undefined values (None or NaN) are left out and counted by ``n``."""
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for arm in arms:
+        summary[arm] = {}
+        for measure in MEASURES:
+            values = [row[measure] for row in rows if row["arm"] == arm]
+            defined = [float(v) for v in values if v is not None and not math.isnan(v)]
+            summary[arm][measure] = {
+                "mean": float(np.mean(defined)) if defined else None,
+                "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None,
+                "n": len(defined),
+                "values": values,
+            }
+    return summary
+
+
+def _cell(entry: dict[str, Any]) -> str:
+    if entry["mean"] is None:
+        return "n/a"
+    spread = "" if entry["std"] is None else f" ± {entry['std']:.3f}"
+    return f"{entry['mean']:.3f}{spread}"
+
+
+def markdown_table(study: dict[str, Any], summary: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """One row per arm, one column per measure (mean ± sample std over seeds), then raw pixels and the timing."""
+    measures = list(MEASURES)
+    seeds = len(study["protocol"]["seeds"])
+    lines = [
+        f"| arm | {' | '.join(measures)} |",
+        "|---|" + "---|" * len(measures),
+    ]
+    for arm, entries in summary.items():
+        lines.append(f"| {arm} | " + " | ".join(_cell(entries[m]) for m in measures) + " |")
+    raw = study["raw_pixels"]
+    lines.append("| raw pixels | " + " | ".join(
+        f"{raw[m]:.3f}" if m in raw else "" for m in measures) + " |")
+    compute = study["data_seconds"] + sum(r["pretrain_seconds"] + r["evaluation_seconds"] for r in study["rows"])
+    lines += [
+        "",
+        f"Mean ± sample standard deviation over {seeds} seed(s); protocol {study['fingerprint']}. "
+        + "; ".join(f"{name}: {text}" for name, text in MEASURES.items()) + ".",
+        f"Compute: {compute / 60:.1f} min (data {study['data_seconds'] / 60:.1f} min, the rest pretraining and "
+        f"evaluation; this invocation {study['total_seconds'] / 60:.1f} min).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_study(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
+    """One panel per measure: each seed's value as a dot, the mean as a bar with the sample std as its error bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(summary)
+    figure, axes = plt.subplots(1, len(MEASURES), figsize=(3.2 * len(MEASURES), 3.6), squeeze=False)
+    for axis, measure in zip(axes[0], MEASURES):
+        for position, arm in enumerate(arms):
+            entry = summary[arm][measure]
+            if entry["mean"] is None:
+                continue
+            axis.bar(position, entry["mean"], yerr=entry["std"] or 0.0, color="#9ecae1", capsize=3)
+            values = [v for v in entry["values"] if v is not None and not math.isnan(v)]
+            axis.scatter(np.full(len(values), position), values, color="#08519c", s=10, zorder=3)
+        axis.set_title(measure, fontsize=9)
+        axis.set_xticks(range(len(arms)), arms, rotation=60, ha="right", fontsize=7)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    os.replace(temporary, path)
+    return path
+
+
+def write_report(study: dict[str, Any], output_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``results.json`` (everything), ``results.md`` (the table) and ``results.png`` (the plot)."""
+    output_dir = Path(output_dir)
+    arms = [arm["name"] for arm in study["protocol"]["arms"]]
+    summary = summarise(study["rows"], arms)
+    paths = {"json": output_dir / "results.json", "markdown": output_dir / "results.md",
+             "plot": output_dir / "results.png"}
+    for key, text in (("json", json.dumps({**study, "summary": summary}, indent=1) + "\n"),
+                      ("markdown", markdown_table(study, summary))):
+        temporary = paths[key].with_name(f".{paths[key].name}.tmp")
+        temporary.write_text(text)
+        os.replace(temporary, paths[key])
+    plot_study(summary, paths["plot"])
+    return paths

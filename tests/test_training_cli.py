@@ -24,6 +24,9 @@ from transformers import AutoModelForPreTraining
 
 from training_helpers import write_real_clips
 
+from vito_hf import load_preset
+from vito_hf.training.pretraining import parse_config_overrides
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 SCRIPT = REPOSITORY / "training_scripts" / "run_pretraining.py"
 
@@ -223,3 +226,18 @@ def test_plan_resume_compares_the_folder_with_max_steps(tmp_path):
     shutil.rmtree(run / "checkpoint-4")
     restart = plan_resume(run, 6, results_dir=results)
     assert (restart.checkpoint, restart.start_step) == (None, 0) and "no checkpoint of the run finished at step 4" in restart.message
+
+
+def test_config_overrides_keep_the_commas_of_json_values():
+    overrides = parse_config_overrides(
+        'temperature=0.2, pooled_stages=["stage4"],attention_hidden_sizes=[[4096,2048]],pooling=average,'
+        'id2label={"0": "a, b", "1": "c"}'
+    )
+    assert overrides == {
+        "temperature": 0.2, "pooled_stages": ["stage4"], "attention_hidden_sizes": [[4096, 2048]],
+        "pooling": "average", "id2label": {"0": "a, b", "1": "c"},
+    }
+    config = load_preset("resnet50", **{k: v for k, v in overrides.items() if k != "id2label"})
+    assert config.pooled_stages == ["stage4"] and config.attention_hidden_sizes == [[4096, 2048]]
+    with pytest.raises(ValueError, match="key=value"):
+        parse_config_overrides("temperature=0.2,[1,2]")

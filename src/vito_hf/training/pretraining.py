@@ -52,10 +52,12 @@ class PretrainingOutputs:
 
 
 def parse_config_overrides(text: str | None) -> dict:
-    """`"temperature=0.2,pooling=average"` -> `{"temperature": 0.2, "pooling": "average"}` (values parsed as JSON when
-    they are JSON, else kept as strings)."""
+    """`'temperature=0.2,pooled_stages=["stage3","stage4"]'` -> `{"temperature": 0.2, "pooled_stages": [...]}`.
+
+    Pairs are separated by the commas outside brackets and quotes, so JSON lists and objects keep theirs; values
+    are parsed as JSON when they are JSON, else kept as strings."""
     overrides = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+    for item in filter(None, (part.strip() for part in _top_level_parts(text or ""))):
         key, separator, value = item.partition("=")
         if not separator or not key.strip():
             raise ValueError(f"Bad config override {item!r}: write key=value pairs separated by commas.")
@@ -64,6 +66,22 @@ def parse_config_overrides(text: str | None) -> dict:
         except json.JSONDecodeError:
             overrides[key.strip()] = value.strip()
     return overrides
+
+
+def _top_level_parts(text: str) -> list[str]:
+    """`text` split at the commas that lie outside brackets, braces and double quotes."""
+    parts, start, depth, quoted = [], 0, 0, False
+    for index, character in enumerate(text):
+        if character == '"' and (index == 0 or text[index - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and character in "[{":
+            depth += 1
+        elif not quoted and character in "]}":
+            depth = max(depth - 1, 0)
+        elif not quoted and depth == 0 and character == ",":
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
 
 
 def load_pretraining_model(model_args: ModelArguments) -> VitoForPreTraining:

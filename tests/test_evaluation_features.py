@@ -180,3 +180,18 @@ def test_the_cache_is_hit_on_a_second_run_and_keyed_by_weights_data_and_preproce
         path.write_bytes(b"not a safetensors file")
     again, hit = cached_features(model, digits.test, image_column="image", image_processor=processor, cache_dir=cache)
     assert not hit and torch.equal(again, first)
+
+
+def test_suites_read_the_input_size_of_a_saved_vito_processor(tmp_path):
+    """transformers 5 loads sizes as `SizeDict`s (not dicts): the corruptions, shape-bias and saliency suites must
+    still run a checkpoint at its own size, not fall back to 224 px."""
+    from transformers import AutoImageProcessor
+
+    from vito_hf.evaluation.features import evaluation_processor, fixed_size_processor
+    from vito_hf.evaluation.image_inputs import processor_image_size
+
+    evaluation_processor(64).save_pretrained(tmp_path / "crop")
+    fixed_size_processor(48).save_pretrained(tmp_path / "resize")
+    assert processor_image_size(AutoImageProcessor.from_pretrained(tmp_path / "crop")) == 64
+    assert processor_image_size(AutoImageProcessor.from_pretrained(tmp_path / "resize")) == 48
+    assert processor_image_size(None) == 224

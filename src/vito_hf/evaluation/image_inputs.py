@@ -9,15 +9,20 @@ DEFAULT_IMAGE_SIZE = 224
 
 
 def processor_image_size(image_processor: object | None) -> int:
-    """The square input size a checkpoint expects: its processor's crop size, else its resize size, else 224."""
-    for attribute in ("crop_size", "size"):
+    """The square input size a checkpoint expects: its processor's crop size (when it crops), else its resize size,
+    else 224.
+
+    Sizes come as plain dicts (older processors, JSON) or as transformers 5's ``SizeDict`` (attributes, not a
+    ``dict``); both are read."""
+    crops = getattr(image_processor, "do_center_crop", True) is not False
+    for attribute in ("crop_size", "size") if crops else ("size",):
         size = getattr(image_processor, attribute, None)
-        if isinstance(size, dict):
-            for key in ("height", "shortest_edge", "width"):
-                if size.get(key):
-                    return int(size[key])
-        elif isinstance(size, int):
+        if isinstance(size, int):
             return size
+        for key in ("height", "shortest_edge", "width"):
+            value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+            if value:
+                return int(value)
     return DEFAULT_IMAGE_SIZE
 
 

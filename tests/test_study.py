@@ -95,6 +95,7 @@ def test_quick_study_runs_end_to_end_and_continues(tmp_path):
         for measure in MEASURES:
             assert row[measure] is None or math.isfinite(row[measure]), (row["arm"], measure)
         assert row["knn_top1"] is not None and row["propagation_jf"] is not None
+        assert (row["pretrain_seconds"] > 0) == (row["arm"] != "random-init")
     assert (output / "results.png").stat().st_size > 0
     assert "| vito |" in (output / "results.md").read_text() and "| vito |" in first.stdout
     # The generated videos went through curation into a clip store, and decode as real video files.

@@ -47,6 +47,8 @@ MEASURES = {
     "shape_bias": "shape bias on Fashion-MNIST cue-conflict stimuli",
 }
 """Measure name -> what it is (all higher is better except shape bias, which the paper reads as human-likeness)."""
+CHANCE = {"knn_top1": 0.1, "linear_top1": 0.1, "corrupted_accuracy": 0.1}
+"""What guessing scores on the accuracy measures (10 balanced classes): the floor the plot draws."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import MEASURES
+from .protocol import CHANCE, MEASURES
 
 
 def summarise(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -51,19 +51,20 @@ def markdown_table(study: dict[str, Any], summary: dict[str, dict[str, dict[str,
     raw = study["raw_pixels"]
     lines.append("| raw pixels | " + " | ".join(
         f"{raw[m]:.3f}" if m in raw else "" for m in measures) + " |")
-    compute = study["data_seconds"] + sum(r["pretrain_seconds"] + r["evaluation_seconds"] for r in study["rows"])
+    compute = study["data_seconds"] + sum((r["pretrain_seconds"] or 0) + r["evaluation_seconds"] for r in study["rows"])
     lines += [
         "",
         f"Mean ± sample standard deviation over {seeds} seed(s); protocol {study['fingerprint']}. "
         + "; ".join(f"{name}: {text}" for name, text in MEASURES.items()) + ".",
-        f"Compute: {compute / 60:.1f} min (data {study['data_seconds'] / 60:.1f} min, the rest pretraining and "
-        f"evaluation; this invocation {study['total_seconds'] / 60:.1f} min).",
+        f"Compute: {compute / 60:.1f} min (data {study['data_seconds'] / 60:.1f} min, the rest Trainer's training "
+        f"time of every run and every evaluation; this invocation {study['total_seconds'] / 60:.1f} min).",
     ]
     return "\n".join(lines) + "\n"
 
 
 def plot_study(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
-    """One panel per measure: each seed's value as a dot, the mean as a bar with the sample std as its error bar."""
+    """One panel per measure: each seed's value as a dot, the mean as a bar with the sample std as its error bar,
+    chance as a dotted line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,6 +80,9 @@ def plot_study(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> Pat
             axis.bar(position, entry["mean"], yerr=entry["std"] or 0.0, color="#9ecae1", capsize=3)
             values = [v for v in entry["values"] if v is not None and not math.isnan(v)]
             axis.scatter(np.full(len(values), position), values, color="#08519c", s=10, zorder=3)
+        if measure in CHANCE:
+            axis.axhline(CHANCE[measure], color="grey", linestyle=":", linewidth=1, label="chance")
+            axis.legend(fontsize=7, loc="lower right")
         axis.set_title(measure, fontsize=9)
         axis.set_xticks(range(len(arms)), arms, rotation=60, ha="right", fontsize=7)
     figure.tight_layout()

@@ -101,8 +101,11 @@ def prepare_data(data_dir: Path, protocol: StudyProtocol, *, progress: bool = Fa
     return {"clip_store": store, "stills": stills, "sequences": sequences, "corruption_cache": data_dir / "corrupted"}
 
 
-def pretrain_arm(arm: Arm, seed: int, run_dir: Path, clip_store: Path, protocol: StudyProtocol) -> Path:
-    """Pretrain the tiny preset as ``arm`` says (resuming an interrupted run); returns the encoder folder."""
+def pretrain_arm(
+    arm: Arm, seed: int, run_dir: Path, clip_store: Path, protocol: StudyProtocol
+) -> tuple[Path, float | None]:
+    """Pretrain the tiny preset as ``arm`` says (resuming an interrupted run, reusing a finished one); returns the
+    encoder folder and the training time Trainer recorded (``train_runtime``, the same when the run is reused)."""
     overrides = ",".join(f"{key}={json.dumps(value)}" for key, value in arm.model.items())
     outputs = run_pretraining(
         ModelArguments(preset="tiny", config_overrides=overrides or None),
@@ -127,7 +130,8 @@ def pretrain_arm(arm: Arm, seed: int, run_dir: Path, clip_store: Path, protocol:
             disable_tqdm=True,
         ),
     )
-    return outputs.encoder_dir
+    runtime = next((entry["train_runtime"] for entry in reversed(outputs.log_history) if "train_runtime" in entry), None)
+    return outputs.encoder_dir, runtime
 
 
 def suite_options(data: dict[str, Path], protocol: StudyProtocol) -> dict[str, dict[str, Any]]:
@@ -153,9 +157,10 @@ def run_arm(
     row_path = run_dir / "row.json"
     if row_path.is_file() and results_path.is_file():
         return json.loads(row_path.read_text())
+    encoder, pretrain_seconds = reference_encoder, 0.0
+    if arm.pretrained:
+        encoder, pretrain_seconds = pretrain_arm(arm, seed, run_dir, data["clip_store"], protocol)
     started = time.perf_counter()
-    encoder = pretrain_arm(arm, seed, run_dir, data["clip_store"], protocol) if arm.pretrained else reference_encoder
-    trained = time.perf_counter()
     results = run_evaluation(
         encoder, SUITES, run_dir / "evaluation", quick=protocol.quick, seed=seed, random_init=not arm.pretrained,
         suite_options=suite_options(data, protocol),
@@ -164,8 +169,8 @@ def run_arm(
         "arm": arm.name,
         "seed": seed,
         **measures_of(results),
-        "pretrain_seconds": round(trained - started, 1),
-        "evaluation_seconds": round(time.perf_counter() - trained, 1),
+        "pretrain_seconds": None if pretrain_seconds is None else round(pretrain_seconds, 1),
+        "evaluation_seconds": round(time.perf_counter() - started, 1),
     }
     _write_json(row_path, row)
     return row

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from vito_hf.training import NonFiniteLossError, VitoTrainer, last_complete_checkpoint
-from training_helpers import FixedBatches, collator, cpu_args, model_state, tiny_model, views_dataset, write_real_clips
+from training_helpers import FixedBatches, collator, cpu_args, model_state, real_view_batch, tiny_model
 
 BATCH = 4
 CONVERSIONS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
@@ -25,11 +25,7 @@ CONVERSIONS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int
 
 @pytest.fixture(scope="module")
 def real_batch(tmp_path_factory) -> torch.Tensor:
-    root = tmp_path_factory.mktemp("clips")
-    dataset = views_dataset(write_real_clips(root / "clips"), root / "cache")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return torch.stack([dataset[i % len(dataset)]["pixel_values"] for i in range(BATCH)])
+    return real_view_batch(tmp_path_factory.mktemp("clips"), BATCH)
 
 
 class StepPhases(TrainerCallback):

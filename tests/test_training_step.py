@@ -32,9 +32,8 @@ from training_helpers import (
     collator,
     cpu_args,
     model_state,
+    real_view_batch,
     tiny_model,
-    views_dataset,
-    write_real_clips,
 )
 
 BATCH = 8
@@ -45,11 +44,7 @@ WEIGHT_DECAY = 1e-4
 @pytest.fixture(scope="module")
 def real_batch(tmp_path_factory) -> torch.Tensor:
     """Eight clips' views (float in [0, 1]) from the real pipeline, fixed for the whole module."""
-    root = tmp_path_factory.mktemp("clips")
-    dataset = views_dataset(write_real_clips(root / "clips"), root / "cache")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return torch.stack([dataset[i % len(dataset)]["pixel_values"] for i in range(BATCH)])
+    return real_view_batch(tmp_path_factory.mktemp("clips"), BATCH)
 
 
 def lars_by_hand(model, lr, weight_decay, eta=1e-3):

@@ -47,6 +47,14 @@ def views_dataset(
     return ResamplingViewDataset(rows, transform)
 
 
+def real_view_batch(root: Path, size: int) -> torch.Tensor:
+    """``size`` clips' views (float in [0, 1]) from the real pipeline over the sample clips, the same every call."""
+    dataset = views_dataset(write_real_clips(root / "clips"), root / "cache")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return torch.stack([dataset[i % len(dataset)]["pixel_values"] for i in range(size)])
+
+
 def collator() -> VitoPretrainingCollator:
     return VitoPretrainingCollator()
 

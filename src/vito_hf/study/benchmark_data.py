@@ -21,6 +21,7 @@ import av
 import datasets
 import numpy as np
 
+from ..curation.state import write_bytes_atomic
 from ..evaluation.davis import write_davis_sequence
 from ..evaluation.labelled_images import FASHION_MNIST_CLASSES, load_labelled_images
 from .scenes import backgrounds, draw_scene, render_clip
@@ -64,12 +65,6 @@ def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
     os.replace(temporary, path)
 
 
-def _write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def write_training_videos(
     output_dir: str | os.PathLike,
     *,
@@ -97,8 +92,8 @@ def write_training_videos(
         name = CLASS_NAMES[labels[index]]
         rows.append({"path": str(path.resolve()), "title": f"A {name} moving across the scene", "id": path.stem})
     manifest, taxonomy = output_dir / "candidates.jsonl", output_dir / "taxonomy.json"
-    _write_text(manifest, "".join(json.dumps(row) + "\n" for row in rows))
-    _write_text(taxonomy, json.dumps(TAXONOMY, indent=1) + "\n")
+    write_bytes_atomic(manifest, "".join(json.dumps(row) + "\n" for row in rows).encode())
+    write_bytes_atomic(taxonomy, (json.dumps(TAXONOMY, indent=1) + "\n").encode())
     return manifest, taxonomy
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..curation.state import write_bytes_atomic
 from .protocol import CHANCE, MEASURES
 
 
@@ -100,10 +101,7 @@ def write_report(study: dict[str, Any], output_dir: str | os.PathLike) -> dict[s
     summary = summarise(study["rows"], arms)
     paths = {"json": output_dir / "results.json", "markdown": output_dir / "results.md",
              "plot": output_dir / "results.png"}
-    for key, text in (("json", json.dumps({**study, "summary": summary}, indent=1) + "\n"),
-                      ("markdown", markdown_table(study, summary))):
-        temporary = paths[key].with_name(f".{paths[key].name}.tmp")
-        temporary.write_text(text)
-        os.replace(temporary, paths[key])
+    write_bytes_atomic(paths["json"], (json.dumps({**study, "summary": summary}, indent=1) + "\n").encode())
+    write_bytes_atomic(paths["markdown"], markdown_table(study, summary).encode())
     plot_study(summary, paths["plot"])
     return paths

@@ -9,6 +9,7 @@ Layout of a study folder::
     data/corrupted/                                     the corrupted stills, made once for every run
     runs/<arm>-seed<k>/                                 the pretraining run and evaluation/results.json
     study.json                                          the protocol and its fingerprint, written first
+    raw_pixels.json                                     the raw-pixel probes of the stills
 
 A finished run (its ``evaluation/results.json`` exists) is not redone, so an interrupted study continues where it
 stopped; a folder made under another protocol is refused.
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 
 from ..curation import CurationSettings, curate
+from ..curation.state import write_json_atomic
 from ..evaluation.orchestrator import run_evaluation
 from ..evaluation.probe import evaluate_raw_pixels
 from ..evaluation.image_datasets import load_image_dataset
@@ -43,12 +45,6 @@ class StudyError(RuntimeError):
     """The study cannot run in this folder as asked; the message says why and what to do."""
 
 
-def _write_json(path: Path, content: Any) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(content, indent=1) + "\n")
-    os.replace(temporary, path)
-
-
 def claim_folder(output_dir: Path, protocol: StudyProtocol) -> None:
     """Write ``study.json`` into a new folder, or check that an existing one was made under ``protocol``."""
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +57,7 @@ def claim_folder(output_dir: Path, protocol: StudyProtocol) -> None:
                 f"{protocol.fingerprint()}); use a new --output_dir"
             )
         return
-    _write_json(marker, {"fingerprint": protocol.fingerprint(), "protocol": protocol.to_dict()})
+    write_json_atomic(marker, {"fingerprint": protocol.fingerprint(), "protocol": protocol.to_dict()})
 
 
 def prepare_data(data_dir: Path, protocol: StudyProtocol, *, progress: bool = False) -> dict[str, Path]:
@@ -172,7 +168,7 @@ def run_arm(
         "pretrain_seconds": None if pretrain_seconds is None else round(pretrain_seconds, 1),
         "evaluation_seconds": round(time.perf_counter() - started, 1),
     }
-    _write_json(row_path, row)
+    write_json_atomic(row_path, row)
     return row
 
 
@@ -189,10 +185,15 @@ def measures_of(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def raw_pixel_reference(stills: Path, seed: int) -> dict[str, float]:
-    """kNN and linear probes on raw pixels of the stills: what any encoder should beat."""
+def raw_pixel_reference(stills: Path, seed: int, path: Path) -> dict[str, float]:
+    """kNN and linear probes on raw pixels of the stills: what any encoder should beat. Computed once per study
+    folder (``path``), as the runs are."""
+    if path.is_file():
+        return json.loads(path.read_text())
     result = evaluate_raw_pixels(load_image_dataset(str(stills)), seed=seed)
-    return {"knn_top1": result["knn_top1"], "linear_top1": result["linear_top1"]}
+    reference = {"knn_top1": result["knn_top1"], "linear_top1": result["linear_top1"]}
+    write_json_atomic(path, reference)
+    return reference
 
 
 def run_study(output_dir: str | os.PathLike, protocol: StudyProtocol, *, progress: bool = False) -> dict[str, Any]:
@@ -216,7 +217,7 @@ def run_study(output_dir: str | os.PathLike, protocol: StudyProtocol, *, progres
         "protocol": protocol.to_dict(),
         "fingerprint": protocol.fingerprint(),
         "rows": rows,
-        "raw_pixels": raw_pixel_reference(data["stills"], protocol.data_seed),
+        "raw_pixels": raw_pixel_reference(data["stills"], protocol.data_seed, output_dir / "raw_pixels.json"),
         "data_seconds": round(data_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }

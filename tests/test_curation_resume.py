@@ -11,7 +11,7 @@ from pathlib import Path
 from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 
 from vito_hf.curation import CurationSettings, curate, load_taxonomy
-from vito_hf.curation.state import remove_stale_temporaries, temporary_path
+from vito_hf.atomic_files import remove_stale_temporaries, temporary_path
 from vito_hf.data.decoding import probe_video
 
 CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"

@@ -29,7 +29,7 @@ from ..data.decoding import (
     _seek_at_or_before,
     probe_video,
 )
-from .state import temporary_path
+from ..atomic_files import temporary_path
 
 SUPPORTED_CODECS = ("libx264", "mjpeg")
 

@@ -24,7 +24,8 @@ from .records import PER_VIDEO_STAGES, CurationSettings, VideoRecord
 from .segmentation import TitleSegmenter
 from .sharding import merge_shards, remove_other_splits, shard_of, write_shard
 from .stages import ProcessorSpec, VideoTask
-from .state import StateStore, remove_stale_temporaries
+from ..atomic_files import remove_stale_temporaries
+from .state import StateStore
 from .taxonomy import Taxonomy, load_taxonomy
 from .webdataset_export import refresh_shard_store
 from .workers import run_tasks

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .matching import normalize_words
-from .state import write_bytes_atomic
+from ..atomic_files import write_bytes_atomic
 from .taxonomy import Taxonomy
 
 SEGMENTER_DIR = "title_segmenter"

@@ -23,7 +23,7 @@ from .. import clip_store
 from .records import VideoRecord
 from .report import build_report, write_card, write_report
 from .segmentation import SEGMENTER_DIR
-from .state import temporary_path, write_json_atomic, write_jsonl_atomic
+from ..atomic_files import temporary_path, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy, taxonomy_from_records
 
 SHARDS_DIR = "shards"

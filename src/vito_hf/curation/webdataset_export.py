@@ -22,7 +22,7 @@ from huggingface_hub import DatasetCard
 
 from .. import clip_store
 from .report import REPORT_DIR
-from .state import temporary_path, write_bytes_atomic, write_json_atomic
+from ..atomic_files import temporary_path, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 

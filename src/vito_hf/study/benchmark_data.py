@@ -21,7 +21,7 @@ import av
 import datasets
 import numpy as np
 
-from ..curation.state import write_bytes_atomic
+from ..atomic_files import write_bytes_atomic
 from ..evaluation.davis import write_davis_sequence
 from ..evaluation.labelled_images import FASHION_MNIST_CLASSES, load_labelled_images
 from .scenes import backgrounds, draw_scene, render_clip

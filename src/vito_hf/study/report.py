@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..curation.state import write_bytes_atomic
+from ..atomic_files import write_bytes_atomic
 from .protocol import CHANCE, MEASURES
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ..curation import CurationSettings, curate
-from ..curation.state import write_json_atomic
+from ..atomic_files import write_json_atomic
 from ..evaluation.orchestrator import run_evaluation
 from ..evaluation.probe import evaluate_raw_pixels
 from ..evaluation.image_datasets import load_image_dataset

@@ -66,7 +66,8 @@ def _write_shard(path: Path, samples: list[tuple[str, bytes, bytes]]) -> None:
     tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as handle:
-            writer = TarWriter(handle, encoder=False, mtime=0.0, user="vito", group="vito", mode=0o444)
+            # an integer mtime: a float one gives every member a pax header, two more headers per clip to read
+            writer = TarWriter(handle, encoder=False, mtime=0, user="vito", group="vito", mode=0o444)
             for key, video, metadata in samples:
                 writer.write(
                     {"__key__": key, clip_store.SHARD_VIDEO_FIELD: video, clip_store.SHARD_METADATA_FIELD: metadata}

@@ -19,7 +19,8 @@ class DataArguments:
         default=None,
         metadata={
             "help": "A curated clip folder (metadata.jsonl + clips/), a store packed as WebDataset shards "
-            "(webdataset/index.json; always streamed) or a plain folder of videos (required)."
+            "(webdataset/index.json; always streamed) or a plain folder of videos (required); or a Hub dataset, "
+            "hf://datasets/<user>/<name> or <user>/<name> (shards streamed, a folder store downloaded to the cache)."
         },
     )
     streaming: bool = field(default=False, metadata={"help": "Stream clips instead of building a map-style dataset."})

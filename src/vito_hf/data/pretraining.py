@@ -22,6 +22,7 @@ from .augmentation import byol_view_augmentations
 from .builder import build_clip_dataset, check_shard_split
 from .collation import DeviceViewAugmentation, VitoPretrainingCollator
 from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, TemporalSampler
+from .store_location import is_url, locate_store
 from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
 from .transforms import VitoViewTransform
 from .view_datasets import ResamplingViewDataset
@@ -85,7 +86,7 @@ def build_pretraining_data(
     list is repeated `repeat_clips` times per epoch. Streaming: a shuffled `datasets.IterableDataset` that
     Accelerate shards by process, each example seeded by (seed, epoch, clip); bad clips are dropped. A shard
     store (WebDataset tars) is always streamed; `world_size` processes x `num_workers` DataLoader workers must
-    not outnumber its tars (`check_shard_split`).
+    not outnumber its tars (`check_shard_split`). `data_dir` may name a Hub dataset (`vito_hf.data.store_location`).
     """
     data_dir = data_dir if data_dir is not None else data_args.data_dir
     if data_dir is None:
@@ -100,7 +101,8 @@ def build_pretraining_data(
     on_device = uses_device_augmentation(data_args)
     collator = VitoPretrainingCollator(augmentations, apply_photometric=not on_device, normalize=not on_device)
     device_augmentation = DeviceViewAugmentation(augmentations) if on_device else None
-    sharded = is_shard_store(data_dir)
+    store = locate_store(data_dir)
+    sharded = is_url(store) or is_shard_store(store)
     rows = build_clip_dataset(data_dir, streaming=data_args.streaming or sharded, cache_dir=data_args.cache_dir)
     if sharded:
         check_shard_split(rows.num_shards, world_size, num_workers)

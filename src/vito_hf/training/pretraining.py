@@ -16,8 +16,10 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainerState, set_seed
 
+from ..clip_store import is_shard_store
 from ..data import build_pretraining_data
 from ..data.builder import clip_rows
+from ..data.store_location import is_url, locate_store
 from ..hub.cards import write_pretraining_card
 from ..image_processing_vito import VitoImageProcessor
 from ..modeling_vito import VitoForPreTraining
@@ -98,9 +100,11 @@ def check_arguments(
     """What the run will do with its output folder; `ValueError` with a one-line message for arguments it cannot
     start with (including a --max_steps below the step the folder's run reached), before anything is written."""
     if not data_args.data_dir:
-        raise ValueError("No --data_dir: pass a curated clip folder or a folder of videos.")
+        raise ValueError("No --data_dir: pass a curated clip folder, a folder of videos or a Hub dataset (user/name).")
     try:
-        clip_rows(data_args.data_dir)
+        store = locate_store(data_args.data_dir)  # a Hub dataset is downloaded here, or found to be streamable
+        if not is_url(store) and not is_shard_store(store):
+            clip_rows(store)
     except (OSError, ValueError) as error:
         raise ValueError(f"--data_dir {error}") from None
     if model_args.model_name_or_path is None:

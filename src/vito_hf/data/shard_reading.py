@@ -16,6 +16,7 @@ import fsspec
 
 from ..clip_store import COLUMNS, SHARD_METADATA_FIELD, SHARD_VIDEO_FIELD
 from .decoding import tar_member_source
+from .store_location import is_url
 from .tar_members import iter_tar_members
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes | str]]]:
     decodes, as from a loose file); the metadata, and every file of a remote tar, come as bytes in one read
     each (tarfile's stream mode, which webdataset's reader uses, reads 10 KB at a time: ten times the CPU).
     """
-    local = "://" not in shard
+    local = not is_url(shard)
     key, sample = None, {}
     with open(shard, "rb") if local else fsspec.open(shard, "rb").open() as handle:
         for member in iter_tar_members(handle):
@@ -53,7 +54,7 @@ def tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes | str]]]:
         yield key, sample
 
 
-def shard_examples(shards: list[str]):
+def shard_examples(shards: list[str]) -> Iterator[dict]:
     """The rows of each tar in `shards`. A damaged sample is skipped; a tar that breaks off is left at that
     point; both with a warning, never an error."""
     for shard in shards:

@@ -338,7 +338,7 @@ the class was top-1), `classifier_best_score` (its best probability)"""
         layout = f"""`clips/<class id>/<video id>.mp4` and `metadata.jsonl`, one row per clip: `file_name` (the clip, which
 `load_dataset` turns into the `video` column), {columns}."""
     else:
-        layout = f"""{shard_index['clips']:,} clips in {len(shard_index['shards'])} WebDataset tar shards
+        layout = f"""{shard_index['clips']:,} clips in {len(shard_index['shards'])} tar shards of WebDataset
 ({shard_index['bytes'] / 1e9:.2f} GB) under `{SHARD_DIR}/`: per clip `<key>.{SHARD_VIDEO_FIELD}` (the clip) and
 `<key>.{SHARD_METADATA_FIELD}` (its row: `file_name`, the clip's path in the curated folder, and {columns}).
 `{SHARD_INDEX_FILE}` lists the clips per shard and per class; `metadata.jsonl` holds every row."""

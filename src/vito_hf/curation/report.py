@@ -311,7 +311,7 @@ def render_card(
         pretty_name=pretty_name,
         tags=["video", "self-supervised", "vito", "videonet"],
         configs=[config],
-        dataset_info={"features": features, "splits": [{"name": "train", "num_examples": int(totals["kept"])}]},
+        dataset_info={"features": features},
     )
     stages = _table(
         [[s["stage"], s["in"], s["passed"], s["rejected"], _percent(s["pass_rate"])] for s in report["stages"]],

@@ -17,7 +17,7 @@ from huggingface_hub import DatasetCard
 
 from vito_hf import clip_store
 from vito_hf.curation import CurationSettings, curate, taxonomy_from_records
-from vito_hf.curation.report import PLACEHOLDER_SOURCE
+from vito_hf.curation.report import PLACEHOLDER_SOURCE, rewrite_card
 from vito_hf.published_paths import files_with_absolute_paths
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -221,10 +221,15 @@ def test_the_card_declares_a_licence_the_hub_understands(curated, tmp_path):
 
 
 def test_the_pushed_repo_id_is_recorded_and_kept_by_reruns(curated, tmp_path):
-    _, manifest, store, _, settings = curated
-    copy = tmp_path / "copy"
+    """What a push does once the Hub answered (record the id, render the card for it), then a rerun keeps it."""
+    _, manifest, store, shards, settings = curated
+    copy, packed = tmp_path / "copy", tmp_path / "packed"
     shutil.copytree(store, copy)
-    clip_store.record_hub_repo_id(copy, "someone/clips")
+    shutil.copytree(shards, packed)
+    for folder, repo in ((copy, "someone/clips"), (packed, "someone/clips-wds")):
+        clip_store.record_hub_repo_id(folder, repo)
+        rewrite_card(folder)
+    assert 'load_dataset("someone/clips-wds", split="train", streaming=True)' in (packed / "README.md").read_text()
     curate(manifest, copy, settings)
     info = json.loads((copy / clip_store.STORE_FILE).read_text())
     assert info == {"format_version": clip_store.FORMAT_VERSION, "hub_repo_id": "someone/clips"}
@@ -252,7 +257,7 @@ def test_a_failed_push_leaves_no_repo_id_behind(curated, tmp_path):
     _, _, store, _, _ = curated
     copy = tmp_path / "copy"
     shutil.copytree(store, copy)
-    before = (copy / clip_store.STORE_FILE).read_bytes()
+    before = {name: (copy / name).read_bytes() for name in (clip_store.STORE_FILE, "README.md")}
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     code = (f"import sys; sys.path.insert(0, {str(REPOSITORY / 'training_scripts')!r})\n"
@@ -265,4 +270,4 @@ def test_a_failed_push_leaves_no_repo_id_behind(curated, tmp_path):
         server.shutdown()
     assert result.returncode == 1, result.stderr[-2000:]
     assert "refused" in result.stderr
-    assert (copy / clip_store.STORE_FILE).read_bytes() == before
+    assert {name: (copy / name).read_bytes() for name in before} == before

@@ -15,6 +15,7 @@ The licence is a Hub licence id, `other` with a name and link, or `unknown` (the
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,8 +31,11 @@ from ..clip_store import (
     SHARD_METADATA_FIELD,
     SHARD_VIDEO_FIELD,
     hub_features,
+    hub_repo_id,
     hub_shard_features,
+    is_shard_store,
     label_names,
+    read_shard_index,
 )
 from ..published_paths import redact_paths
 from .records import PER_VIDEO_STAGES, STAGES, VideoRecord, check_license
@@ -393,3 +397,22 @@ def write_card(output_dir: Path, report: Mapping[str, object], *, pretty_name: s
     path = Path(output_dir) / "README.md"
     write_bytes_atomic(path, render_card(report, pretty_name=pretty_name, **card).encode())
     return path
+
+
+def rewrite_card(output_dir: str | Path) -> Path | None:
+    """Render the store's card again from its report, keeping the card's name and licence: for the form the store
+    has now (a shard index: the shard form) and the Hub repo it records. A store without a card or report keeps
+    what it has (returns None)."""
+    output_dir = Path(output_dir)
+    path = output_dir / "README.md"
+    report_path = output_dir / REPORT_DIR / "report.json"
+    if not path.is_file() or not report_path.is_file():
+        return None
+    data = DatasetCard(path.read_text(encoding="utf-8")).data
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    index = read_shard_index(output_dir) if is_shard_store(output_dir) else None
+    return write_card(
+        output_dir, report, pretty_name=data.get("pretty_name") or output_dir.name,
+        license=data.get("license") or "unknown", license_name=data.get("license_name"),
+        license_link=data.get("license_link"), shard_index=index, repo_id=hub_repo_id(output_dir),
+    )

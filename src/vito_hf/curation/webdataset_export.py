@@ -21,7 +21,7 @@ from typing import Any
 from huggingface_hub import DatasetCard
 
 from .. import clip_store
-from .report import REPORT_DIR, write_card
+from .report import REPORT_DIR, rewrite_card
 from ..atomic_files import temporary_path, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -87,22 +87,6 @@ def _copy_store_files(source: Path, output: Path) -> None:
             write_bytes_atomic(output / name, (source / name).read_bytes())
 
 
-def update_card(output: Path, index: dict[str, Any]) -> Path | None:
-    """Rewrite the dataset card for the shard form (its `configs`, features, layout and snippets), from the store's
-    report and the card's own name and licence; a store without a card or report keeps what it has."""
-    path = output / "README.md"
-    report_path = output / REPORT_DIR / "report.json"
-    if not path.is_file() or not report_path.is_file():
-        return None
-    data = DatasetCard(path.read_text(encoding="utf-8")).data
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    return write_card(
-        output, report, pretty_name=data.get("pretty_name") or output.name, license=data.get("license") or "unknown",
-        license_name=data.get("license_name"), license_link=data.get("license_link"), shard_index=index,
-        repo_id=clip_store.hub_repo_id(output),
-    )
-
-
 def write_shard_store(
     store: str | os.PathLike,
     output_dir: str | os.PathLike | None = None,
@@ -154,7 +138,7 @@ def write_shard_store(
     for stale in (output / clip_store.SHARD_DIR).glob("clips-*.tar"):
         if f"{clip_store.SHARD_DIR}/{stale.name}" not in listed:
             stale.unlink()
-    update_card(output, index)
+    rewrite_card(output)
     return index
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .. import clip_store
 from ..atomic_files import write_bytes_atomic
+from ..curation.report import rewrite_card
 from ..published_paths import files_with_absolute_paths
 
 REACHABILITY_TIMEOUT_SECONDS = 5.0
@@ -223,18 +224,24 @@ def push_checkpoint(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = 
 
 def push_clip_store(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
     """Upload a curated clip store (dataset card, metadata, clips, curation report) to dataset repo `repo_id`,
-    recording `repo_id` in its `clip_store.json` (restored if the upload fails). `dry_run` returns the
+    recording `repo_id` in its `clip_store.json` and card snippets (both restored if the upload fails). `dry_run` returns the
     `UploadPlan` instead, changing nothing; otherwise the commit URL."""
     plan = plan_store_upload(folder, repo_id)
     if dry_run:
         return plan
-    info = plan.folder / clip_store.STORE_FILE
-    before = info.read_bytes() if info.is_file() else None
+    touched = [plan.folder / clip_store.STORE_FILE, plan.folder / "README.md"]
+    before = {path: path.read_bytes() if path.is_file() else None for path in touched}
+
+    def name_the_repo() -> None:
+        clip_store.record_hub_repo_id(plan.folder, repo_id)
+        rewrite_card(plan.folder)  # its snippets load the repo
+
     try:
-        return execute_upload(plan, prepare=lambda: clip_store.record_hub_repo_id(plan.folder, repo_id), **options)
+        return execute_upload(plan, prepare=name_the_repo, **options)
     except BaseException:
-        if before is None:
-            info.unlink(missing_ok=True)
-        elif info.is_file() and info.read_bytes() != before:
-            write_bytes_atomic(info, before)  # not pushed: the store names no repo it is not in
+        for path, content in before.items():  # not pushed: the store names no repo it is not in
+            if content is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != content:
+                write_bytes_atomic(path, content)
         raise

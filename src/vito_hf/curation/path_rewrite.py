@@ -2,11 +2,13 @@
 
 Stores of earlier versions kept each manifest entry as written (often an absolute path) in `metadata.jsonl`, the
 WebDataset members and `report/rejected.jsonl`, and the classifier's and taxonomy's folders in `report.json`.
-A curation rerun fixes a store from its candidates; `make_store_paths_relative` fixes it without them: every
-absolute local path in the store's text files, WebDataset `.json` members and curation records becomes its path
-relative to `root` (default: the folder that holds every recorded source) or, outside `root`, its last
-component. Each file is rewritten under a temporary name and renamed; files without such a path are left as
-they are. `dataset_scripts/curate_videonet.py relativize` is the command.
+A curation rerun fixes a store from its candidates, bookkeeping included; `make_store_paths_relative` fixes what
+a push sends without them: every absolute local path in the store's text files and WebDataset `.json` members
+becomes its path relative to `root` (default: the folder that holds every recorded source) or, outside `root`,
+its last component. The bookkeeping (`state/`, `shards/`) is never published and keeps the paths a rerun
+matches its candidates by; a later `merge` writes the store from it again (run the command again after it).
+Each file is rewritten under a temporary name and renamed; files without such a path are left as they are.
+`dataset_scripts/curate_videonet.py relativize` is the command.
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ def _recorded_sources(store: Path) -> Iterable[str]:
     for name in (clip_store.METADATA_FILE, f"{REPORT_DIR}/rejected.jsonl"):
         if (store / name).is_file():
             yield from (str(row.get("source") or "") for row in _jsonl_rows(store / name))
-    for records in (store / SHARDS_DIR).glob("shard-*-of-*/records.jsonl"):
-        yield from (str(row.get("source") or "") for row in _jsonl_rows(records))
 
 
 def default_root(store: str | os.PathLike) -> str | None:
@@ -93,13 +93,11 @@ def make_store_paths_relative(store: str | os.PathLike, root: str | os.PathLike 
     rewritten: list[str] = []
     for path in sorted(p for p in store.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES):
         name = path.relative_to(store).as_posix()
-        if name == clip_store.SHARD_INDEX_FILE or any(part.startswith(".") for part in name.split("/")):
+        if name.startswith((f"{STATE_DIR}/", f"{SHARDS_DIR}/")) or any(part.startswith(".") for part in name.split("/")):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         if not absolute_paths_in(text):
             continue
-        if name.startswith(f"{STATE_DIR}/") and path.name == "settings.json":
-            continue  # what a rerun must match (the classifier's folder); never published
         if path.suffix == ".jsonl":
             write_jsonl_atomic(path, [_walk(row, change) for row in _jsonl_rows(path)])
         elif path.suffix == ".json":

@@ -346,6 +346,8 @@ the class was top-1), `classifier_best_score` (its best probability)"""
 ({shard_index['bytes'] / 1e9:.2f} GB) under `{SHARD_DIR}/`: per clip `<key>.{SHARD_VIDEO_FIELD}` (the clip) and
 `<key>.{SHARD_METADATA_FIELD}` (its row: `file_name`, the clip's path in the curated folder, and {columns}).
 `{SHARD_INDEX_FILE}` lists the clips per shard and per class; `metadata.jsonl` holds every row."""
+    statement = {"unknown": " (`unknown`: none was given; choose one with `--license`)",
+                 "other": f" ([{license_name}]({license_link}))"}.get(license, "")
     body = f"""
 # {pretty_name}
 
@@ -387,7 +389,7 @@ candidate is listed with its reason in `report/rejected.jsonl`; counts per class
 ## Licence
 
 The clips are excerpts of third-party videos and keep their sources' terms (`source` column);
-the card's `license: {license}` is the curator's statement about this collection{"" if license != "unknown" else " (`unknown`: none was given; choose one with `--license`)"}.
+the card's `license: {license}` is the curator's statement about this collection{statement}.
 """
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}").content
 

@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import DatasetCard
 
 from .. import clip_store
 from .report import REPORT_DIR, rewrite_card

@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-
 from .. import clip_store
 from .report import REPORT_DIR, rewrite_card
 from ..atomic_files import temporary_path, write_bytes_atomic, write_json_atomic

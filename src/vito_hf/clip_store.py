@@ -20,7 +20,7 @@ count, bytes and clips per class id; it is written last, so a store with an inde
 an index is read from its shards, as a stream (the loose clips, if kept, are curation's working copy).
 
 Without vito_hf, `datasets.load_dataset(<store folder or Hub repo>)` reads either form through the card's
-`configs` and `dataset_info`: a folder store as `HUB_FEATURES` (`hub_features`), a shard store as WebDataset
+`configs` and `dataset_info`: a folder store as `hub_features`, a shard store as WebDataset
 samples (`hub_shard_features`: `__key__`, `mp4`, and the row under `json`), which the card's snippet turns into
 the same row. `label` is a `ClassLabel` of the classes' `label_names`. No published file holds an absolute path
 of the machine that wrote it (`vito_hf.published_paths`): `source` is relative to the candidates' root or a URL.

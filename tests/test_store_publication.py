@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from huggingface_hub import DatasetCard
 from vito_hf import clip_store
 from vito_hf.curation import CurationSettings, curate, taxonomy_from_records
 from vito_hf.curation.report import PLACEHOLDER_SOURCE, rewrite_card
+from vito_hf.data import build_clip_dataset
 from vito_hf.published_paths import files_with_absolute_paths
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -124,9 +126,7 @@ def test_an_old_store_is_refused_by_the_push_then_fixed_by_the_command(curated, 
     assert files_with_absolute_paths(old, names) == {}
     assert sorted(row["source"] for row in read_jsonl(old / "metadata.jsonl")) == ["race.mp4", "ride.mp4"]
     assert read_jsonl(old / "report" / "rejected.jsonl")[0]["reason"] == "gone.mp4: no such file"
-    streamed = {row["video_id"]: row for row in __import__("vito_hf.data", fromlist=["x"]).build_clip_dataset(
-        old, streaming=True)}
-    assert sorted(row["source"] for row in streamed.values()) == ["race.mp4", "ride.mp4"]
+    assert sorted(row["source"] for row in build_clip_dataset(old, streaming=True)) == ["race.mp4", "ride.mp4"]
 
 
 def test_a_rerun_rewrites_an_old_store_without_redoing_a_video(curated, tmp_path):
@@ -209,12 +209,12 @@ def test_the_card_declares_a_licence_the_hub_understands(curated, tmp_path):
     assert card.data.license == "unknown" and "license_name" not in card.data.to_dict()
     with pytest.raises(ValueError, match="license_name and license_link"):
         CurationSettings(license="other")
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         curate_cli(["merge", "--output_dir", str(store), "--license", "other"])
+    assert exited.value.code == 2
     again = tmp_path / "again"
     shutil.copytree(store, again)
-    custom = settings.__class__(**{**settings.__dict__, "license": "other", "license_name": "source-terms",
-                                   "license_link": "https://example.org/terms"})
+    custom = replace(settings, license="other", license_name="source-terms", license_link="https://example.org/terms")
     curate(manifest, again, custom)
     data = DatasetCard.load(again / "README.md").data
     assert (data.license, data.license_name, data.license_link) == ("other", "source-terms", "https://example.org/terms")

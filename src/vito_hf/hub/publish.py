@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import clip_store
-from .cards import write_model_card
 from ..hub_access import HubUnreachableError, check_hub_reachable
+from .cards import write_model_card
+
 CHECKPOINT_REQUIRED = {
     "config.json": "save the model with save_pretrained",
     "configuration_vito.py": "save it with `import vito_hf` active, so save_pretrained copies the model files",
@@ -40,10 +41,7 @@ STORE_REQUIRED = {
 }
 STORE_EXCLUDED = ("state/*", "shards/shard-*-of-*/*")
 """Curation bookkeeping (per-video state records, per-shard records): what resumes a curation, not data."""
-SHARD_CHECKPOINT_EXCLUDED = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "checkpoint-*/*", "runs/*")
-"""Pickles (Trainer's `training_args.bin`, optimizer, scheduler and RNG states: loading a pickle can run code),
-Trainer's resumable checkpoints and its TensorBoard logs: what resumes or monitors a run, not the model."""
-STORE_REQUIRED = {
+SHARD_STORE_REQUIRED = {
     "README.md": "convert a curated store, which has a card (curation writes it)",
     clip_store.SHARD_INDEX_FILE: "finish packing the shards (the index is written last)",
 }

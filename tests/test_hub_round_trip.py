@@ -188,3 +188,34 @@ def test_evaluation_of_an_uncached_hub_model_fails_fast_saying_why(hub, kind, tm
     assert "hf download someone/never-pushed" in message
     assert ("HF_HUB_OFFLINE=1" in message) == (kind == "offline")
     assert not (tmp_path / "eval" / "results.json").exists()
+
+
+def test_run_finetune_from_a_hub_encoder_writes_a_card_that_push_to_hub_publishes_without_pickles(hub, tmp_path):
+    """The fine-tuning command on a Hub encoder, then the push command: the classifier's card names the encoder as
+    `base_model` and carries the test accuracy in its model-index; the Trainer's `training_args.bin` stays home."""
+    out = tmp_path / "digits-classifier"
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT / "training_scripts")!r})
+        from run_finetune import main as finetune
+        from push_to_hub import main as push
+        assert finetune(["--model_name_or_path", {ENCODER!r}, "--dataset", "digits", "--limit", "40",
+                         "--output_dir", {str(out)!r}, "--max_steps", "2", "--per_device_train_batch_size", "8",
+                         "--report_to", "none", "--save_strategy", "no", "--use_cpu"]) == 0
+        assert push(["model", {str(out)!r}, "--repo_id", "someone/vito-tiny-digits"]) == 0
+    """)
+    env = {"HF_ENDPOINT": hub["stand_in"].endpoint, "HF_HOME": str(tmp_path / "cache"), "HF_TOKEN": "hf_stand_in"}
+    result = run_python(code, env, with_vito_hf=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "training_args.bin").is_file()  # written by the Trainer, kept locally
+    pushed = hub["stand_in"].repos["someone/vito-tiny-digits"]
+    assert "training_args.bin" not in pushed and not [name for name in pushed if name.endswith((".bin", ".pt"))]
+    assert {"README.md", "model.safetensors", "preprocessor_config.json", "finetune_results.json"} <= set(pushed)
+    card = card_of(hub, "someone/vito-tiny-digits")
+    assert card.data.base_model == ENCODER and card.data.pipeline_tag == "image-classification"
+    accuracy = json.loads(pushed["finetune_results.json"])["accuracy"]
+    [result] = card.data.eval_results
+    assert result.metric_value == accuracy and result.dataset_split == "test"
+    assert card.data.model_name == "someone/vito-tiny-digits"  # the model-index names the repo, not the folder
+    assert VITO_TAGS <= set(card.data.tags) and "model_name" not in card.data.to_dict()
+    assert "```python" in card.text and 'from_pretrained("someone/vito-tiny-digits"' in card.text

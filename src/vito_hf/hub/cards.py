@@ -424,7 +424,8 @@ def build_model_card(
     architecture = (config.get("architectures") or ["VitoModel"])[0]
     name = model_id or folder.resolve().name
     dataset_repo_id = dataset_repo_id or ((summary or {}).get("data") or {}).get("hub_repo_id")
-    base_model = base_model or (conversion or {}).get("base_model")
+    base_model = (base_model or (conversion or {}).get("base_model")
+                  or hub_model_id(((summary or {}).get("model") or {}).get("initialised_from")))
     data = VitoModelCardData(
         library_name="transformers",
         pipeline_tag=pipeline_tag_of(architecture),

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="resnet50", help="VITO preset whose backbone receives the weights")
     parser.add_argument("--for_pretraining", action="store_true", help="write a VitoForPreTraining folder")
     parser.add_argument("--base_model", help="Hub repo of the source weights, if they have one, e.g. "
-                                             "timm/resnet50.tv_in1k for torchvision's IMAGENET1K_V1 (the card's base_model)")
+                        "timm/resnet50.tv_in1k for torchvision's IMAGENET1K_V1 (the card's base_model)")
     args = parser.parse_args(argv)
     try:
         report = convert_torchvision_resnet(

@@ -21,11 +21,13 @@ from urllib.parse import unquote, urlparse
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
 RESOLVE = re.compile(rf"^/(?:(?P<kind>datasets|spaces)/)?{REPO}/resolve/(?P<revision>[^/]+)/(?P<path>.+)$")
-API = re.compile(rf"^/api/(?P<kind>models|datasets|spaces)/{REPO}/(?P<action>preupload|commit|revision)/(?P<revision>[^/]+)$")
+API = re.compile(
+    rf"^/api/(?P<kind>models|datasets|spaces)/{REPO}/(?P<action>preupload|commit|revision)/(?P<revision>[^/]+)$"
+)
 
 
 class HubStandIn:
-    """The server, running in a daemon thread; `repos[repo_id]` maps file paths to bytes; `requests` lists what was asked."""
+    """The server, in a daemon thread; `repos[repo_id]` maps file paths to bytes; `requests` lists what was asked."""
 
     def __init__(self) -> None:
         self.repos: dict[str, dict[str, bytes]] = {}

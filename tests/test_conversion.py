@@ -215,7 +215,9 @@ def test_release_conversion_lists_unknown_missing_and_misshaped_keys(tmp_path):
 def test_torchvision_resnet50_converts_into_the_vito_backbone(tmp_path):
     state = torchvision_resnet50_state(torch.Generator().manual_seed(3))
     torch.save(state, tmp_path / "resnet50.pth")
-    report = convert_torchvision_resnet(tmp_path / "resnet50.pth", tmp_path / "vito", base_model="timm/resnet50.tv_in1k")
+    report = convert_torchvision_resnet(
+        tmp_path / "resnet50.pth", tmp_path / "vito", base_model="timm/resnet50.tv_in1k"
+    )
     assert report.ignored == ["fc.weight", "fc.bias"]
     card = ModelCard.load(tmp_path / "vito" / "README.md").data  # the card links the source weights' Hub repo
     assert card.base_model == "timm/resnet50.tv_in1k" and card.pipeline_tag == "image-feature-extraction"

@@ -50,7 +50,8 @@ def hub(tmp_path_factory):
             torch.manual_seed(0)
             encoder = VitoModel(load_preset("tiny")).eval()
             # what our training code does: the processor of the input size the encoder was trained at
-            encoder.image_processor = VitoImageProcessor(size={{"shortest_edge": 73}}, crop_size={{"height": 64, "width": 64}})
+            encoder.image_processor = VitoImageProcessor(
+                size={{"shortest_edge": 73}}, crop_size={{"height": 64, "width": 64}})
             encoder.push_to_hub({ENCODER!r})
             labels = {{0: "sparrow", 1: "owl", 2: "heron"}}
             classifier = VitoForImageClassification.from_pretrained(
@@ -184,7 +185,8 @@ def test_evaluation_of_an_uncached_hub_model_fails_fast_saying_why(hub, kind, tm
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
     assert elapsed < 10, (elapsed, time.perf_counter() - started)
     message = result.stderr
-    assert "The Hugging Face Hub is unreachable" in message and "'someone/never-pushed' is not in the local cache" in message
+    assert "The Hugging Face Hub is unreachable" in message
+    assert "'someone/never-pushed' is not in the local cache" in message
     assert "hf download someone/never-pushed" in message
     assert ("HF_HUB_OFFLINE=1" in message) == (kind == "offline")
     assert not (tmp_path / "eval" / "results.json").exists()

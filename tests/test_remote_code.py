@@ -208,7 +208,8 @@ def test_a_bare_save_pretrained_folder_serves_processor_and_pipelines_without_vi
         image = Image.open(root + "/image.png")
         default = AutoImageProcessor.from_pretrained(root + "/default", trust_remote_code=True)
         assert (default.size.shortest_edge, default.crop_size.height) == (256, 224), default
-        features = pipeline("image-feature-extraction", model=root + "/default", trust_remote_code=True)(image, pool=True)
+        extract = pipeline("image-feature-extraction", model=root + "/default", trust_remote_code=True)
+        features = extract(image, pool=True)
         AutoModel.from_pretrained(root + "/default", trust_remote_code=True)
         classify = pipeline("image-classification", model=root + "/given", trust_remote_code=True)
         scores = {{p["label"]: p["score"] for p in classify(image)}}

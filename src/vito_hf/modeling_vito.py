@@ -259,7 +259,10 @@ AUTO_MAP = {
 }
 MODEL_TAGS = ("vito", "self-supervised", "video-pretraining")
 """Hub tags of every VITO model; attention-pooled ones add "attention-pooling"."""
-PIPELINE_TAGS = {"VitoForImageClassification": "image-classification", "VitoForVideoClassification": "video-classification"}
+PIPELINE_TAGS = {
+    "VitoForImageClassification": "image-classification",
+    "VitoForVideoClassification": "video-classification",
+}
 """The Hub pipeline tag by class; every other VITO class extracts image features."""
 HUB_REPO_ID_PARTS = 2
 

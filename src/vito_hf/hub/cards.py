@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,16 @@ def _percent(rate: float | None) -> str:
 def _shown(value: Any) -> Any:
     """A local path by its last component: a card should not publish the author's folders."""
     return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+
+
+def _without_local_paths(data: Any) -> Any:
+    """`data` (parsed JSON) with every absolute local path shown by its last component: the copy of a results file
+    that is published beside the weights."""
+    if isinstance(data, Mapping):
+        return {key: _without_local_paths(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_local_paths(value) for value in data]
+    return _shown(data)
 
 
 def hub_dataset_type(dataset_type: str) -> str:
@@ -486,7 +495,8 @@ def write_pretraining_card(
 
 def update_card_with_results(folder: str | os.PathLike, results_json: str | os.PathLike) -> Path:
     """Add an evaluation to a folder's card: copy `results_json` in as `evaluation_results.json` (replacing an
-    earlier one) and rewrite README.md, whose `model-index` then lists every suite's metrics."""
+    earlier one; absolute local paths shown by their last component, as the folder is meant for publishing) and
+    rewrite README.md, whose `model-index` then lists every suite's metrics."""
     folder, results_json = Path(folder), Path(results_json)
     results = _read_json(results_json)
     if results is None:
@@ -499,9 +509,7 @@ def update_card_with_results(folder: str | os.PathLike, results_json: str | os.P
     evaluated = Path(str(results.get("model", {}).get("name_or_path", "")))
     if evaluated.is_dir() and evaluated.resolve() != folder.resolve():
         raise ModelCardError(f"{results_json} evaluates {evaluated}, not {folder}: pass that folder's results.")
-    temporary = folder / f".{RESULTS_FILE}.partial-{os.getpid()}"
-    shutil.copyfile(results_json, temporary)
-    os.replace(temporary, folder / RESULTS_FILE)
+    write_json_atomic(folder / RESULTS_FILE, _without_local_paths(results), sort_keys=False)
     return write_model_card(folder)
 
 

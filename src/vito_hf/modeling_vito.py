@@ -11,6 +11,7 @@ flat sibling `configuration_vito`, so saved checkpoints load with `trust_remote_
 import copy
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,7 +265,7 @@ PIPELINE_TAGS = {
     "VitoForVideoClassification": "video-classification",
 }
 """The Hub pipeline tag by class; every other VITO class extracts image features."""
-HUB_REPO_ID_PARTS = 2
+HUB_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
 def pipeline_tag_of(architecture: str) -> str:
@@ -273,12 +274,10 @@ def pipeline_tag_of(architecture: str) -> str:
 
 
 def hub_repo_id_of(name_or_path: str | os.PathLike | None) -> str | None:
-    """`name_or_path` if it names a Hub repo (`owner/name`, not a local folder), else None."""
+    """`name_or_path` if it names a Hub repo (`owner/name`, not a local path), else None. (The package's
+    `vito_hf.hub_access.is_hub_repo_id` asks the same; this file must not import the package.)"""
     name = str(name_or_path or "")
-    parts = name.split("/")
-    if len(parts) != HUB_REPO_ID_PARTS or not all(parts) or name.startswith((".", "~")) or os.path.exists(name):
-        return None
-    return name
+    return name if HUB_REPO_ID.fullmatch(name) and not os.path.exists(name) else None
 
 
 @auto_docstring

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import clip_store
 from ..hub_access import HubUnreachableError, check_hub_reachable
-from .cards import write_model_card
+from .cards import ModelCardError, write_model_card
 
 CHECKPOINT_REQUIRED = {
     "config.json": "save the model with save_pretrained",
@@ -170,7 +170,14 @@ def push_checkpoint(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = 
     plan = plan_checkpoint_upload(folder, repo_id)
     if dry_run:
         return plan
-    return execute_upload(plan, prepare=lambda: write_model_card(plan.folder, model_id=repo_id), **options)
+
+    def card_for_the_repo() -> None:
+        try:
+            write_model_card(plan.folder, model_id=repo_id)
+        except ModelCardError as error:
+            raise PublishError(f"{plan.folder}'s card cannot be written: {error}") from error
+
+    return execute_upload(plan, prepare=card_for_the_repo, **options)
 
 
 def push_clip_store(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:

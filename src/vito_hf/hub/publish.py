@@ -1,8 +1,9 @@
 """Publishing to the Hugging Face Hub: a checkpoint folder to a model repo, a curated clip store to a dataset repo.
 
 What goes up is decided locally and can be listed without the network (`dry_run=True`): a checkpoint's
-weights, config, model files, image processor, card and the run files the card is written from; a store's
-card, metadata, clips and curation report, not the curation's own bookkeeping (`state/`, per-shard records).
+weights, config, model files, image processor, card and the run files the card is written from (no pickle, no
+Trainer checkpoint); a store's card, metadata, clips and curation report, not the curation's own bookkeeping
+(`state/`, per-shard records).
 A store packed as WebDataset shards uploads its tars and their index in place of the loose clips.
 A store that still holds an absolute local path of the machine that wrote it (in any text file or WebDataset
 member it would send) is refused, the files named, with the command that rewrites it. A pushed store records
@@ -19,9 +20,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +28,9 @@ from .. import clip_store
 from ..atomic_files import write_bytes_atomic
 from ..curation.report import rewrite_card
 from ..published_paths import files_with_absolute_paths
+from ..hub_access import HubUnreachableError, check_hub_reachable
+from .cards import ModelCardError, write_model_card
 
-REACHABILITY_TIMEOUT_SECONDS = 5.0
 CHECKPOINT_REQUIRED = {
     "config.json": "save the model with save_pretrained",
     "configuration_vito.py": "save it with `import vito_hf` active, so save_pretrained copies the model files",
@@ -39,6 +38,9 @@ CHECKPOINT_REQUIRED = {
     "preprocessor_config.json": "save the image processor into the folder (VitoImageProcessor.save_pretrained)",
     "README.md": "write the card first: vito_hf.hub.write_model_card(folder)",
 }
+CHECKPOINT_EXCLUDED = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "checkpoint-*/*", "runs/*")
+"""Pickles (Trainer's `training_args.bin`, optimizer, scheduler and RNG states: loading a pickle can run code),
+Trainer's resumable checkpoints and its TensorBoard logs: what resumes or monitors a run, not the model."""
 STORE_REQUIRED = {
     "README.md": "finish the curation (it writes the dataset card)",
     "metadata.jsonl": "finish the curation (it writes metadata.jsonl)",
@@ -51,10 +53,6 @@ SHARD_STORE_REQUIRED = {
 }
 SHARD_STORE_EXCLUDED = (*STORE_EXCLUDED, f"{clip_store.CLIPS_DIR}/*")
 """In a shard store the loose clips are curation's working copy: the tars hold them."""
-
-
-class HubUnreachableError(ConnectionError):
-    """The Hub cannot be reached (offline mode, no network, wrong endpoint); nothing was uploaded."""
 
 
 class PublishError(ValueError):
@@ -115,7 +113,7 @@ def plan_checkpoint_upload(folder: str | os.PathLike, repo_id: str) -> UploadPla
     folder = Path(folder)
     _check_repo_id(repo_id)
     _check_folder(folder, CHECKPOINT_REQUIRED, "checkpoint folder")
-    files = _folder_files(folder)
+    files = _folder_files(folder, CHECKPOINT_EXCLUDED)
     if not any(name.endswith(".safetensors") for name in files):
         raise PublishError(f"{folder} holds no .safetensors weights: save the model with save_pretrained.")
     return UploadPlan(folder, repo_id, "model", files)
@@ -156,41 +154,6 @@ def _refuse_local_paths(folder: Path, files: list[str]) -> None:
         )
 
 
-def check_hub_reachable(timeout: float = REACHABILITY_TIMEOUT_SECONDS) -> str:
-    """The Hub endpoint, if it answers an HTTP request within `timeout` seconds (name lookup included);
-    else `HubUnreachableError`. Any HTTP answer, even an error status, means the Hub is there."""
-    from huggingface_hub import constants
-
-    endpoint = constants.ENDPOINT
-    if constants.HF_HUB_OFFLINE:
-        raise HubUnreachableError(
-            "The Hugging Face Hub is unreachable: offline mode is on (HF_HUB_OFFLINE=1). Unset it on a machine "
-            "with network access and push again; nothing was uploaded."
-        )
-    outcome: list[BaseException | None] = []
-
-    def ask() -> None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
-            outcome.append(None)
-        except urllib.error.HTTPError:
-            outcome.append(None)
-        except (OSError, ValueError) as error:  # URLError, refused, timed out, bad endpoint URL
-            outcome.append(error)
-
-    # A thread bounds the whole check, name resolution included (urlopen's timeout does not cover it).
-    thread = threading.Thread(target=ask, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    error = outcome[0] if outcome else TimeoutError(f"no answer within {timeout:g} s")
-    if error is not None:
-        raise HubUnreachableError(
-            f"The Hugging Face Hub is unreachable at {endpoint} ({type(error).__name__}: {error}). Check the network "
-            "or HF_ENDPOINT and push again; nothing was uploaded."
-        ) from error
-    return endpoint
-
-
 def execute_upload(
     plan: UploadPlan, *, private: bool | None = None, revision: str | None = None,
     commit_message: str | None = None, token: str | None = None, prepare: Callable[[], None] | None = None,
@@ -199,7 +162,12 @@ def execute_upload(
     the Hub answered, before the repo is created (a failure there leaves the Hub untouched)."""
     from huggingface_hub import HfApi
 
-    check_hub_reachable()
+    try:
+        check_hub_reachable()
+    except HubUnreachableError as error:
+        raise HubUnreachableError(
+            f"{error}. Check the network, HF_ENDPOINT and HF_HUB_OFFLINE, and push again; nothing was uploaded."
+        ) from error
     if prepare is not None:
         prepare()
     api = HfApi(token=token)
@@ -217,9 +185,19 @@ def execute_upload(
 
 def push_checkpoint(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
     """Upload a saved VITO folder (weights, config, model files, image processor, card, run files) to model
-    repo `repo_id`. `dry_run` returns the `UploadPlan` instead; otherwise the commit URL."""
+    repo `repo_id`; the card is first rewritten for that repo (its name, model-index and loading code).
+    `dry_run` returns the `UploadPlan` instead, changing nothing; otherwise the commit URL."""
     plan = plan_checkpoint_upload(folder, repo_id)
-    return plan if dry_run else execute_upload(plan, **options)
+    if dry_run:
+        return plan
+
+    def card_for_the_repo() -> None:
+        try:
+            write_model_card(plan.folder, model_id=repo_id)
+        except ModelCardError as error:
+            raise PublishError(f"{plan.folder}'s card cannot be written: {error}") from error
+
+    return execute_upload(plan, prepare=card_for_the_repo, **options)
 
 
 def push_clip_store(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:

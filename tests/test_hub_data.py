@@ -23,7 +23,8 @@ from vito_hf.curation.clip_export import encode_clip
 from vito_hf.curation.webdataset_export import write_shard_store
 from vito_hf.data import DataArguments, build_clip_dataset, build_pretraining_data
 from vito_hf.data.builder import ShardSplitError
-from vito_hf.data.store_location import HubStoreUnavailableError, _hub_store, locate_store, parse_hub_url
+from vito_hf.data.store_location import _hub_store, locate_store, parse_hub_url
+from vito_hf.hub_access import HubUnreachableError
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training_scripts"))
@@ -149,10 +150,10 @@ def test_a_cached_hub_dataset_is_read_offline_by_repo_id_and_url(form, stores, h
 
 def test_offline_a_dataset_not_in_the_cache_fails_at_once_saying_what_to_do(hub_cache):
     started = time.perf_counter()
-    with pytest.raises(HubStoreUnavailableError) as caught:
+    with pytest.raises(HubUnreachableError) as caught:
         build_clip_dataset("someone/not-downloaded")
     message = str(caught.value)
-    assert "HF_HUB_OFFLINE is set" in message and "not in the local Hugging Face cache" in message
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in message and "not in the local Hugging Face cache" in message
     assert "hf download someone/not-downloaded --repo-type dataset" in message and "local folder" in message
     assert time.perf_counter() - started < 30  # the bar is 10 s; measured by hand, see the report
 
@@ -162,7 +163,7 @@ def test_an_unreachable_hub_falls_back_to_the_cache_or_fails_saying_so(stores, h
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
     cache_dataset(hub_cache, "someone/cached", stores[1])
     assert locate_store("someone/cached") == hub_cache / "datasets--someone--cached" / "snapshots" / SHA
-    with pytest.raises(HubStoreUnavailableError, match=r"http://127.0.0.1:9\) did not answer.*check the network"):
+    with pytest.raises(HubUnreachableError, match=r"unreachable at http://127.0.0.1:9.*not in the local"):
         locate_store("someone/elsewhere")
 
 
@@ -172,7 +173,8 @@ def test_the_pretraining_command_answers_offline_with_the_error(hub_cache, tmp_p
                          "hf://datasets/someone/not-downloaded", "--max_steps", "1"])
     assert exited.value.code not in (0, None)
     shown = capsys.readouterr()
-    assert "--data_dir someone/not-downloaded: HF_HUB_OFFLINE is set" in shown.err + shown.out
+    assert "--data_dir someone/not-downloaded: The Hugging Face Hub is unreachable: offline mode is on" in (
+        shown.err + shown.out)
     assert not (tmp_path / "run").exists()
 
 
@@ -184,3 +186,39 @@ def test_names_that_are_not_hub_datasets_are_refused_or_read_locally(tmp_path, h
     (tmp_path / "curated" / "clips").mkdir(parents=True)  # a local folder that looks like a repo id stays local
     assert locate_store("curated/clips") == Path("curated/clips")
     assert locate_store(tmp_path / "anything") == tmp_path / "anything"
+
+
+READ_BY_REPO_ID = """
+import time
+from vito_hf.data import build_clip_dataset
+started = time.perf_counter()
+rows = list(build_clip_dataset("someone/videonet", streaming=True))
+print("ROWS", sorted(row["file_name"] for row in rows), f"{time.perf_counter() - started:.2f}")
+"""
+
+
+def test_a_folder_store_by_repo_id_is_downloaded_then_read_offline_from_the_cache(stores, tmp_path):
+    """Through `hub_stand_in` (a local server answering the Hub's repo-info and file endpoints): real
+    `snapshot_download` into a fresh HF_HOME, then the same read with HF_HUB_OFFLINE=1 from that cache."""
+    import os
+    import subprocess
+
+    from hub_stand_in import HubStandIn
+
+    loose = stores[0]
+    expected = names(build_clip_dataset(loose, streaming=True))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+    environment.update(PYTHONPATH=str(REPOSITORY / "src"), HF_HOME=str(tmp_path / "hf-home"))
+    with HubStandIn() as stand_in:
+        stand_in.repos["someone/videonet"] = {p.relative_to(loose).as_posix(): p.read_bytes()
+                                              for p in loose.rglob("*") if p.is_file()}
+        stand_in.shas["someone/videonet"] = SHA
+        online = subprocess.run([sys.executable, "-c", READ_BY_REPO_ID], env=dict(environment, HF_ENDPOINT=stand_in.endpoint),
+                                capture_output=True, text=True, timeout=600)
+    assert online.returncode == 0, online.stderr[-3000:]
+    assert f"ROWS {expected}" in online.stdout
+    assert (tmp_path / "hf-home" / "hub" / "datasets--someone--videonet" / "snapshots" / SHA).is_dir()
+    offline = subprocess.run([sys.executable, "-c", READ_BY_REPO_ID], env=dict(environment, HF_HUB_OFFLINE="1"),
+                             capture_output=True, text=True, timeout=600)
+    assert offline.returncode == 0, offline.stderr[-3000:]
+    assert f"ROWS {expected}" in offline.stdout

@@ -7,9 +7,9 @@
   Hub dataset. A shard store (``webdataset/index.json`` in the repo) is streamed tar by tar through
   ``huggingface_hub``'s file system, pinned to the commit it had when the run started; any other store is
   downloaded once with ``huggingface_hub.snapshot_download`` (progress bars, the shared Hugging Face cache,
-  resumed when interrupted) and read as a local folder. Offline (``HF_HUB_OFFLINE=1``, or the Hub not answering)
-  a dataset already in the cache is read from there; one that is not raises `HubStoreUnavailableError` at once,
-  saying what to do;
+  resumed when interrupted) and read as a local folder. Offline (``HF_HUB_OFFLINE=1``, or the Hub not answering
+  `vito_hf.hub_access`'s short check) a dataset already in the cache is read from there; one that is not raises
+  `HubUnreachableError` at once, saying what to do;
 - any other fsspec URL (``s3://``, ``gs://``, ``memory://`` ...) must hold a shard store, which is streamed the same
   way as from the Hub: this is also how the Hub path is tested without a network.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from pathlib import Path
 
 import fsspec
@@ -26,16 +25,11 @@ from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
 from ..clip_store import SHARD_DIR, SHARD_INDEX_FILE, check_shard_index
+from ..hub_access import REPO_ID, HubUnreachableError, check_hub_reachable, is_hub_repo_id
 
 HUB_URL_PREFIX = "hf://"
 HUB_TIMEOUT_S = 8.0
-"""Seconds the Hub may take to answer the first question about a dataset, so an unreachable Hub fails fast."""
-
-_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
-
-
-class HubStoreUnavailableError(ConnectionError):
-    """A Hub dataset that can be neither reached nor found in the local cache."""
+"""Seconds the Hub, once it answers, may take to describe a dataset."""
 
 
 def is_url(data_dir: str | os.PathLike) -> bool:
@@ -45,7 +39,7 @@ def is_url(data_dir: str | os.PathLike) -> bool:
 def locate_store(data_dir: str | os.PathLike) -> Path | str:
     """The local folder of `data_dir`, or the URL of the shard store to stream (see the module's docstring).
 
-    Raises `FileNotFoundError` for a Hub dataset that does not exist, `HubStoreUnavailableError` offline.
+    Raises `FileNotFoundError` for a Hub dataset that does not exist, `HubUnreachableError` offline.
     """
     if isinstance(data_dir, os.PathLike):
         return Path(data_dir)
@@ -55,7 +49,7 @@ def locate_store(data_dir: str | os.PathLike) -> Path | str:
         return Path(data_dir[len("file://") :])
     if is_url(data_dir):
         return data_dir.rstrip("/")
-    if not Path(data_dir).exists() and _REPO_ID.fullmatch(data_dir):
+    if is_hub_repo_id(data_dir):
         return _hub_store(data_dir, None)
     return Path(data_dir)
 
@@ -65,7 +59,7 @@ def parse_hub_url(url: str) -> tuple[str, str | None]:
     path = url[len(HUB_URL_PREFIX) :].strip("/")
     kind, _, repo = path.partition("/")
     repo_id, _, revision = repo.partition("@")
-    if kind != "datasets" or not _REPO_ID.fullmatch(repo_id):
+    if kind != "datasets" or not REPO_ID.fullmatch(repo_id):
         raise ValueError(
             f"{url}: a Hub clip store is named hf://datasets/<user>/<name> (optionally @<revision>), "
             "the root of a dataset repository."
@@ -76,10 +70,12 @@ def parse_hub_url(url: str) -> tuple[str, str | None]:
 @functools.lru_cache(maxsize=None)
 def _hub_store(repo_id: str, revision: str | None) -> Path | str:
     """Asked once per process (failures are not kept), so every reader of a run sees the same commit."""
-    if constants.is_offline_mode():
-        return _cached_snapshot(repo_id, revision, "HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE")
     try:
-        info = HfApi().dataset_info(repo_id, revision=revision, timeout=HUB_TIMEOUT_S)
+        check_hub_reachable()
+    except HubUnreachableError as unreachable:
+        return _cached_snapshot(repo_id, revision, unreachable)
+    try:
+        info = HfApi().dataset_info(repo_id, revision=revision or "main", timeout=HUB_TIMEOUT_S)
     except GatedRepoError as err:
         raise PermissionError(f"{repo_id}: the dataset is gated; accept its terms on the Hub and log in (hf auth "
                               f"login). ({err})") from None
@@ -90,22 +86,23 @@ def _hub_store(repo_id: str, revision: str | None) -> Path | str:
             f"for a private one. ({type(err).__name__})"
         ) from None
     except Exception as err:  # noqa: BLE001 - huggingface_hub's transport errors share no public base class
-        return _cached_snapshot(repo_id, revision, f"the Hub ({constants.ENDPOINT}) did not answer "
-                                f"({type(err).__name__}: {err})", "check the network (or HF_ENDPOINT)")
+        unreachable = HubUnreachableError(f"The Hugging Face Hub at {constants.ENDPOINT} did not describe the dataset "
+                                          f"({type(err).__name__}: {err})")
+        return _cached_snapshot(repo_id, revision, unreachable)
     if SHARD_INDEX_FILE in {sibling.rfilename for sibling in info.siblings or []}:
         return f"{HUB_URL_PREFIX}datasets/{repo_id}@{info.sha}"
     return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision))
 
 
-def _cached_snapshot(repo_id: str, revision: str | None, why: str, remedy: str) -> Path:
+def _cached_snapshot(repo_id: str, revision: str | None, unreachable: HubUnreachableError) -> Path:
     try:
         return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, local_files_only=True))
     except LocalEntryNotFoundError:
-        raise HubStoreUnavailableError(
-            f"{repo_id}: {why}, and this dataset is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}). "
-            f"To read it, {remedy} and run again (a shard store is then streamed, a folder store downloaded); or "
-            f"download it beforehand where the Hub can be reached (`hf download {repo_id} --repo-type dataset`, into "
-            "this HF_HOME); or pass a local folder."
+        raise HubUnreachableError(
+            f"{repo_id}: {unreachable}, and this dataset is not in the local Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}). Run again where the Hub answers (a shard store is then streamed, a folder "
+            f"store downloaded); or download it beforehand (`hf download {repo_id} --repo-type dataset`, into this "
+            "HF_HOME); or pass a local folder."
         ) from None
 
 

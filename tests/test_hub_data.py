@@ -6,7 +6,9 @@ offline; one not cached fails at once with what to do, also from the pretraining
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ import torch
 from accelerate.data_loader import prepare_data_loader
 from curation_helpers import clip
 from huggingface_hub import constants
+from hub_stand_in import HubStandIn
 
 from vito_hf import clip_store
 from vito_hf.curation.clip_export import encode_clip
@@ -200,11 +203,6 @@ print("ROWS", sorted(row["file_name"] for row in rows), f"{time.perf_counter() -
 def test_a_folder_store_by_repo_id_is_downloaded_then_read_offline_from_the_cache(stores, tmp_path):
     """Through `hub_stand_in` (a local server answering the Hub's repo-info and file endpoints): real
     `snapshot_download` into a fresh HF_HOME, then the same read with HF_HUB_OFFLINE=1 from that cache."""
-    import os
-    import subprocess
-
-    from hub_stand_in import HubStandIn
-
     loose = stores[0]
     expected = names(build_clip_dataset(loose, streaming=True))
     environment = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
@@ -213,8 +211,8 @@ def test_a_folder_store_by_repo_id_is_downloaded_then_read_offline_from_the_cach
         stand_in.repos["someone/videonet"] = {p.relative_to(loose).as_posix(): p.read_bytes()
                                               for p in loose.rglob("*") if p.is_file()}
         stand_in.shas["someone/videonet"] = SHA
-        online = subprocess.run([sys.executable, "-c", READ_BY_REPO_ID], env=dict(environment, HF_ENDPOINT=stand_in.endpoint),
-                                capture_output=True, text=True, timeout=600)
+        online = subprocess.run([sys.executable, "-c", READ_BY_REPO_ID], capture_output=True, text=True,
+                                env=dict(environment, HF_ENDPOINT=stand_in.endpoint), timeout=600)
     assert online.returncode == 0, online.stderr[-3000:]
     assert f"ROWS {expected}" in online.stdout
     assert (tmp_path / "hf-home" / "hub" / "datasets--someone--videonet" / "snapshots" / SHA).is_dir()

@@ -30,11 +30,8 @@ import datasets
 from datasets.builder import Key
 
 from ..clip_store import (
-    COLUMNS,
     FEATURES,
     METADATA_FILE,
-    SHARD_METADATA_FIELD,
-    SHARD_VIDEO_FIELD,
     VIDEO_EXTENSIONS,
     is_shard_store,
     is_video_file,

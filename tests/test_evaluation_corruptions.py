@@ -23,10 +23,11 @@ from vito_hf.evaluation.corruptions import (
 )
 from vito_hf.evaluation.offline_data import read_clip_frames
 
-# Under the published parameters these three are not monotone in mean pixel change at every step (snow's severities
+# Under the published parameters these four are not monotone in mean pixel change at every step (snow's severities
 # 2 and 3 differ in flake layout, frost lowers the image weight while the frost weight stays, spatter switches from
-# water to mud at severity 4), so for them only the ends are compared.
-NOT_STEPWISE_MONOTONE = {"snow", "frost", "spatter"}
+# water to mud at severity 4, glass_blur's severity 3 makes three passes of copying neighbours and severity 4 two,
+# which on these 64 px frames changes more pixels), so for them only the ends are compared.
+NOT_STEPWISE_MONOTONE = {"snow", "frost", "spatter", "glass_blur"}
 
 
 @pytest.fixture(scope="module")

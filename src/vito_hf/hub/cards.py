@@ -20,13 +20,13 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
+from ..evaluation.results import RESULTS_FORMAT_VERSION
 from .run_summary import SUMMARY_FILE, summarise_pretraining_run, write_json_atomically
 
 CARD_FILE = "README.md"
 RESULTS_FILE = "evaluation_results.json"
 CONVERSION_FILE = "conversion.json"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
-RESULTS_FORMAT_VERSION = 1
 METRIC_KEYS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
 PIPELINE_TAGS = {"VitoForImageClassification": "image-classification"}
 TAGS = ["vito", "self-supervised", "video-pretraining", "attention-pooling"]
@@ -110,7 +110,7 @@ class VitoModelCard(ModelCard):
 
 
 def validate_results(results: Mapping[str, Any], source: str = "results.json") -> Mapping[str, Any]:
-    """Check the shape the evaluation writes (format_version 1, suites with `metrics` lists of EvalResult keys)."""
+    """Check the shape the evaluation writes (`RESULTS_FORMAT_VERSION`, suites with `metrics` lists of EvalResult keys)."""
     if results.get("format_version") != RESULTS_FORMAT_VERSION:
         raise ModelCardError(
             f"{source} has format_version {results.get('format_version')!r}; this vito_hf reads version "

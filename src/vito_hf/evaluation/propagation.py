@@ -58,8 +58,8 @@ class PropagationProtocol:
       image processor's mean and std (ImageNet's without one).
 
     Void pixels (255) of the first frame are background here: DAVIS's evaluation reads 255 as background and
-    refuses a prediction holding it, where DINO's one-hot would make it an object (no DAVIS-2017 first frame holds
-    255, so DAVIS numbers are unaffected).
+    refuses a prediction holding it, where DINO's one-hot would make it a 255th object. On a first frame without
+    255 (DINO's evaluation assumes none) this is DINO's rule exactly.
     """
 
     short_side: int | None = 480
@@ -70,7 +70,9 @@ class PropagationProtocol:
 
     def __post_init__(self) -> None:
         if self.short_side is not None and self.short_side < 1 or self.size_multiple < 1:
-            raise ValueError(f"short_side and size_multiple must be positive, got {self.short_side}, {self.size_multiple}")
+            raise ValueError(
+                f"short_side and size_multiple must be positive, got {self.short_side}, {self.size_multiple}"
+            )
         for name, value, choices in (
             ("seed_labels", self.seed_labels, SEED_LABELS),
             ("upsample", self.upsample, UPSAMPLING),
@@ -233,7 +235,9 @@ def _nearest_resize(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), Image.NEAREST)).astype(np.int64)
 
 
-def seed_labels(first_labels: np.ndarray, grid: tuple[int, int], mode: str = "one-hot") -> tuple[torch.Tensor, np.ndarray]:
+def initial_soft_labels(
+    first_labels: np.ndarray, grid: tuple[int, int], mode: str = "one-hot"
+) -> tuple[torch.Tensor, np.ndarray]:
     """The first frame's labels on the feature grid: ``(soft labels [K, h, w], the id of each of the K channels)``.
 
     ``"one-hot"`` (DINO): nearest-downsampled labels, one channel per id 0..max. ``"area"``: the fraction of each
@@ -256,7 +260,7 @@ def propagate_labels(
     first_labels: np.ndarray,
     *,
     stride: int | None,
-    seed: str = "one-hot",
+    seed_labels: str = "one-hot",
     upsample: str = "stride",
     num_context: int = 7,
     radius: int = 12,
@@ -267,7 +271,7 @@ def propagate_labels(
     """Label maps ``[T, H, W]`` (int64, frame 0 = ``first_labels``) propagated over ``features [T, C, h, w]``.
 
     ``stride``: pixels of the encoded frames per feature cell (DINO's patch size), needed by ``upsample="stride"``.
-    ``seed`` and ``upsample`` are :class:`PropagationProtocol`'s ``seed_labels`` and ``upsample``.
+    ``seed_labels`` and ``upsample`` are :class:`PropagationProtocol`'s.
     """
     if features.ndim != 4:
         raise ValueError(f"features must be [T, C, h, w], got shape {tuple(features.shape)}")
@@ -279,10 +283,12 @@ def propagate_labels(
     if upsample not in UPSAMPLING:
         raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}; got {upsample!r}")
     if upsample == "stride" and not stride:
-        raise ValueError("upsample='stride' (DINO's) needs the features' stride in pixels; pass stride= or upsample='frame'")
+        raise ValueError(
+            "upsample='stride' (DINO's) needs the features' stride in pixels; pass stride= or upsample='frame'"
+        )
     first_labels = np.asarray(first_labels)
     height, width = first_labels.shape
-    first_soft, ids = seed_labels(first_labels, tuple(features.shape[-2:]), seed)
+    first_soft, ids = initial_soft_labels(first_labels, tuple(features.shape[-2:]), seed_labels)
     keys = F.normalize(features.float(), dim=1)
     history: list[tuple[torch.Tensor, torch.Tensor]] = []
     outputs = [first_labels.astype(np.int64)]
@@ -334,10 +340,13 @@ def evaluate_sequences(
         annotations = sequence.read_annotations()
         size = protocol.frame_size(*frames.shape[1:3])
         features = encode(resize_frames(frames, size))
+        # Pixels per feature cell: a ViT's patch (DINO's patch_size), a convolutional encoder's stride.
         stride = max(1, round(size[0] / features.shape[-2]))
-        geometry[sequence.name] = {"encoded_size": list(size), "feature_grid": list(features.shape[-2:]), "stride": stride}
+        geometry[sequence.name] = {
+            "encoded_size": list(size), "feature_grid": list(features.shape[-2:]), "stride": stride
+        }
         predicted = propagate_labels(
-            features, annotations[0], stride=stride, seed=protocol.seed_labels, upsample=protocol.upsample,
+            features, annotations[0], stride=stride, seed_labels=protocol.seed_labels, upsample=protocol.upsample,
             num_context=num_context, radius=radius, topk=topk, temperature=temperature,
         )
         predictions[sequence.name] = predicted

@@ -161,8 +161,10 @@ def _protocol(model: torch.nn.Module, size: int) -> dict[str, Any]:
         **feature_protocol(model),
         "resize": f"images resized (bicubic) to {size}x{size} before corrupting, then through the checkpoint's "
                   "processor at that size",
-        "corruption_parameters": "ImageNet-C's published parameters per severity (hendrycks/robustness)",
-        "mCE": "sum over severities of the error divided by the reference model's, averaged over corruptions",
+        "corruption_parameters": "ImageNet-C definitions as published (make_imagenet_c.py; glass_blur copies "
+                                 "neighbours)",
+        "mCE": "sum over severities of the error divided by the reference model's, averaged over the 15 standard "
+               "corruptions; a subset is reported as mean_CE, never as mCE",
         "probe": "linear probe trained on clean features, tested on corrupted ones",
     }
 

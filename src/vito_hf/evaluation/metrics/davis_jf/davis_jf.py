@@ -40,7 +40,8 @@ Returns:
     J_mean, F_mean, JF_mean, J_recall, F_recall (floats in [0, 1]), per_sequence and protocol.
 Examples:
     >>> metric = evaluate.load("path/to/davis_jf/davis_jf.py")
-    >>> metric.compute(predictions=[[[0, 1], [1, 1]]], references=[[[0, 1], [1, 1]]], skip_first_and_last=False)["JF_mean"]
+    >>> frames = [[[0, 0], [1, 1]], [[0, 1], [1, 1]], [[1, 1], [1, 1]]]
+    >>> metric.compute(predictions=frames, references=frames)["JF_mean"]
     1.0
 """
 

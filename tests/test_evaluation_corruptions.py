@@ -19,9 +19,9 @@ from vito_hf.evaluation.corruptions import (
     corruption_errors,
     gaussian_blur,
     plasma_fractal,
-    run_corruptions_suite,
 )
 from vito_hf.evaluation.offline_data import read_clip_frames
+from vito_hf.evaluation.suites.corruptions import run_corruptions_suite
 
 # Under the published parameters these four are not monotone in mean pixel change at every step (snow's severities
 # 2 and 3 differ in flake layout, frost lowers the image weight while the frost weight stays, spatter switches from
@@ -148,7 +148,7 @@ def test_suite_reports_every_cell_and_normalises_by_a_reference_run(tmp_path):
         reference_errors=tmp_path / "reference.json",
         reference_name="reference",
     )
-    results = result["results"]
+    results = result.results
     assert set(results["accuracy"]) == {"fog", "gaussian_noise"}
     assert all(len(v) == 2 for v in results["accuracy"].values())
     expected = corruption_errors(results["errors"], {"fog": [0.5, 0.5], "gaussian_noise": [0.8, 0.8]}, partial=True)
@@ -157,10 +157,10 @@ def test_suite_reports_every_cell_and_normalises_by_a_reference_run(tmp_path):
     assert results["missing_standard_corruptions"] == expected["missing_standard_corruptions"]
     assert 0.0 <= results["natural_shift"]["drift"] <= 2.0
     assert 0.0 <= results["natural_shift"]["frame_identification_accuracy"] <= 1.0
-    assert (tmp_path / "out" / result["pictures"][0]).is_file()
-    assert {m["metric_type"] for m in result["metrics"]} >= {"accuracy", "mean-corruption-error"}
-    assert "mCE" not in {m["metric_type"] for m in result["metrics"]}
-    for metric in result["metrics"]:
+    assert (tmp_path / "out" / result.pictures[0]).is_file()
+    assert {m["metric_type"] for m in result.metrics} >= {"accuracy", "mean-corruption-error"}
+    assert "mCE" not in {m["metric_type"] for m in result.metrics}
+    for metric in result.metrics:
         EvalResult(**metric)
     assert results["mean_corrupted_accuracy"] == pytest.approx(
         np.mean([a for v in results["accuracy"].values() for a in v])

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .features import extract_features, resolve_processor
+from .features import extract_features, feature_choice, resolve_processor
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def cached_features(
         "model": model_hash or model_content_hash(model),
         "dataset": dataset._fingerprint,
         "image_column": image_column,
+        "features": feature_choice(model),
         "preprocessing": json.loads(processor.to_json_string()),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,11 +1,19 @@
-"""Image sizes and uint8 RGB images at a model's input size, for suites that alter pixels before encoding them."""
+"""Image sizes and uint8 RGB images at a model's input size, for suites that alter pixels before encoding them,
+and the PNG files those suites read and write."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
+from ..atomic_files import write_atomic
+
 DEFAULT_IMAGE_SIZE = 224
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Image files the suites read from folders (cue-conflict stimuli, ClickMe-style images)."""
 
 
 def processor_image_size(image_processor: object | None) -> int:
@@ -37,3 +45,13 @@ def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:
     for index, image in enumerate(images):
         out[index] = np.asarray(Image.fromarray(image).convert("RGB").resize((size, size), Image.BICUBIC))
     return out
+
+
+def load_rgb(paths: Sequence[str | os.PathLike], size: int) -> np.ndarray:
+    """Image files as uint8 RGB ``[N, size, size, 3]`` (bicubic resize of the whole image)."""
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC)) for p in paths])
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """A uint8 image array as a PNG file, written under a temporary name and renamed into place."""
+    write_atomic(path, lambda temporary: Image.fromarray(image).save(temporary, format="PNG"))

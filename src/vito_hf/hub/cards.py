@@ -20,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from ..atomic_files import write_json_atomic
+from ..evaluation.results import RESULTS_FORMAT_VERSION
 from ..hub_access import is_hub_repo_id
 from ..modeling_vito import MODEL_TAGS, pipeline_tag_of
 from .run_summary import SUMMARY_FILE, summarise_pretraining_run, write_json_atomically
@@ -29,7 +30,6 @@ RESULTS_FILE = "evaluation_results.json"
 CONVERSION_FILE = "conversion.json"
 FINETUNE_RESULTS_FILE = "finetune_results.json"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
-RESULTS_FORMAT_VERSION = 1
 METRIC_KEYS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
 HUB_DATASET_IDS = {
     "fashion-mnist": "zalando-datasets/fashion_mnist",
@@ -150,7 +150,7 @@ class VitoModelCard(ModelCard):
 
 
 def validate_results(results: Mapping[str, Any], source: str = "results.json") -> Mapping[str, Any]:
-    """Check the shape the evaluation writes (format_version 1, suites with `metrics` lists of EvalResult keys)."""
+    """Check the shape the evaluation writes (`RESULTS_FORMAT_VERSION`, suites with `metrics` lists of EvalResult keys)."""
     if results.get("format_version") != RESULTS_FORMAT_VERSION:
         raise ModelCardError(
             f"{source} has format_version {results.get('format_version')!r}; this vito_hf reads version "

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..atomic_files import write_bytes_atomic
 from ..evaluation.davis import write_davis_sequence
-from ..evaluation.labelled_images import FASHION_MNIST_CLASSES, load_labelled_images
+from ..evaluation.image_datasets import load_labelled_images
+from ..evaluation.labelled_images import FASHION_MNIST_CLASSES
 from .scenes import backgrounds, draw_scene, render_clip
 
 TAXONOMY = {

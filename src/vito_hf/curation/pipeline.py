@@ -18,13 +18,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..atomic_files import remove_stale_temporaries
 from .candidates import Candidate, load_candidates
 from .matching import TitleMatcher, apply_class_cap
 from .records import PER_VIDEO_STAGES, CurationSettings, VideoRecord
 from .segmentation import TitleSegmenter
 from .sharding import merge_shards, remove_other_splits, shard_of, write_shard
 from .stages import ProcessorSpec, VideoTask
-from ..atomic_files import remove_stale_temporaries
 from .state import StateStore
 from .taxonomy import Taxonomy, load_taxonomy
 from .webdataset_export import refresh_shard_store

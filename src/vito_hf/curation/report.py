@@ -19,9 +19,9 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..atomic_files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from ..clip_store import DATA_FILES
 from .records import PER_VIDEO_STAGES, STAGES, VideoRecord
-from ..atomic_files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy
 
 REPORT_DIR = "report"

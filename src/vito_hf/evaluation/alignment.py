@@ -26,6 +26,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from ..atomic_files import write_atomic
 from .davis import folder_fingerprint
 from .features import extract_features, images_to_pixel_values
 from .image_inputs import processor_image_size, rgb_at_size
@@ -95,10 +96,7 @@ def fashion_category_names() -> tuple[str, ...]:
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(temporary, format="PNG")
-    temporary.replace(path)
+    write_atomic(path, lambda temporary: Image.fromarray(image).save(temporary, format="PNG"))
 
 
 def cue_conflict_stimulus(shape_item: np.ndarray, texture_item: np.ndarray, *, scale: int = 4) -> np.ndarray:

@@ -25,6 +25,7 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from ..atomic_files import write_atomic
 from .features import extract_features
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import load_labelled_images
@@ -199,10 +200,7 @@ def cached_corrupt_images(
         if cached is not None and cached.shape == images.shape and cached.dtype == images.dtype:
             return cached
     corrupted = corrupt_images(images, corruption, severity, seed=seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(temporary, corrupted)
-    os.replace(temporary, path)
+    write_atomic(path, lambda temporary: np.save(temporary, corrupted), suffix=".npy")
     return corrupted
 
 

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModel, PreTrainedModel
 
+from ..atomic_files import write_text_atomic
 from .feature_cache import model_content_hash
 from .probe import random_init_like
 
@@ -155,9 +156,7 @@ def run_evaluation(
 
 def write_results(results: dict[str, Any], path: Path) -> None:
     """Write ``results`` as JSON under a temporary name, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(results, indent=2, default=_to_json) + "\n")
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(results, indent=2, default=_to_json) + "\n")
 
 
 def _relative_picture(picture: str, suite_dir: Path, output_dir: Path) -> str:

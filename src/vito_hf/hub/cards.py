@@ -20,7 +20,8 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
-from .run_summary import SUMMARY_FILE, summarise_pretraining_run, write_json_atomically
+from ..atomic_files import write_atomic, write_json_atomic, write_text_atomic
+from .run_summary import SUMMARY_FILE, summarise_pretraining_run
 
 CARD_FILE = "README.md"
 RESULTS_FILE = "evaluation_results.json"
@@ -405,9 +406,7 @@ def build_model_card(
 def write_model_card(folder: str | os.PathLike, **options: Any) -> Path:
     """Render `build_model_card(folder, **options)` to `folder/README.md` (atomically)."""
     path = Path(folder) / CARD_FILE
-    temporary = path.with_name(f".{CARD_FILE}.partial-{os.getpid()}")
-    temporary.write_text(build_model_card(folder, **options).content + "\n")
-    os.replace(temporary, path)
+    write_text_atomic(path, build_model_card(folder, **options).content + "\n")
     return path
 
 
@@ -419,7 +418,7 @@ def write_pretraining_card(
     the encoder's card. Called once by `vito_hf.training.pretraining.run_pretraining` after saving."""
     encoder_dir = Path(encoder_dir)
     summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_dir, resumed_from)
-    write_json_atomically(encoder_dir / SUMMARY_FILE, summary)
+    write_json_atomic(encoder_dir / SUMMARY_FILE, summary, sort_keys=False)
     return write_model_card(encoder_dir)
 
 
@@ -438,9 +437,7 @@ def update_card_with_results(folder: str | os.PathLike, results_json: str | os.P
     evaluated = Path(str(results.get("model", {}).get("name_or_path", "")))
     if evaluated.is_dir() and evaluated.resolve() != folder.resolve():
         raise ModelCardError(f"{results_json} evaluates {evaluated}, not {folder}: pass that folder's results.")
-    temporary = folder / f".{RESULTS_FILE}.partial-{os.getpid()}"
-    shutil.copyfile(results_json, temporary)
-    os.replace(temporary, folder / RESULTS_FILE)
+    write_atomic(folder / RESULTS_FILE, lambda temporary: shutil.copyfile(results_json, temporary))
     return write_model_card(folder)
 
 

@@ -29,15 +29,6 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
 REPORT_SECTIONS = ("settings", "taxonomy", "totals", "stages", "rejection_reasons", "target")
 
 
-def write_json_atomically(path: Path, data: Any) -> Path:
-    """Readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
-    return path
-
-
 def describe_training_data(data_dir: str | os.PathLike) -> dict[str, Any]:
     """Identity and curation summary of the training clips, read from the store's files.
 

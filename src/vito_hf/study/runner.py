@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from ..curation import CurationSettings, curate
 from ..atomic_files import write_json_atomic
+from ..curation import CurationSettings, curate
 from ..evaluation.orchestrator import run_evaluation
 from ..evaluation.probe import evaluate_raw_pixels
 from ..evaluation.image_datasets import load_image_dataset

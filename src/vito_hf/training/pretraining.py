@@ -8,14 +8,13 @@ with its trainer state, which marks the run finished: rerunning a finished run c
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainerCallback, TrainerState, set_seed
 
+from ..atomic_files import write_atomic
 from ..data import build_pretraining_data
 from ..data.builder import clip_rows
 from ..hub.cards import write_pretraining_card
@@ -138,21 +137,6 @@ def describe_batch(training_args: VitoTrainingArguments) -> list[str]:
     return lines
 
 
-def write_directory_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
-    """`write(temporary)` then rename to `directory`, replacing an older one only once the new one is whole."""
-    temporary = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    write(temporary)
-    if directory.exists():
-        previous = directory.with_name(f".{directory.name}.previous-{os.getpid()}")
-        os.replace(directory, previous)
-        os.replace(temporary, directory)
-        shutil.rmtree(previous, ignore_errors=True)
-    else:
-        os.replace(temporary, directory)
-    return directory
-
-
 def image_processor_for(image_size: int) -> VitoImageProcessor:
     """The paper's evaluation preprocessing (short side 256/224 of the crop, center crop) at `image_size`."""
     return VitoImageProcessor(
@@ -168,7 +152,7 @@ def save_encoder(model: VitoForPreTraining, directory: Path, image_size: int) ->
         model.vito.save_pretrained(folder)
         image_processor_for(image_size).save_pretrained(folder)
 
-    return write_directory_atomically(directory, write)
+    return write_atomic(directory, write)
 
 
 def save_results(
@@ -191,7 +175,7 @@ def save_results(
         save_model(folder)
         state.save_to_json(str(folder / TRAINER_STATE_FILE))
 
-    write_directory_atomically(output_dir / PRETRAINING_DIR, write)
+    write_atomic(output_dir / PRETRAINING_DIR, write)
     return curves_path
 
 

@@ -11,9 +11,8 @@ current query (and whose clip is still there): it does only what is missing.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -111,27 +110,10 @@ def _resolve_classifier(classifier: str | os.PathLike | None, taxonomy: Taxonomy
     return name
 
 
-def _settings_from_keywords(settings: CurationSettings | None, keywords: dict) -> CurationSettings:
-    """The settings object; keyword arguments (the pre-0.2 signature) still work, with a warning."""
-    if not keywords:
-        return settings or CurationSettings()
-    known = {f.name for f in fields(CurationSettings)}
-    unknown = sorted(set(keywords) - known)
-    if unknown:
-        raise TypeError(f"curate() got unexpected keyword arguments {unknown}; settings go in CurationSettings")
-    warnings.warn(
-        "curate(candidates, output_dir, key=value, ...) is deprecated and will be removed in the next release; "
-        "pass curate(candidates, output_dir, CurationSettings(key=value, ...))",
-        DeprecationWarning, stacklevel=3,
-    )
-    return CurationSettings(**{**({f.name: getattr(settings, f.name) for f in fields(settings)} if settings else {}), **keywords})
-
-
 def curate(
     candidates: str | os.PathLike | Sequence[Candidate],
     output_dir: str | os.PathLike,
     settings: CurationSettings | None = None,
-    **deprecated_keywords,
 ) -> CurationResult:
     """Curate `candidates` (a folder, a CSV/JSONL manifest, or Candidates) into the clip store `output_dir`.
 
@@ -143,7 +125,7 @@ def curate(
     packed before is repacked, so its shards follow its clips). Calling again resumes: finished videos are not redone. No single video ends
     the run: whatever fails while handling one becomes its rejection, with stage and reason, in the report.
     """
-    settings = _settings_from_keywords(settings, deprecated_keywords)
+    settings = settings or CurationSettings()
     output_dir = Path(output_dir)
     taxonomy = load_taxonomy(settings.taxonomy)
     settings = settings.resolved(taxonomy, _resolve_classifier(settings.classifier, taxonomy))

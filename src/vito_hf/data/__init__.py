@@ -93,19 +93,3 @@ __all__ = [
     "probe_video",
     "select_frame_indices",
 ]
-
-
-def __getattr__(name: str):
-    """`encode_clip` moved to `vito_hf.curation` in 0.2; the old name works for one more release."""
-    if name == "encode_clip":
-        import warnings
-
-        warnings.warn(
-            "vito_hf.data.encode_clip moved to vito_hf.curation.encode_clip; the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ..curation.clip_export import encode_clip
-
-        return encode_clip
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,21 +25,3 @@ __all__ = [
     "last_complete_checkpoint",
     "scaled_learning_rate",
 ]
-
-_MOVED_TO_DATA = ("PerExampleSeededDataset", "PerExampleSeededStream")
-
-
-def __getattr__(name: str):
-    """Names that moved to `vito_hf.data` in 0.2 keep working for one more release."""
-    if name in _MOVED_TO_DATA:
-        import warnings
-
-        warnings.warn(
-            f"vito_hf.training.{name} moved to vito_hf.data.{name}; the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from .. import data
-
-        return getattr(data, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,6 +41,7 @@ from vito_hf.evaluation import (
     format_comparison,
     load_image_dataset,
 )
+from vito_hf.hub import write_pretraining_card
 from vito_hf.training import DataArguments, ModelArguments, VitoTrainingArguments
 from vito_hf.training.checkpoints import ResumePlan, plan_resume
 from vito_hf.training.pretraining import PRETRAINING_DIR, run_pretraining
@@ -230,6 +231,7 @@ def run_demo(
             disable_tqdm=not progress,
         ),
     )
+    write_pretraining_card(outputs.encoder_dir, already_finished=outputs.already_finished)
     train_seconds, resumed_at_step = round(time.perf_counter() - started, 1), plan.start_step
     if outputs.already_finished:  # the figures of the run that trained it, as results.json recorded them
         recorded = previous if previous.get("train_steps") == outputs.global_step else {}

@@ -2,28 +2,30 @@
 
 Model from a preset (or a checkpoint) -> views of clips from a curated or plain video folder -> `VitoTrainer`,
 resuming from the newest complete checkpoint in the output folder -> the online encoder saved as a `VitoModel`
-folder that `AutoModel` loads, the training curves, and last the final pretraining model (online + EMA target)
+folder that `AutoModel` loads (with the run's `pretraining_summary.json`, which its model card is written
+from: `vito_hf.hub.write_pretraining_card`, by the caller), the training curves, and last the final pretraining model (online + EMA target)
 with its trainer state, which marks the run finished: rerunning a finished run changes nothing.
 """
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainerCallback, TrainerState, set_seed
 
-from ..atomic_files import write_atomic
+from ..atomic_files import write_atomic, write_json_atomic
 from ..data import build_pretraining_data
 from ..data.builder import clip_rows
-from ..hub.cards import write_pretraining_card
 from ..image_processing_vito import VitoImageProcessor
 from ..modeling_vito import VitoForPreTraining
 from ..presets import load_preset
 from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .checkpoints import TRAINER_STATE_FILE, ResumePlan, plan_resume
 from .curves import plot_training_curves
+from .run_summary import SUMMARY_FILE, summarise_pretraining_run
 from .trainer import VitoTrainer
 
 logger = logging.getLogger(__name__)
@@ -144,13 +146,17 @@ def image_processor_for(image_size: int) -> VitoImageProcessor:
     )
 
 
-def save_encoder(model: VitoForPreTraining, directory: Path, image_size: int) -> Path:
-    """The online encoder as a `VitoModel` folder (weights, config, remote code, and the image processor of
-    the `image_size` it was trained at)."""
+def save_encoder(
+    model: VitoForPreTraining, directory: Path, image_size: int, summary: Mapping[str, Any] | None = None
+) -> Path:
+    """The online encoder as a `VitoModel` folder (weights, config, remote code, the image processor of the
+    `image_size` it was trained at, and the run's `summary` as `pretraining_summary.json`, for its card)."""
 
     def write(folder: Path) -> None:
         model.vito.save_pretrained(folder)
         image_processor_for(image_size).save_pretrained(folder)
+        if summary is not None:
+            write_json_atomic(folder / SUMMARY_FILE, summary, sort_keys=False)
 
     return write_atomic(directory, write)
 
@@ -161,12 +167,12 @@ def save_results(
     image_size: int,
     state: TrainerState,
     save_model: Callable[[Path], None],
-    write_card: Callable[[Path], None],
+    summary: Mapping[str, Any],
 ) -> Path | None:
-    """Encoder and its card (`write_card(encoder_dir)`), curves, then the pretraining model (`save_model(folder)`)
-    with the trainer state that marks the run finished at `state.global_step`; returns the curves' path (None
-    without a logged loss)."""
-    write_card(save_encoder(model, output_dir / ENCODER_DIR, image_size))
+    """Encoder with the run's summary, curves, then the pretraining model (`save_model(folder)`) with the trainer
+    state that marks the run finished at `state.global_step`; returns the curves' path (None without a logged
+    loss)."""
+    save_encoder(model, output_dir / ENCODER_DIR, image_size, summary)
     curves_path = None
     if any("loss" in entry for entry in state.log_history):
         curves_path = plot_training_curves(state.log_history, output_dir / CURVES_FILE)
@@ -234,13 +240,8 @@ def run_pretraining(
 
     curves_path = None
     if trainer.is_world_process_zero():
-        curves_path = save_results(
-            output_dir, model, data_args.image_size, trainer.state, save_model,
-            write_card=lambda folder: write_pretraining_card(
-                folder, trainer=trainer, train_output=train_output, model_args=model_args, data_args=data_args,
-                data_dir=data_args.data_dir, resumed_from=resume,
-            ),
-        )
+        summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_args.data_dir, resume)
+        curves_path = save_results(output_dir, model, data_args.image_size, trainer.state, save_model, summary)
     return PretrainingOutputs(
         output_dir=output_dir,
         encoder_dir=encoder_dir,

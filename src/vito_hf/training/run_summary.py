@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import transformers
 
-from ..training.recipes import IMAGENET_EPOCH_EXAMPLES
+from .recipes import IMAGENET_EPOCH_EXAMPLES
 
 SUMMARY_FILE = "pretraining_summary.json"
 STORE_REPORT = Path("report") / "report.json"

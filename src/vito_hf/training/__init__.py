@@ -7,7 +7,7 @@ from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .callbacks import EmaTargetCallback
 from .checkpoints import last_complete_checkpoint
 from .lars import LARS, build_optimizer
-from .schedules import cosine_ema_momentum, scaled_learning_rate
+from .schedules import ema_momentum, scaled_learning_rate
 from .sync_batchnorm import convert_sync_batchnorm
 from .trainer import NonFiniteLossError, VitoTrainer
 
@@ -21,7 +21,7 @@ __all__ = [
     "VitoTrainingArguments",
     "build_optimizer",
     "convert_sync_batchnorm",
-    "cosine_ema_momentum",
+    "ema_momentum",
     "last_complete_checkpoint",
     "scaled_learning_rate",
 ]

@@ -33,6 +33,7 @@ import torch
 from sample_clips import OPENCV_DOC_CLIPS, fetch_opencv_doc_clips, sample_clip_paths
 from transformers import AutoImageProcessor, AutoModel, ResNetConfig, ResNetForImageClassification
 
+from vito_hf.atomic_files import write_text_atomic
 from vito_hf.cli import ArgumentParser, non_negative_int, positive_int
 from vito_hf.curation import CurationSettings, curate
 from vito_hf.evaluation import (
@@ -257,9 +258,7 @@ def run_demo(
         resumed_at_step=resumed_at_step,
         reused=reused,
     )
-    temporary = result.results_path.with_name(f".results.partial-{os.getpid()}.json")
-    temporary.write_text(json.dumps(asdict(result), indent=1, default=str))
-    os.replace(temporary, result.results_path)
+    write_text_atomic(result.results_path, json.dumps(asdict(result), indent=1, default=str))
     return result
 
 

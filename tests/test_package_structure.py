@@ -3,12 +3,14 @@
 Layers, lowest first; a module imports only modules of its own unit (a subpackage, or a top-level module) and
 of lower layers. From DESIGN.md ("data <- curation/training/evaluation <- hub/study <- scripts") and the code:
 
-    0  the modeling files (import only each other, with one dot: remote code), atomic_files, clip_store
-    1  presets (architectures as VitoConfigs)
+    0  the modeling files (import only each other, with one dot: remote code); leaf helpers that import nothing
+       of the package: atomic_files (write, then rename), hub_access, published_paths
+    1  clip_store (the store's schema, shared by curation and data), presets (architectures as VitoConfigs)
     2  vito_hf itself (the public API: the model classes and presets, registered with the Auto classes)
     3  data (reading a clip store, samplers, views)
     4  curation, training, evaluation (siblings: none imports another)
-    5  hub (renders cards from run files, publishes; reads training's run-summary file name)
+    5  hub (renders cards from run files, publishes; reads training's run-summary file name and curation's
+       store card)
     6  study (runs curation, training, evaluation and writes the cards)
     7  cli (argument parsing shared by the scripts, which sit above everything)
 
@@ -30,7 +32,9 @@ MODELING_FILES = {
 LAYERS = {
     **dict.fromkeys(MODELING_FILES, 0),
     "vito_hf.atomic_files": 0,
-    "vito_hf.clip_store": 0,
+    "vito_hf.hub_access": 0,
+    "vito_hf.published_paths": 0,
+    "vito_hf.clip_store": 1,
     "vito_hf.presets": 1,
     "vito_hf": 2,
     "vito_hf.data": 3,

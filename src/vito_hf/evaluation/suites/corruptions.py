@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ...image_processing_vito import VitoImageProcessor
 from ..corruptions import (
     ALL_CORRUPTIONS,
     OWN_CORRUPTIONS,
@@ -23,7 +24,7 @@ from ..corruptions import (
 )
 from ..features import extract_features, feature_protocol
 from ..image_datasets import load_labelled_images
-from ..image_inputs import processor_image_size, rgb_at_size
+from ..image_inputs import rgb_at_size
 from ..linear_probe import fit_linear_probe
 from ..pictures import plot_accuracy_vs_severity
 from ..results import SuiteResult, card_metric
@@ -62,7 +63,7 @@ def run_corruptions_suite(
     reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = min(processor_image_size(image_processor), 64) if quick else processor_image_size(image_processor)
+    size = min(VitoImageProcessor.image_size_of(image_processor), 64) if quick else VitoImageProcessor.image_size_of(image_processor)
     limit = limit if limit is not None else (40 if quick else 1000)
     data = load_labelled_images(dataset, limit=limit, seed=seed)
     test_images = rgb_at_size(data.test.images, size)

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ...image_processing_vito import VitoImageProcessor
 from ..davis import folder_fingerprint
-from ..image_inputs import load_rgb, processor_image_size
+from ..image_inputs import load_rgb
 from ..metrics import load_metric
 from ..offline_data import read_clip_frames
 from ..pictures import plot_attention_maps
@@ -33,7 +34,7 @@ def run_saliency_suite(
     pictures of VITO's attention maps per pooled scale over those images and over frames of a real clip."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = min(processor_image_size(image_processor), 64) if quick else processor_image_size(image_processor)
+    size = min(VitoImageProcessor.image_size_of(image_processor), 64) if quick else VitoImageProcessor.image_size_of(image_processor)
     generated = clickme_root is None
     if generated:
         clickme_root = output_dir / "generated_data" / "clickme_style"

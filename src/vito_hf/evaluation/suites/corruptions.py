@@ -63,7 +63,9 @@ def run_corruptions_suite(
     reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = min(VitoImageProcessor.image_size_of(image_processor), 64) if quick else VitoImageProcessor.image_size_of(image_processor)
+    size = VitoImageProcessor.image_size_of(image_processor)
+    if quick:
+        size = min(size, 64)
     limit = limit if limit is not None else (40 if quick else 1000)
     data = load_labelled_images(dataset, limit=limit, seed=seed)
     test_images = rgb_at_size(data.test.images, size)

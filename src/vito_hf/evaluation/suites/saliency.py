@@ -34,7 +34,9 @@ def run_saliency_suite(
     pictures of VITO's attention maps per pooled scale over those images and over frames of a real clip."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = min(VitoImageProcessor.image_size_of(image_processor), 64) if quick else VitoImageProcessor.image_size_of(image_processor)
+    size = VitoImageProcessor.image_size_of(image_processor)
+    if quick:
+        size = min(size, 64)
     generated = clickme_root is None
     if generated:
         clickme_root = output_dir / "generated_data" / "clickme_style"

@@ -51,7 +51,9 @@ def run_shape_bias_suite(
         raise ValueError(f"decision must be 'auto', 'imagenet' or 'probe', got {decision!r}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = min(VitoImageProcessor.image_size_of(image_processor), 64) if quick else VitoImageProcessor.image_size_of(image_processor)
+    size = VitoImageProcessor.image_size_of(image_processor)
+    if quick:
+        size = min(size, 64)
     generated = cue_conflict_root is None
     if generated:
         cue_conflict_root = output_dir / "generated_data" / "cue_conflict_fashion_mnist"

@@ -1,8 +1,9 @@
 """A testing aid: make chosen videos kill the process that decodes them, as a crashing decoder would.
 
 Set `VITO_HF_FAULT_INJECT_CRASH` to a comma-separated list of `name[:signal][@step]` items, where `name` is a
-video id or a file name, `signal` is `SIGABRT` (the default: `os.abort()`), `SIGSEGV`, `SIGBUS` or `SIGKILL`
-(what the out-of-memory killer sends), and `step` is where it strikes: `probe` (the default), `classifier` (the
+video id or a file name, `signal` is `SIGABRT` (the default: `os.abort()`), `SIGSEGV`, `SIGBUS`, `SIGKILL`
+(what the out-of-memory killer sends) or `SIGSTOP` (the process hangs there, as in a decoder stuck in a loop: for
+tests that kill the run from outside while a video is in flight), and `step` is where it strikes: `probe` (the default), `classifier` (the
 classifier's frame decode) or `export`. For example
 `VITO_HF_FAULT_INJECT_CRASH="yt_abc,clip7.mp4:SIGSEGV@classifier"`. Unset (production), each step pays one
 lookup in an empty dict.
@@ -19,7 +20,8 @@ from pathlib import Path
 
 ENV_VAR = "VITO_HF_FAULT_INJECT_CRASH"
 STEPS = ("probe", "classifier", "export")
-_SIGNALS = {"SIGABRT": signal.SIGABRT, "SIGSEGV": signal.SIGSEGV, "SIGBUS": signal.SIGBUS, "SIGKILL": signal.SIGKILL}
+_SIGNALS = {"SIGABRT": signal.SIGABRT, "SIGSEGV": signal.SIGSEGV, "SIGBUS": signal.SIGBUS, "SIGKILL": signal.SIGKILL,
+            "SIGSTOP": signal.SIGSTOP}
 
 
 def injected_crashes(value: str | None = None) -> dict[tuple[str, str], signal.Signals]:

@@ -46,7 +46,8 @@ def _rate(passed: int, seen: int) -> float | None:
 
 
 def stage_counts(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
-    """For each stage: how many candidates reached it, passed it, were rejected by it."""
+    """For each stage: how many candidates reached it, passed it, were rejected by it ("crash" only when a video
+    crashed its worker, so that reports of runs without crashes keep their shape)."""
     reached = Counter()
     rejected = Counter()
     for record in records:
@@ -57,6 +58,8 @@ def stage_counts(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
             rejected[record.stage] += 1
     rows = []
     for stage in STAGES:
+        if stage == "crash" and not rejected[stage]:
+            continue
         passed = reached[stage] - rejected[stage]
         rows.append({"stage": stage, "in": reached[stage], "passed": passed, "rejected": rejected[stage],
                      "pass_rate": _rate(passed, reached[stage])})

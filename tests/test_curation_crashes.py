@@ -101,13 +101,12 @@ def test_local_executor_isolates_two_crashing_clips(local_run):
     assert_crashes_isolated(*local_run)
 
 
-def test_ray_executor_isolates_the_same_two_clips(inputs, local_run, tmp_path):
+def test_ray_executor_isolates_the_same_two_clips(inputs, tmp_path):
+    """The same kept clips and crash rejections as the local executor (`assert_crashes_isolated`); the classifier
+    runs in one actor, so clip5's segfault restarts it with the batch it shares with clip4."""
     pytest.importorskip("ray")
     output = tmp_path / "out"
     assert_crashes_isolated(output, *run_with_crashes(inputs, output, "--executor", "ray", "--num_workers", "1"))
-    local_output = local_run[0]
-    for name in ("metadata.jsonl", "report/rejected.jsonl"):
-        assert read_jsonl(output / name) == read_jsonl(local_output / name)
 
 
 def start_and_kill(args: list[str], injection: str, ready) -> None:

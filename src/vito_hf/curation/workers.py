@@ -143,6 +143,7 @@ def _run_pool(units: deque[list[VideoTask]], spec: ProcessorSpec, num_workers: i
     """Drain `units` through `num_workers` worker processes, replacing any that dies and requeuing its unit."""
     workers = [_start_worker(spec) for _ in range(min(num_workers, len(units)))]
     deaths: dict[tuple[str, ...], int] = {}
+    finished_any = False
     try:
         while units or any(w.unit is not None for w in workers):
             for worker in workers:
@@ -166,9 +167,15 @@ def _run_pool(units: deque[list[VideoTask]], spec: ProcessorSpec, num_workers: i
                     kind, payload = worker.connection.recv()
                 except (EOFError, OSError):
                     workers[index] = _replace_dead(worker, spec)
-                    _requeue(unit, units, deaths, done)
+                    if not _requeue(unit, units, deaths, done) and not finished_any:
+                        raise WorkerStartupError(
+                            f"curation worker processes died {deaths[_key(unit)]} times (last exit code "
+                            f"{worker.process.exitcode}) before finishing any video; check that the classifier loads "
+                            "and runs on this machine, or run with num_workers=0 to see the error in one process"
+                        )
                     continue
                 worker.unit = None
+                finished_any = True
                 if kind == "startup":
                     raise WorkerStartupError(payload)
                 if kind == "error":
@@ -179,19 +186,24 @@ def _run_pool(units: deque[list[VideoTask]], spec: ProcessorSpec, num_workers: i
             _stop(worker)
 
 
-def _requeue(unit: list[VideoTask], units: deque[list[VideoTask]], deaths: dict, done: OnUnit) -> None:
-    """Put a dead worker's unit first in line for a fresh worker. The markers attribute each death to a video,
-    which is rejected at its second; a unit that kills more workers than its videos can account for died of
-    something outside any video's step, and is given up (unsaved, so a rerun tries again)."""
-    key = tuple(t.candidate.video_id for t in unit)
+def _key(unit: list[VideoTask]) -> tuple[str, ...]:
+    return tuple(t.candidate.video_id for t in unit)
+
+
+def _requeue(unit: list[VideoTask], units: deque[list[VideoTask]], deaths: dict, done: OnUnit) -> bool:
+    """Put a dead worker's unit first in line for a fresh worker (True). The markers attribute each death to a
+    video, which is rejected at its second; a unit that kills more workers than its videos can account for died
+    of something outside any video's step, and is given up (False; unsaved, so a rerun tries again)."""
+    key = _key(unit)
     deaths[key] = deaths.get(key, 0) + 1
     if deaths[key] <= 2 * len(unit) + 1:
         units.appendleft(unit)
-        return
+        return True
     done(unit, _rejected(
         unit, "crash", "unexpected_worker_death",
         f"worker processes died {deaths[key]} times with this video's group, outside any video's step; skipped in this run",
     ))
+    return False
 
 
 def _replace_dead(worker: _Worker, spec: ProcessorSpec) -> _Worker:

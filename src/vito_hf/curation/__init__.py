@@ -8,7 +8,9 @@ shardable; `merge_shards` joins the shards of a split run. See dataset_scripts/R
 Modules: `candidates` (what to curate), `taxonomy` and `matching` (which classes a title names),
 `classifier_filter`, `clip_export` (the random-access clip encoder), `stages` (the per-video
 stages), `workers` (worker processes that survive crashes), `ray_executor` (the same stages as a
-Ray Data pipeline, `executor="ray"`), `state` (durable per-video records),
+Ray Data pipeline, `executor="ray"`), `state` (durable per-video records), `inflight` (which video each
+worker is on, so one that kills its worker is counted and rejected), `fault_injection` (a testing aid that
+makes chosen videos crash their worker),
 `records` (settings and the typed record), `sharding` (split, merge, write the store), `report`
 (report and dataset card), `webdataset_export` (pack the store into WebDataset tar shards), `pipeline` (`curate`).
 """

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..atomic_files import remove_stale_temporaries
 from ..published_paths import local_path_of
 from .candidates import Candidate, load_candidates
+from .inflight import new_run_id, remove_fault_reports
 from .matching import TitleMatcher, apply_class_cap
 from .records import PER_VIDEO_STAGES, CurationSettings, VideoRecord
 from .segmentation import TitleSegmenter
@@ -151,7 +152,8 @@ def curate(
     shards/; `merge_shards` then writes the store. Unsharded runs write metadata.jsonl, report/ and
     README.md directly, and with `webdataset_shard_bytes` pack the store into WebDataset shards too (a store
     packed before is repacked, so its shards follow its clips). Calling again resumes: finished videos are not redone. No single video ends
-    the run: whatever fails while handling one becomes its rejection, with stage and reason, in the report.
+    the run: whatever fails while handling one becomes its rejection, with stage and reason, in the report; one
+    that kills its worker process twice (a decoder crash, the OOM killer) is rejected at stage "crash".
     """
     settings = settings or CurationSettings()
     output_dir = Path(output_dir)
@@ -190,23 +192,30 @@ def curate(
         records[task.candidate.video_id] = record
 
     cpus = os.cpu_count() or 1
+    in_workers = settings.executor == "ray" or settings.num_workers > 0
     spec = ProcessorSpec(
         output_dir=str(output_dir.resolve()), settings=settings, taxonomy=taxonomy,
         torch_threads=max(1, cpus // settings.num_workers) if settings.num_workers else None,
+        run_id=new_run_id() if in_workers else None,  # in-flight markers: only a worker's crash can be survived
     )
     reused = len(mine) - len(todo)
-    if todo and settings.executor == "ray":
-        from .ray_executor import run_tasks_on_ray
+    remove_fault_reports(output_dir)
+    try:
+        if todo and settings.executor == "ray":
+            from .ray_executor import run_tasks_on_ray
 
-        run_tasks_on_ray(
-            todo, spec, address=settings.ray_address, num_actors=settings.num_workers, on_record=collect,
-            progress=settings.progress,
-        )
-    elif todo:
-        run_tasks(
-            todo, spec, num_workers=settings.num_workers, videos_per_unit=settings.videos_per_batch(),
-            on_record=collect, progress=settings.progress,
-        )
+            run_tasks_on_ray(
+                todo, spec, address=settings.ray_address, num_actors=settings.num_workers, on_record=collect,
+                progress=settings.progress,
+            )
+        elif todo:
+            run_tasks(
+                todo, spec, num_workers=settings.num_workers, videos_per_unit=settings.videos_per_batch(),
+                on_record=collect, progress=settings.progress,
+            )
+    finally:
+        if spec.run_id is not None:
+            remove_fault_reports(output_dir, spec.run_id)
     if todo:
         # A worker killed mid-export leaves its temporary clip; the pool is gone now, so it is stale.
         remove_stale_temporaries(output_dir)

@@ -10,7 +10,11 @@ every candidate (so the cap is global), and reads the state store; the videos st
 
 Each step is the local executor's (`VideoProcessor.probe`, `.classify`, `.finish`), so both executors
 keep the same videos for the same reasons, and every finished video's record is saved where it
-finished: a killed job resumes from the state store and a rerun does no work. Rows carry the task and
+finished: a killed job resumes from the state store and a rerun does no work. A video that kills the
+process it runs in (a decoder's segfault or abort, the OOM killer) is retried by Ray in a fresh worker (a task
+is resubmitted, an actor restarted with its batch); the in-flight markers (`inflight`) count each such death
+against the video being worked on, so the third attempt rejects it at stage "crash" instead of Ray retrying
+it forever, and the other videos of its batch go on. Rows carry the task and
 the record pickled. On a remote cluster every node must be able to import vito_hf (install it there,
 or connect with a `runtime_env`).
 """

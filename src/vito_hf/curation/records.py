@@ -17,9 +17,11 @@ from .candidates import Candidate
 from .clip_export import SUPPORTED_CODECS
 from .taxonomy import Taxonomy
 
-STAGES = ("candidates", "match", "cap", "probe", "length", "classifier", "export")
+STAGES = ("candidates", "match", "cap", "crash", "probe", "length", "classifier", "export")
 """Stage order. probe and length come before the classifier: both filters are pure, so their
-order does not change what is kept, and the cheap ones first spare the classifier's work."""
+order does not change what is kept, and the cheap ones first spare the classifier's work. "crash" sets
+aside, before the per-video stages judge it, a video whose processing killed its worker process twice
+(`inflight`): it is counted as reaching no per-video stage, and the report has a "crash" line when any did."""
 
 PER_VIDEO_STAGES = ("probe", "length", "classifier", "export")
 """The stages that run per video in worker processes (the others run over the whole candidate list)."""

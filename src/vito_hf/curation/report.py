@@ -1,8 +1,8 @@
 """The curation report and dataset card: what each stage passed, per class, against the target distribution.
 
 Written to `<dataset>/report/`: `report.json` (counts and pass rates per stage
-and per class, rejection reasons, distance to the target distribution, the work
-the last run did), `rejected.jsonl` (every rejected candidate with stage and
+and per class, rejection reasons, the videos that crashed their worker (`crashed`), distance to the target
+distribution, the work the last run did), `rejected.jsonl` (every rejected candidate with stage and
 reason) and `class_histogram.png` (kept clips per class against the target).
 Everything is computed from the per-video records, so a merged sharded run
 reports exactly what one run would; no absolute local path is published (a local classifier or taxonomy is
@@ -64,7 +64,8 @@ def _rate(passed: int, seen: int) -> float | None:
 
 
 def stage_counts(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
-    """For each stage: how many candidates reached it, passed it, were rejected by it."""
+    """For each stage: how many candidates reached it, passed it, were rejected by it ("crash" only when a video
+    crashed its worker, so that reports of runs without crashes keep their shape)."""
     reached = Counter()
     rejected = Counter()
     for record in records:
@@ -75,6 +76,8 @@ def stage_counts(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
             rejected[record.stage] += 1
     rows = []
     for stage in STAGES:
+        if stage == "crash" and not rejected[stage]:
+            continue
         passed = reached[stage] - rejected[stage]
         rows.append({"stage": stage, "in": reached[stage], "passed": passed, "rejected": rejected[stage],
                      "pass_rate": _rate(passed, reached[stage])})
@@ -144,6 +147,9 @@ def build_report(
                    "pass_rate": _rate(kept, len(records))},
         "stages": stage_counts(records),
         "rejection_reasons": {stage: dict(sorted(c.items())) for stage, c in reasons.items()},
+        # Videos whose processing killed the worker process twice (a decoder crash, the OOM killer), by name.
+        "crashed": sorted(({"video_id": r.video_id, "source": r.source, "reason": r.reason}
+                           for r in records if r.stage == "crash"), key=lambda row: row["video_id"]),
         "target": {
             "distribution": "uniform over classes" if target is None else "given",
             "total_variation_distance": round(0.5 * sum(abs(c["kept_share"] - c["target_share"]) for c in classes), 6)
@@ -331,6 +337,9 @@ def render_card(
              "libx264": "all-intra H.264 (every frame a keyframe)"}[settings["codec"]]
     size = "original size" if settings["short_side"] is None else f"short side at most {settings['short_side']} px"
     tvd = report["target"]["total_variation_distance"]
+    crashed = ", ".join(f"`{row['video_id']}`" for row in report.get("crashed") or [])
+    crash_line = (f"\nSet aside at stage `crash` (their processing killed the worker process twice: a decoder crash "
+                  f"or out of memory): {crashed}.\n" if crashed else "")
     segmenter = report.get("title_segmenter")
     segmented = (f", also inside hashtags and run-together words (split by the sentencepiece model "
                  f"`{segmenter['model']}`)" if segmenter else "")
@@ -368,7 +377,7 @@ pretraining yields robust and more human-aligned visual representations*, NeurIP
    {codec}.
 
 {stages}
-
+{crash_line}
 Distance of the class histogram to the target distribution ({report['target']['distribution']}):
 total variation {tvd if tvd is not None else 'n/a'}; see `report/class_histogram.png`. Every rejected
 candidate is listed with its reason in `report/rejected.jsonl`; counts per class are in

@@ -8,7 +8,9 @@ One video never stops a run: a typed decode error or any unexpected exception, i
 saving the outcome, becomes a rejection at the stage where it happened, with its reason. The outcome is
 saved as the video's state record before the next video starts, except after an unexpected exception
 (it may be transient, e.g. a device out of memory): that rejection is reported but not saved, so the
-next run tries again.
+next run tries again. What no exception reports, a crash that kills the worker process, is caught by the
+in-flight markers (`inflight`) that each step sets when the videos run in worker processes: a video that kills
+its worker twice is rejected at stage "crash".
 
 A kept video becomes `clips/<class id>/<video id>.mp4` of the clip store: the first `clip_duration`
 seconds (the stretch the classifier filter looked at), encoded by `encode_clip` with every frame a
@@ -28,6 +30,8 @@ from ..published_paths import redact_paths
 from .candidates import Candidate
 from .classifier_filter import ClassifierFilter, ClassifierResult
 from .clip_export import encode_clip
+from .fault_injection import crash_if_injected, injected_crashes
+from .inflight import InFlight, crash_reason
 from .records import CurationSettings, VideoRecord
 from .state import StateStore
 from .taxonomy import Taxonomy
@@ -47,12 +51,14 @@ class VideoTask:
 
 @dataclass(frozen=True)
 class ProcessorSpec:
-    """Everything a worker process needs to build its `VideoProcessor` (picklable); `settings` are resolved."""
+    """Everything a worker process needs to build its `VideoProcessor` (picklable); `settings` are resolved.
+    `run_id` (set when videos run in worker processes) turns on the in-flight markers that catch crashes."""
 
     output_dir: str
     settings: CurationSettings
     taxonomy: Taxonomy
     torch_threads: int | None = None
+    run_id: str | None = None
 
 
 def length_rejection(info: VideoInfo, min_duration: float) -> str | None:
@@ -80,6 +86,8 @@ class VideoProcessor:
         self.taxonomy = spec.taxonomy
         self.output_dir = Path(spec.output_dir)
         self.store = StateStore(self.output_dir)
+        self.inflight = InFlight(self.output_dir, spec.run_id) if spec.run_id else None
+        self.injected = injected_crashes()
         self.classifier = None
         if classifier and spec.settings.classifier is not None:
             self.classifier = ClassifierFilter(
@@ -99,7 +107,7 @@ class VideoProcessor:
     def probe(self, task: VideoTask) -> VideoRecord:
         """A new record after the probe and the length filter."""
         record = VideoRecord.new(task.candidate, task.classes, task.capped)
-        _guarded(record, lambda: self._probe(task, record))
+        self._step(task, record, "probe", lambda: self._probe(task, record))
         return record
 
     def classify(self, tasks: Sequence[VideoTask], records: Sequence[VideoRecord]) -> None:
@@ -113,15 +121,25 @@ class VideoProcessor:
             return
         decoded = []
         for task, record in todo:
-            pixels = _guarded(record, lambda: self.classifier.decode(task.candidate.path))
+            pixels = self._step(task, record, "classifier", lambda: self.classifier.decode(task.candidate.path))
             if pixels is not None:
                 decoded.append((task, record, pixels))
+        ids = [record.video_id for _, record, _ in decoded]
+        if self.inflight is not None:  # a death in the shared forward pass is counted for each of its videos
+            given_up = self.inflight.begin(ids, "classifier")
+            for _, record, _ in decoded:
+                if record.video_id in given_up:
+                    record.reject("crash", "worker_crashed", crash_reason(given_up[record.video_id]))
+            decoded = [item for item in decoded if item[1].video_id not in given_up]
         try:
             predictions = self.classifier.predict_pixels([pixels for _, _, pixels in decoded])
         except Exception as err:  # noqa: BLE001 - e.g. device out of memory: these videos' (unsaved) rejection
             for _, record, _ in decoded:
                 unexpected_rejection(record, err)
             return
+        finally:
+            if self.inflight is not None:
+                self.inflight.end(ids)
         for (task, record, _), (top1, probs) in zip(decoded, predictions):
             _guarded(record, lambda: self._decide(task, record, self.classifier.result(top1, probs, task.classes)))
 
@@ -130,16 +148,35 @@ class VideoProcessor:
         was unexpected, so that the next run tries again)."""
         if pending(record):
             record.stage = "export"
-            _guarded(record, lambda: self._export(task, record))
+            self._step(task, record, "export", lambda: self._export(task, record))
         if record.reason:  # error messages name the files they could not read: published, so never absolute
             record.reason = public_reason(record.reason, task.candidate, self.output_dir)
-        if (record.reason_code or "").startswith("unexpected_"):
-            return record
-        try:
-            self.store.save(record)
-        except Exception as err:  # noqa: BLE001 - an unsavable record is this video's problem only
-            return unexpected_rejection(record, err)
+        saved = False
+        if not (record.reason_code or "").startswith("unexpected_"):
+            try:
+                self.store.save(record)
+                saved = True
+            except Exception as err:  # noqa: BLE001 - an unsavable record is this video's problem only
+                unexpected_rejection(record, err)
+        if self.inflight is not None:
+            self.inflight.finished(record.video_id, keep_crashes=not saved)
         return record
+
+    def _step(self, task: VideoTask, record: VideoRecord, step: str, work: Callable[[], T]) -> T | None:
+        """`work()` on one video, guarded (`_guarded`) and marked in flight; a video that has killed its
+        worker `MAX_CRASHES` times is rejected instead."""
+        video_id = task.candidate.video_id
+        if self.inflight is not None:
+            given_up = self.inflight.begin([video_id], step)
+            if given_up:
+                record.reject("crash", "worker_crashed", crash_reason(given_up[video_id]))
+                return None
+        try:
+            crash_if_injected(self.injected, video_id, task.candidate.path, step)
+            return _guarded(record, work)
+        finally:
+            if self.inflight is not None:
+                self.inflight.end([video_id])
 
     def _probe(self, task: VideoTask, record: VideoRecord) -> None:
         record.stage = "probe"

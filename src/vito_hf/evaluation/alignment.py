@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .davis import folder_fingerprint
-from .features import extract_features, images_to_pixel_values
+from .batched_inputs import preprocessing_path
+from .features import extract_features, images_to_pixel_values, resolve_processor
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import FASHION_MNIST_CLASSES
 from .linear_probe import fit_linear_probe
@@ -253,7 +254,8 @@ def run_shape_bias_suite(
     return {
         "dataset": {"name": name, "path": str(cue_conflict_root), "fingerprint": folder_fingerprint(cue_conflict_root),
                     "stimuli": len(paths)},
-        "settings": {"decision": decision, "decided_by": probe_note, "image_size": size},
+        "settings": {"decision": decision, "decided_by": probe_note, "image_size": size,
+                     "preprocessing": preprocessing_path(resolve_processor(image_processor, size))},
         "results": result,
         "metrics": metrics,
         "pictures": [str(picture.relative_to(output_dir))],
@@ -414,7 +416,8 @@ def run_saliency_suite(
     return {
         "dataset": {"name": name, "path": str(clickme_root), "fingerprint": folder_fingerprint(clickme_root),
                     "images": len(image_paths)},
-        "settings": {"saliency": "attention pooling maps" if is_vito(model) else "input gradients", "image_size": size},
+        "settings": {"saliency": "attention pooling maps" if is_vito(model) else "input gradients", "image_size": size,
+                     "preprocessing": preprocessing_path(resolve_processor(image_processor, size))},
         "results": result,
         "metrics": [
             {

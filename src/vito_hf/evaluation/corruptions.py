@@ -25,7 +25,8 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from .features import extract_features
+from .batched_inputs import preprocessing_path
+from .features import extract_features, resolve_processor
 from .image_inputs import processor_image_size, rgb_at_size
 from .labelled_images import load_labelled_images
 from .linear_probe import fit_linear_probe
@@ -359,6 +360,7 @@ def run_corruptions_suite(
                     "image_size": size},
         "settings": {"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
                      "cache_dir": None if cache_dir is None else str(cache_dir),
+                     "preprocessing": preprocessing_path(resolve_processor(image_processor, size)),
                      "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train features"},
         "results": results,
         "metrics": metrics,

@@ -15,7 +15,8 @@ from vito_hf.evaluation.alignment import run_saliency_suite
 from vito_hf.evaluation.batched_inputs import (
     center_crop,
     preprocessing_path,
-    resize_uint8,
+    pillow_resize,
+    tensor_resize,
     tensor_preprocessing,
     use_image_processor,
 )
@@ -43,6 +44,7 @@ def at_size(frames, height, width):
 @pytest.mark.parametrize("resample", [Image.Resampling.BICUBIC, Image.Resampling.BILINEAR])
 @pytest.mark.parametrize("in_size", INPUT_SIZES)
 def test_resize_is_pillows_bit_for_bit(frames, in_size, resample):
+    """The matrix passes (used on accelerators, run here on the CPU) and the per-image path give Pillow's bytes."""
     images = at_size(frames[:3], *in_size)
     # Noise is the hard case: bicubic overshoots, so the intermediate rounding and clipping decide the result.
     noise = np.random.default_rng(in_size[0]).integers(0, 256, (2, *in_size, 3), dtype=np.uint8)
@@ -50,8 +52,9 @@ def test_resize_is_pillows_bit_for_bit(frames, in_size, resample):
         tensor = torch.from_numpy(batch).permute(0, 3, 1, 2)
         for height, width in OUTPUT_SIZES:
             expected = np.stack([np.asarray(Image.fromarray(i).resize((width, height), resample)) for i in batch])
-            ours = resize_uint8(tensor, (height, width), resample).permute(0, 2, 3, 1).numpy()
-            np.testing.assert_array_equal(ours, expected, err_msg=f"{in_size} -> {(height, width)}")
+            for resize in (tensor_resize, pillow_resize):
+                ours = resize(tensor, (height, width), resample).permute(0, 2, 3, 1).numpy()
+                np.testing.assert_array_equal(ours, expected, err_msg=f"{resize.__name__} {in_size} -> {(height, width)}")
 
 
 def test_float_interpolation_is_not_pillow(frames):
@@ -63,7 +66,7 @@ def test_float_interpolation_is_not_pillow(frames):
     uint8 = torch.nn.functional.interpolate(noise, size=(292, 320), mode="bicubic", antialias=True)
     assert (floats.round().clamp(0, 255) - expected).abs().max() > 5
     assert (uint8.int() - expected).abs().max() >= 1
-    assert torch.equal(resize_uint8(noise, (292, 320)), expected)
+    assert torch.equal(tensor_resize(noise, (292, 320)), expected)
 
 
 def test_center_crop_matches_transformers_offsets_and_padding():

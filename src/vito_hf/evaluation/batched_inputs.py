@@ -1,13 +1,15 @@
 """An image processor's preprocessing on batched uint8 tensors, equal to its output: resize, center crop, rescale,
 normalise for a whole batch at once instead of image by image through PIL and numpy.
 
-Resizing reproduces Pillow's resampling exactly (the processors' PIL backend resizes uint8 images with it): the same
-filter (bicubic ``a = -0.5`` or bilinear, widened by the scale when shrinking, i.e. antialiased), the same fixed-point
-weights (22 fractional bits, rounded half away from zero), a horizontal pass rounded and clipped to uint8, then a
-vertical one. ``torch.nn.functional.interpolate(..., antialias=True)`` on floats misses that intermediate rounding and
-clipping (up to 24 grey levels apart on noisy images); on uint8 it is up to 2 levels apart. Here the passes are
-integer gathers and sums, so the uint8 result is Pillow's bit for bit, and the float output equals the processor's
-(the same float64 rescale and float32 normalisation). Center cropping uses transformers' offsets and zero padding.
+Resizing gives Pillow's bytes (the processors' PIL backend resizes uint8 images with Pillow). On an accelerator,
+:func:`tensor_resize` reproduces Pillow's algorithm: the same filter (bicubic ``a = -0.5`` or bilinear, widened by
+the scale when shrinking, i.e. antialiased), the same fixed-point weights (22 fractional bits, rounded half away
+from zero), one pass rounded and clipped to uint8, then the other, as exact integer arithmetic in float64 matrix
+products. ``torch.nn.functional.interpolate(..., antialias=True)`` misses the intermediate rounding and clipping (up
+to 24 grey levels apart on noisy images as floats, 1-2 as uint8). On the CPU, Pillow's own C kernels, image by
+image, are faster than those matrix passes, so they are used there. The rescale and normalisation are a lookup of
+the processor's own float arithmetic per byte and channel, so ``pixel_values`` equal the processor's exactly.
+Center cropping uses transformers' offsets and zero padding.
 
 :func:`tensor_preprocessing` reads a processor's settings; processors it cannot reproduce (another backend,
 an overridden ``preprocess``, another resampling filter, padding, ``longest_edge``) are left to the processor
@@ -69,9 +71,11 @@ def processor_forced() -> bool:
     return _FORCE_PROCESSOR.get()
 
 
-def _resample_weights(in_size: int, out_size: int, resample: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Source indices ``[out_size, K]`` and fixed-point weights ``[out_size, K]`` (int32) of one pass, as Pillow's
-    ``precompute_coeffs`` and ``normalize_coeffs_8bpc`` make them; unused taps point at 0 with weight 0."""
+@lru_cache(maxsize=256)
+def _resample_matrix(in_size: int, out_size: int, resample: int) -> torch.Tensor:
+    """float64 ``[out_size, in_size]`` matrix of one pass's fixed-point weights, as Pillow's ``precompute_coeffs``
+    and ``normalize_coeffs_8bpc`` make them (the window clipped at the borders and renormalised, each weight scaled
+    by 2**22 and rounded half away from zero)."""
     kernel, support = FILTERS[resample]
     scale = in_size / out_size
     filter_scale = max(scale, 1.0)
@@ -88,68 +92,79 @@ def _resample_weights(in_size: int, out_size: int, resample: int) -> tuple[torch
     totals = weights.sum(1, keepdim=True)
     weights = torch.where(totals != 0, weights / torch.where(totals != 0, totals, 1.0), weights)
     fixed = weights * (1 << PRECISION_BITS)
-    fixed = torch.where(fixed < 0, (fixed - 0.5).trunc(), (fixed + 0.5).trunc()).to(torch.int32)
-    return torch.where(valid, index, 0), fixed
+    fixed = torch.where(fixed < 0, (fixed - 0.5).trunc(), (fixed + 0.5).trunc())
+    matrix = torch.zeros(out_size, in_size, dtype=torch.float64)
+    return matrix.scatter_add_(1, torch.where(valid, index, 0), fixed * valid)
 
 
-def _resample_pass(images: torch.Tensor, out_size: int, dim: int, resample: int) -> torch.Tensor:
-    """One Pillow pass along ``dim`` of an int32 tensor of 0..255 values, rounded and clipped back to 0..255."""
-    index, weights = _resample_weights(images.shape[dim], out_size, resample)
-    index, weights = index.to(images.device), weights.to(images.device)
-    shape = [1] * images.ndim
-    shape[dim] = out_size
-    total = torch.full((), 1 << (PRECISION_BITS - 1), dtype=torch.int32, device=images.device)
-    for tap in range(index.shape[1]):
-        total = total + images.index_select(dim, index[:, tap]) * weights[:, tap].view(shape)
-    return (total >> PRECISION_BITS).clamp_(0, 255)
+def _resample_pass(values: torch.Tensor, out_size: int, dim: int, resample: int) -> torch.Tensor:
+    """One Pillow pass along ``dim`` (-1: width, -2: height) of float64 ``[N, C, H, W]`` holding 0..255 integers,
+    rounded and clipped back to 0..255. Every product and partial sum is an integer below 2**53, so float64 holds
+    them exactly in any summation order and the result is Pillow's integer arithmetic."""
+    matrix = _resample_matrix(values.shape[dim], out_size, resample).to(values.device)
+    total = values @ matrix.T if dim == -1 else matrix @ values
+    return total.add_(1 << (PRECISION_BITS - 1)).mul_(2.0**-PRECISION_BITS).floor_().clamp_(0, 255)
 
 
 @lru_cache(maxsize=256)
 def _pass_order(in_size: tuple[int, int], out_size: tuple[int, int], resample: int) -> tuple[int, ...] | None:
-    """The order of the passes (dims of a ``[3, H, W]`` image) that gives Pillow's result for this geometry, or
-    ``None`` when no order does. Pillow 12 always ran the horizontal pass first; Pillow 13 chooses by a rule of
-    its own, so the order is read off one Pillow resize of black-and-white noise (where the two orders differ
-    wherever the intermediate rounding does)."""
-    noise = np.random.default_rng(0).integers(0, 2, (*in_size, 3), dtype=np.uint8) * 255
-    expected = torch.from_numpy(np.array(Image.fromarray(noise).resize(out_size[::-1], resample))).permute(2, 0, 1)
-    values = torch.from_numpy(noise).permute(2, 0, 1).to(torch.int32)
-    for order in ((2, 1), (1, 2)):
-        if torch.equal(_run_passes(values, out_size, order, resample).to(torch.uint8), expected):
+    """The order of the passes (-1: width, -2: height) that gives Pillow's result for this geometry, or ``None``
+    when no order does. Pillow 12 always ran the horizontal pass first; Pillow 13 picks the order by a rule of its
+    own, so it is read off one Pillow resize of black-and-white noise (where the two orders differ wherever the
+    intermediate rounding does)."""
+    noise = np.random.default_rng(0).integers(0, 2, (1, *in_size, 3), dtype=np.uint8) * 255
+    expected = torch.from_numpy(np.array(Image.fromarray(noise[0]).resize(out_size[::-1], resample)))
+    values = torch.from_numpy(noise).permute(0, 3, 1, 2).double()
+    for order in ((-1, -2), (-2, -1)):
+        if torch.equal(_run_passes(values, out_size, order, resample)[0].permute(1, 2, 0).to(torch.uint8), expected):
             return order
     return None
 
 
 def _run_passes(values: torch.Tensor, size: tuple[int, int], order: tuple[int, ...], resample: int) -> torch.Tensor:
     for dim in order:
-        axis = values.ndim - 3 + dim
-        values = _resample_pass(values, size[dim - 1], axis, resample)
+        values = _resample_pass(values, size[dim], dim, resample)
     return values
 
 
-def resize_uint8(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` -> uint8 ``[N, C, h, w]``, equal to Pillow's ``Image.resize((w, h), resample)`` of
-    each image (through Pillow itself, image by image, for a geometry whose result no pass order reproduces)."""
-    if images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
-    resample = int(resample)
-    if resample not in FILTERS:
-        raise ValueError(f"resampling {resample!r} is not reproduced; use one of {sorted(FILTERS)}")
-    height, width = size
+def tensor_resize(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` -> uint8 ``[N, C, h, w]`` on the images' device, equal to Pillow's
+    ``Image.resize((w, h), resample)`` of each image (computed by Pillow, image by image, for a geometry whose
+    result no pass order reproduces)."""
+    _check_resize(images, resample)
     in_size = tuple(images.shape[-2:])
-    if (height, width) == in_size:
+    if tuple(size) == in_size:
         return images
     # Pillow skips a pass whose size does not change.
-    changed = tuple(dim for dim, (a, b) in ((1, (in_size[0], height)), (2, (in_size[1], width))) if a != b)
-    order = changed if len(changed) == 1 else _pass_order(in_size, (height, width), resample)
+    changed = tuple(dim for dim in (-1, -2) if in_size[dim] != size[dim])
+    order = changed if len(changed) == 1 else _pass_order(in_size, tuple(size), int(resample))
     if order is None:
-        return torch.stack([_pillow_resize(image, size, resample) for image in images.cpu()]).to(images.device)
-    return _run_passes(images.to(torch.int32), (height, width), order, resample).to(torch.uint8)
+        return pillow_resize(images.cpu(), size, resample).to(images.device)
+    return _run_passes(images.double(), tuple(size), order, int(resample)).to(torch.uint8)
 
 
-def _pillow_resize(image: torch.Tensor, size: tuple[int, int], resample: int) -> torch.Tensor:
-    array = image.permute(1, 2, 0).numpy()
-    resized = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).resize(size[::-1], resample)
-    return torch.from_numpy(np.array(resized)).reshape(size[0], size[1], -1).permute(2, 0, 1)
+def pillow_resize(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` (CPU) -> uint8 ``[N, C, h, w]`` through Pillow's ``Image.resize``, image by image."""
+    _check_resize(images, resample)
+    if tuple(size) == tuple(images.shape[-2:]):
+        return images
+    arrays = images.permute(0, 2, 3, 1).numpy()
+    resized = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).resize(size[::-1], resample) for a in arrays]
+    return torch.from_numpy(np.stack([np.asarray(r).reshape(size[0], size[1], -1) for r in resized])).permute(0, 3, 1, 2)
+
+
+def resize_uint8(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
+    """Pillow's resize of every image of a uint8 ``[N, C, H, W]`` batch: by Pillow itself on the CPU (its C
+    kernels resize one small image faster than the float64 matrix passes do a batch, about 4-8x here), by
+    :func:`tensor_resize` on an accelerator. Both give the same bytes."""
+    return pillow_resize(images, size, resample) if images.device.type == "cpu" else tensor_resize(images, size, resample)
+
+
+def _check_resize(images: torch.Tensor, resample: int) -> None:
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+    if int(resample) not in FILTERS:
+        raise ValueError(f"resampling {resample!r} is not reproduced; use one of {sorted(FILTERS)}")
 
 
 def center_crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -199,21 +214,25 @@ class TensorPreprocessing:
     def __call__(self, images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         """float32 ``pixel_values [N, 3, h, w]`` of uint8 images: one ``[N, 3, H, W]`` tensor, or a sequence of
         ``[3, H, W]`` tensors of any sizes (batched by size, returned in their order)."""
-        if isinstance(images, torch.Tensor):
-            prepared = self.uint8(images)
-        else:
-            prepared = self._by_size(list(images))
-        values = prepared.to(torch.float64)
+        prepared = self.uint8(images) if isinstance(images, torch.Tensor) else self._by_size(list(images))
+        # Each output value depends only on the input byte and its channel: compute the processor's arithmetic
+        # (float64 rescale, float32 cast, float32 normalisation) once for the 256 bytes of each channel and look up.
+        table = self._table(prepared.shape[1], prepared.device)
+        out = torch.empty(prepared.shape, dtype=torch.float32, device=prepared.device)
+        for channel in range(prepared.shape[1]):
+            out[:, channel] = table[channel][prepared[:, channel].int()]
+        return out
+
+    def _table(self, channels: int, device: torch.device) -> torch.Tensor:
+        values = torch.arange(256, dtype=torch.float64, device=device)
         if self.rescale_factor is not None:
             values = values * self.rescale_factor
-        values = values.to(torch.float32)
+        values = values.to(torch.float32).expand(channels, 256)
         if self.image_mean is not None:
-            mean = torch.tensor(self.image_mean, dtype=torch.float32, device=values.device).view(1, -1, 1, 1)
-            std = torch.tensor(self.image_std, dtype=torch.float32, device=values.device).view(1, -1, 1, 1)
+            mean = torch.tensor(self.image_mean, dtype=torch.float32, device=device)[:, None]
+            std = torch.tensor(self.image_std, dtype=torch.float32, device=device)[:, None]
             values = (values - mean) / std
-        # Contiguous like the processor's output: a channels-last tensor (from [N, H, W, 3] arrays) would send
-        # convolutions down another kernel, with other rounding.
-        return values.contiguous()
+        return values
 
     def _by_size(self, images: list[torch.Tensor]) -> torch.Tensor:
         groups: dict[tuple[int, int], list[int]] = {}

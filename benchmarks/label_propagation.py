@@ -27,6 +27,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from vito_hf import VitoModel, load_preset
 from vito_hf.evaluation.davis import read_davis
@@ -42,13 +43,13 @@ def neighbourhood_mask(height: int, width: int, radius: int) -> torch.Tensor:
     return near.float()
 
 
-def full_affinity_propagation(features, first_labels, *, num_context=7, radius=12, topk=5, temperature=0.1):
+def full_affinity_propagation(features, first_labels, *, stride, num_context=7, radius=12, topk=5, temperature=0.1):
     """The baseline: DINO's label propagation with the full affinity matrix of each context frame."""
-    ids = np.unique(first_labels)
+    ids = np.arange(first_labels.max() + 1)
     height, width = first_labels.shape
     _, channels, h, w = features.shape
-    one_hot = torch.from_numpy(first_labels[None] == ids[:, None, None]).float()
-    first_soft = F.adaptive_avg_pool2d(one_hot, (h, w))
+    small = np.asarray(Image.fromarray(first_labels.astype(np.uint8)).resize((w, h), Image.NEAREST))
+    first_soft = torch.from_numpy(small[None] == ids[:, None, None]).float()
     keys = F.normalize(features.float(), dim=1).reshape(len(features), channels, h * w)
     mask = neighbourhood_mask(h, w, radius)
     history = []
@@ -65,11 +66,12 @@ def full_affinity_propagation(features, first_labels, *, num_context=7, radius=1
         labels = labels.permute(1, 0, 2).reshape(len(ids), -1)
         soft = (labels @ affinity).reshape(len(ids), h, w)
         history.append((keys[t], soft))
-        upsampled = F.interpolate(soft[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+        upsampled = F.interpolate(soft[None], scale_factor=stride, mode="bilinear", align_corners=False)[0]
         flat = upsampled.flatten(1)
         low, high = flat.min(1).values, flat.max(1).values
         scaled = torch.where((high > 0)[:, None], (flat - low[:, None]) / (high - low).clamp_min(1e-12)[:, None], flat)
-        outputs.append(ids[scaled.reshape(upsampled.shape).argmax(0).numpy()])
+        labels = scaled.reshape(upsampled.shape).argmax(0).numpy().astype(np.uint8)
+        outputs.append(np.asarray(Image.fromarray(labels).resize((width, height), Image.NEAREST)))
     return np.stack(outputs)
 
 
@@ -79,19 +81,20 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def measure(features, first_labels, repeats):
+def measure(features, first_labels, repeats, stride):
     frames = len(features) - 1
     times = {"tiled": [], "full": []}
     ratios = []
     outputs = {}
-    for method, fn in (("tiled", propagate_labels), ("full", full_affinity_propagation)):
-        outputs[method] = fn(features, first_labels)  # warm-up, and the outputs compared below
+    methods = {"tiled": propagate_labels, "full": full_affinity_propagation}
+    for method, fn in methods.items():
+        outputs[method] = fn(features, first_labels, stride=stride)  # warm-up, and the outputs compared below
     for repetition in range(repeats):
         order = ("tiled", "full") if repetition % 2 == 0 else ("full", "tiled")
         elapsed = {}
         for method in order:
-            fn = propagate_labels if method == "tiled" else full_affinity_propagation
-            elapsed[method], _ = timed(lambda fn=fn: fn(features, first_labels))
+            fn = methods[method]
+            elapsed[method], _ = timed(lambda fn=fn: fn(features, first_labels, stride=stride))
             times[method].append(elapsed[method] / frames)
         ratios.append(elapsed["full"] / elapsed["tiled"])
     agreement = float((outputs["tiled"][1:] == outputs["full"][1:]).mean())
@@ -126,10 +129,10 @@ def main() -> None:
               "frames": frames, "repeats": repeats, "num_context": 7, "radius": 12, "topk": 5}
     extract_time, features = timed(lambda: frame_feature_maps(model, video))
     result["feature_extraction_ms_per_frame"] = 1000 * extract_time / frames
-    result["stride16"] = measure(features, labels[0], repeats)
+    result["stride16"] = measure(features, labels[0], repeats, stride=16)
     if not args.quick:
         doubled = np.repeat(np.repeat(video, 2, axis=1), 2, axis=2)
-        result["stride8"] = measure(frame_feature_maps(model, doubled), labels[0], repeats)
+        result["stride8"] = measure(frame_feature_maps(model, doubled), labels[0], repeats, stride=8)
     result["ms_per_frame_480p"] = result["stride16"]["ms_per_frame_tiled"]
     result["speedup_vs_full_affinity"] = result["stride16"]["speedup_vs_full"]
     print(json.dumps(result))

@@ -4,6 +4,10 @@
     python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output_dir out/ --shard 0 --num_shards 4
     python dataset_scripts/curate_videonet.py curate --candidates m.jsonl --output_dir out/ --executor ray [--ray_address host:6379]
     python dataset_scripts/curate_videonet.py merge --output_dir out/ [--inputs machineA/out machineB/out]
+    python dataset_scripts/curate_videonet.py relativize --output_dir out/ [--root /where/the/videos/were]
+
+`relativize` rewrites a store written by an earlier version, whose sources and report held absolute local paths
+(a push refuses such a store), without its candidates; a curation rerun does the same from them.
 
 Prints one JSON summary line at the end. Flags may also be spelled with hyphens (--output-dir); argument errors
 exit with code 2 before anything is written.
@@ -27,7 +31,8 @@ from vito_hf.cli import (
     positive_float,
     positive_int,
 )
-from vito_hf.curation import DEFAULT_CLASSIFIER, CurationSettings, curate, merge_shards
+from vito_hf.curation import DEFAULT_CLASSIFIER, CurationSettings, curate, make_store_paths_relative, merge_shards
+from vito_hf.curation.records import check_license
 from vito_hf.curation.webdataset_export import refresh_shard_store
 
 
@@ -47,7 +52,10 @@ def _card_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target_distribution", type=existing_file, default=None,
                         help="JSON {class id: weight} for the report's target histogram (default: uniform)")
     parser.add_argument("--pretty_name", default=None, help="dataset name in the card")
-    parser.add_argument("--license", default="other", help="license field of the dataset card")
+    parser.add_argument("--license", default="unknown",
+                        help="Hub licence id of the dataset card (default unknown: the clips keep their sources' terms)")
+    parser.add_argument("--license_name", default=None, help="with --license other: the licence's short name")
+    parser.add_argument("--license_link", default=None, help="with --license other: a URL of the licence's text")
     parser.add_argument("--webdataset_shard_mb", type=non_negative_float, default=0.0,
                         help="also pack the store into WebDataset tar shards of about this many MB (0: loose clips only)")
 
@@ -95,6 +103,11 @@ def build_parser() -> ArgumentParser:
     merge.add_argument("--inputs", nargs="*", type=existing_folder, default=None,
                        help="curation folders holding the shards (default: the output folder)")
     _card_options(merge)
+
+    relativize = commands.add_parser("relativize", help="rewrite absolute local paths in a store as relative ones")
+    relativize.add_argument("--output_dir", required=True, type=existing_folder, help="the store to rewrite")
+    relativize.add_argument("--root", default=None,
+                            help="sources are made relative to this folder (default: the folder holding them all)")
     return parser
 
 
@@ -111,6 +124,15 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--executor ray needs Ray Data: pip install 'vito_hf[ray]'")
     if args.output_dir.exists() and not args.output_dir.is_dir():
         parser.error(f"--output_dir {args.output_dir} is a file; pass a folder")
+    if args.command == "relativize":
+        summary = {"command": "relativize", "output_dir": str(args.output_dir),
+                   **make_store_paths_relative(args.output_dir, args.root)}
+        print(json.dumps(summary))
+        return summary
+    try:
+        check_license(args.license, args.license_name, args.license_link)
+    except ValueError as error:
+        parser.error(str(error))
     try:
         target = json.loads(args.target_distribution.read_text()) if args.target_distribution else None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -120,7 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
     shard_bytes = max(1, round(args.webdataset_shard_mb * 1e6)) if args.webdataset_shard_mb else None
     if args.command == "merge":
         report = merge_shards(args.output_dir, args.inputs, target_distribution=target,
-                              pretty_name=args.pretty_name, license=args.license)
+                              pretty_name=args.pretty_name, license=args.license,
+                              license_name=args.license_name, license_link=args.license_link)
         refresh_shard_store(args.output_dir, shard_bytes)
         summary = {"command": "merge", "output_dir": str(args.output_dir), **report["totals"]}
     else:
@@ -133,7 +156,8 @@ def main(argv: list[str] | None = None) -> dict:
             num_workers=args.num_workers, batch_size=args.batch_size, device=args.device,
             cross_video_batching=args.cross_video_batching, executor=args.executor, ray_address=args.ray_address,
             shard=args.shard, num_shards=args.num_shards, target_distribution=target,
-            pretty_name=args.pretty_name, license=args.license, progress=not args.no_progress,
+            pretty_name=args.pretty_name, license=args.license, license_name=args.license_name,
+            license_link=args.license_link, progress=not args.no_progress,
             webdataset_shard_bytes=shard_bytes,
         )
         result = curate(args.candidates, args.output_dir, settings)

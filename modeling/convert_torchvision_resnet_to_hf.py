@@ -158,10 +158,11 @@ def load_renamed(
 
 def write_conversion_record(
     output_dir: str | Path, checkpoint: str | Path, report: ConversionReport, model: torch.nn.Module, *,
-    converter: str, description: str, data: str, license: str, license_note: str = "",
+    converter: str, description: str, data: str, license: str, license_note: str = "", base_model: str | None = None,
 ) -> Path:
     """`conversion.json` beside the converted weights (source file and hash, what happened to every key,
-    parameters, what the card should say about data and licence), then the folder's model card, written from it."""
+    parameters, what the card should say about data and licence, the Hub repo of the source weights if they have
+    one: the card's `base_model`), then the folder's model card, written from it."""
     from vito_hf.hub import write_model_card
     from vito_hf.hub.run_summary import write_json_atomically
 
@@ -171,6 +172,7 @@ def write_conversion_record(
             digest.update(block)
     record = {
         "format_version": 1,
+        "base_model": base_model,
         "converter": f"modeling/{Path(converter).name}",
         "source": Path(checkpoint).name,
         "sha256": digest.hexdigest(),
@@ -189,7 +191,8 @@ def write_conversion_record(
 
 
 def convert_torchvision_resnet(
-    checkpoint: str | Path, output_dir: str | Path, *, preset: str = "resnet50", for_pretraining: bool = False
+    checkpoint: str | Path, output_dir: str | Path, *, preset: str = "resnet50", for_pretraining: bool = False,
+    base_model: str | None = None,
 ) -> ConversionReport:
     """Write a `VitoModel` (or `VitoForPreTraining`) folder whose backbone holds the torchvision weights."""
     from vito_hf import VitoForPreTraining, VitoImageProcessor, VitoModel, load_preset
@@ -219,6 +222,7 @@ def convert_torchvision_resnet(
              "seen no data.",
         license="other",
         license_note="The licence of the source weights applies.",
+        base_model=base_model,
     )
     return report
 
@@ -229,10 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output_dir", required=True, help="folder to write the VITO checkpoint to")
     parser.add_argument("--preset", default="resnet50", help="VITO preset whose backbone receives the weights")
     parser.add_argument("--for_pretraining", action="store_true", help="write a VitoForPreTraining folder")
+    parser.add_argument("--base_model", help="Hub repo of the source weights, if they have one, e.g. "
+                        "timm/resnet50.tv_in1k for torchvision's IMAGENET1K_V1 (the card's base_model)")
     args = parser.parse_args(argv)
     try:
         report = convert_torchvision_resnet(
-            args.checkpoint, args.output_dir, preset=args.preset, for_pretraining=args.for_pretraining
+            args.checkpoint, args.output_dir, preset=args.preset, for_pretraining=args.for_pretraining,
+            base_model=args.base_model,
         )
     except (ConversionError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

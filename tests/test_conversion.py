@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from huggingface_hub import ModelCard
 
 from vito_hf import VitoModel, load_preset
 
@@ -214,8 +215,12 @@ def test_release_conversion_lists_unknown_missing_and_misshaped_keys(tmp_path):
 def test_torchvision_resnet50_converts_into_the_vito_backbone(tmp_path):
     state = torchvision_resnet50_state(torch.Generator().manual_seed(3))
     torch.save(state, tmp_path / "resnet50.pth")
-    report = convert_torchvision_resnet(tmp_path / "resnet50.pth", tmp_path / "vito")
+    report = convert_torchvision_resnet(
+        tmp_path / "resnet50.pth", tmp_path / "vito", base_model="timm/resnet50.tv_in1k"
+    )
     assert report.ignored == ["fc.weight", "fc.bias"]
+    card = ModelCard.load(tmp_path / "vito" / "README.md").data  # the card links the source weights' Hub repo
+    assert card.base_model == "timm/resnet50.tv_in1k" and card.pipeline_tag == "image-feature-extraction"
     assert sorted(report.converted) == sorted(key for key in state if not key.startswith("fc."))
     model = VitoModel.from_pretrained(tmp_path / "vito").eval()
     images = torch.randn(2, 3, IMAGE, IMAGE, generator=torch.Generator().manual_seed(4))

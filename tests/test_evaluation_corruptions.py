@@ -28,10 +28,11 @@ from vito_hf.evaluation.image_inputs import rgb_at_size
 from vito_hf.evaluation.labelled_images import load_labelled_images
 from vito_hf.evaluation.offline_data import item_images, read_clip_frames
 
-# Under the published parameters these three are not monotone in mean pixel change at every step (snow's severities
+# Under the published parameters these four are not monotone in mean pixel change at every step (snow's severities
 # 2 and 3 differ in flake layout, frost lowers the image weight while the frost weight stays, spatter switches from
-# water to mud at severity 4), so for them only the ends are compared.
-NOT_STEPWISE_MONOTONE = {"snow", "frost", "spatter"}
+# water to mud at severity 4, glass_blur's severity 3 makes three passes of copying neighbours and severity 4 two,
+# which on these 64 px frames changes more pixels), so for them only the ends are compared.
+NOT_STEPWISE_MONOTONE = {"snow", "frost", "spatter", "glass_blur"}
 
 
 @pytest.fixture(scope="module")
@@ -168,10 +169,11 @@ def test_missing_package_says_what_to_install(monkeypatch, real_images):
 def test_corruption_error_on_a_toy_table():
     errors = {"fog": [0.1, 0.2, 0.3, 0.4, 0.5], "snow": [0.2] * 5, "saturate": [0.1] * 5}
     reference = {"fog": [0.3] * 5, "snow": [0.4] * 5}
-    result = corruption_errors(errors, reference)
+    # Two of the 15 standard corruptions: no mCE, only the mean CE over what both tables hold.
+    result = corruption_errors(errors, reference, partial=True)
     # fog: 1.5 / 1.5 = 1.0; snow: 1.0 / 2.0 = 0.5; saturate has no reference value and is left out.
     assert result["corruption_error"] == {"fog": pytest.approx(1.0), "snow": pytest.approx(0.5)}
-    assert result["mCE"] == pytest.approx(0.75)
+    assert result["mean_CE"] == pytest.approx(0.75) and "mCE" not in result
     with pytest.raises(ValueError, match="share no corruption"):
         corruption_errors({"fog": [0.1]}, {"snow": [0.1]})
 
@@ -193,12 +195,15 @@ def test_suite_reports_every_cell_and_normalises_by_a_reference_run(tmp_path):
     results = result["results"]
     assert set(results["accuracy"]) == {"fog", "gaussian_noise"}
     assert all(len(v) == 2 for v in results["accuracy"].values())
-    expected = corruption_errors(results["errors"], {"fog": [0.5, 0.5], "gaussian_noise": [0.8, 0.8]})
-    assert results["mCE"] == pytest.approx(expected["mCE"])
+    expected = corruption_errors(results["errors"], {"fog": [0.5, 0.5], "gaussian_noise": [0.8, 0.8]}, partial=True)
+    # Two corruptions are not the 15 of mCE: the suite reports their mean CE under its own name.
+    assert "mCE" not in results and results["mean_CE"] == pytest.approx(expected["mean_CE"])
+    assert results["missing_standard_corruptions"] == expected["missing_standard_corruptions"]
     assert 0.0 <= results["natural_shift"]["drift"] <= 2.0
     assert 0.0 <= results["natural_shift"]["frame_identification_accuracy"] <= 1.0
     assert (tmp_path / "out" / result["pictures"][0]).is_file()
-    assert {m["metric_type"] for m in result["metrics"]} >= {"accuracy", "mCE"}
+    assert {m["metric_type"] for m in result["metrics"]} >= {"accuracy", "mean-corruption-error"}
+    assert "mCE" not in {m["metric_type"] for m in result["metrics"]}
     for metric in result["metrics"]:
         EvalResult(**metric)
     assert results["mean_corrupted_accuracy"] == pytest.approx(

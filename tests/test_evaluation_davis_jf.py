@@ -1,4 +1,9 @@
-"""The shipped DAVIS J&F metric against cases computed by hand (DAVIS boundary tolerance: ceil(0.008 x diagonal))."""
+"""The shipped DAVIS J&F metric against cases computed by hand (DAVIS boundary tolerance: ceil(0.008 x diagonal)).
+
+The hand-computed cases score every frame they pass (``skip_first_and_last=False``: DAVIS's semi-supervised
+protocol would drop the first and last); those whose prediction loses an object pass ``allow_missing_objects=True``
+(DAVIS refuses such a prediction). The protocol itself is pinned in test_evaluation_parity_davis_jf.py.
+"""
 
 import numpy as np
 import pytest
@@ -9,6 +14,10 @@ from vito_hf.evaluation.metrics import load_metric
 @pytest.fixture(scope="module")
 def davis_jf():
     return load_metric("davis_jf")
+
+
+ALL_FRAMES = {"skip_first_and_last": False}
+LOST_OBJECTS = {"skip_first_and_last": False, "allow_missing_objects": True}
 
 
 def left_columns(count: int, shape=(10, 10)) -> np.ndarray:
@@ -27,7 +36,7 @@ def test_boundary_is_the_last_column_of_a_half_plane():
 
 def test_perfect_prediction_scores_one(davis_jf):
     reference = left_columns(5)
-    result = davis_jf.compute(predictions=[reference], references=[reference])
+    result = davis_jf.compute(predictions=[reference], references=[reference], **ALL_FRAMES)
     assert result["J_mean"] == result["F_mean"] == result["JF_mean"] == 1.0
 
 
@@ -39,7 +48,7 @@ def test_staircase_prediction_matches_hand_computation(davis_jf):
     reference = left_columns(5)
     prediction = reference.copy()
     prediction[5:, :9] = 1
-    result = davis_jf.compute(predictions=[prediction], references=[reference])
+    result = davis_jf.compute(predictions=[prediction], references=[reference], **ALL_FRAMES)
     assert result["J_mean"] == pytest.approx(50 / 70)
     assert result["F_mean"] == pytest.approx(0.5)
     assert result["JF_mean"] == pytest.approx((50 / 70 + 0.5) / 2)
@@ -47,14 +56,16 @@ def test_staircase_prediction_matches_hand_computation(davis_jf):
 
 def test_boundary_tolerance_is_one_pixel_on_a_small_image(davis_jf):
     reference = left_columns(5)
-    one_off = davis_jf.compute(predictions=[left_columns(6)], references=[reference])
-    three_off = davis_jf.compute(predictions=[left_columns(8)], references=[reference])
+    one_off = davis_jf.compute(predictions=[left_columns(6)], references=[reference], **ALL_FRAMES)
+    three_off = davis_jf.compute(predictions=[left_columns(8)], references=[reference], **ALL_FRAMES)
     assert one_off["F_mean"] == 1.0 and one_off["J_mean"] == pytest.approx(5 / 6)
     assert three_off["F_mean"] == 0.0 and three_off["J_mean"] == pytest.approx(5 / 8)
 
 
 def test_empty_prediction_scores_zero(davis_jf):
-    result = davis_jf.compute(predictions=[np.zeros((10, 10), dtype=np.int64)], references=[left_columns(5)])
+    result = davis_jf.compute(
+        predictions=[np.zeros((10, 10), dtype=np.int64)], references=[left_columns(5)], **LOST_OBJECTS
+    )
     assert result["J_mean"] == 0.0 and result["F_mean"] == 0.0 and result["J_recall"] == 0.0
 
 
@@ -62,7 +73,7 @@ def test_multi_object_frame_averages_objects(davis_jf):
     reference = left_columns(5)
     reference[:, 7:] = 2
     prediction = left_columns(5)  # object 1 exact, object 2 missed
-    result = davis_jf.compute(predictions=[prediction], references=[reference])
+    result = davis_jf.compute(predictions=[prediction], references=[reference], **LOST_OBJECTS)
     assert result["J_mean"] == pytest.approx(0.5)
     assert result["F_mean"] == pytest.approx(0.5)
 
@@ -75,7 +86,7 @@ def test_objects_are_averaged_over_their_frames_not_frames_over_objects(davis_jf
     frame_a[:, 7:] = 2
     frame_b = left_columns(5)
     result = davis_jf.compute(
-        predictions=[frame_a, np.zeros_like(frame_b)], references=[frame_a, frame_b]
+        predictions=[frame_a, np.zeros_like(frame_b)], references=[frame_a, frame_b], **ALL_FRAMES
     )
     assert result["J_mean"] == pytest.approx(0.75)
 
@@ -86,6 +97,7 @@ def test_sequences_are_scored_separately(davis_jf):
         predictions=[reference, np.zeros_like(reference)],
         references=[reference, reference],
         sequence_ids=["good", "bad"],
+        **LOST_OBJECTS,
     )
     assert result["per_sequence"]["good"]["JF"] == 1.0
     assert result["per_sequence"]["bad"]["JF"] == 0.0

@@ -9,12 +9,16 @@ from PIL import Image
 from vito_hf import VitoModel, load_preset
 from vito_hf.evaluation.davis import davis_palette, read_davis, write_davis_sequence
 from vito_hf.evaluation.propagation import (
+    PropagationProtocol,
     evaluate_sequences,
     frame_feature_maps,
     propagate_step,
     run_propagation_suite,
 )
 from vito_hf.evaluation.synthetic_davis import write_synthetic_davis
+
+
+NATIVE_SIZE = PropagationProtocol(short_side=None)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,8 @@ def test_only_annotated_inner_frames_are_scored(tmp_path):
     def oracle(video):
         return oracle_features(labels, stride=2, noise=0.0, seed=0)
 
-    result, predictions = evaluate_sequences([sequence], oracle)
+    # The oracle's features are laid out on the frames' own size, so they are not resized (short_side=None).
+    result, predictions = evaluate_sequences([sequence], oracle, protocol=NATIVE_SIZE)
     # Frame 0 is given, frame 3 is the last and frame 1 has no annotation: only frame 2 is scored, against its own
     # annotation (pairing annotations with frames by position would compare frame 1 with frame 2's mask).
     assert predictions["toy"].shape == (4, 16, 24)
@@ -132,10 +137,10 @@ def test_propagation_recovers_known_masks_from_a_separating_feature(synthetic_ro
         return torch.randn(oracle(frames).shape, generator=torch.Generator().manual_seed(0))
 
     # Objects move at most 4 feature cells a frame here; a radius of 5 cells keeps the test fast.
-    result, predictions = evaluate_sequences(sequences, oracle, radius=5)
+    result, predictions = evaluate_sequences(sequences, oracle, radius=5, protocol=NATIVE_SIZE)
     assert result["JF_mean"] >= 0.9
     assert set(np.unique(predictions["bikes-items-0"][5])) == {0, 1, 2}
-    control, _ = evaluate_sequences(sequences, noise_only, radius=5)
+    control, _ = evaluate_sequences(sequences, noise_only, radius=5, protocol=NATIVE_SIZE)
     assert control["JF_mean"] < 0.6
 
 
@@ -183,6 +188,10 @@ def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):
     assert set(result) == {"dataset", "settings", "results", "metrics", "pictures"}
     assert 0.0 <= result["results"]["JF_mean"] <= 1.0
     assert len(result["dataset"]["fingerprint"]) == 64
+    protocol = result["results"]["protocol"]
+    assert protocol["propagation"]["short_side"] == 192  # quick: DINO's rule at a 192 px short side
+    assert protocol["propagation"]["seed_labels"] == "one-hot" and protocol["propagation"]["image_std"][0] == 0.228
+    assert protocol["scoring"]["frames_scored"] == "all but the first and last of each sequence"
     assert {m["metric_type"] for m in result["metrics"]} == {"j-and-f", "jaccard", "f-measure"}
     for picture in result["pictures"]:
         assert (tmp_path / "out" / picture).stat().st_size > 1000

@@ -159,3 +159,58 @@ def test_model_section_says_which_pooling_the_encoder_uses():
     assert ["attention pooling", "on ['stage3', 'stage4'], MLP widths [[64], [128]], 1 head(s)"] in attention
     assert ["average pooling", "on ['stage3', 'stage4'] (the paper's pooling ablation)"] in average
     assert not any(row[0] == "attention pooling" for row in average)
+
+
+def test_published_copy_of_the_results_holds_no_absolute_local_path(run):
+    """The evaluation ran on the encoder's absolute path; the copy beside the weights (pushed with them) shows
+    folders by name only, and the card's model-index names evaluation sets by Hub ids where they have one."""
+    assert run["results"]["model"]["name_or_path"] == str(run["encoder"])  # the evaluation's own file keeps it
+    published = (run["encoder"] / "evaluation_results.json").read_text()
+    assert str(run["root"]) not in published and "/tmp" not in published
+    assert json.loads(published)["model"]["name_or_path"] == "encoder"
+    assert [r.dataset_type for r in ModelCard.load(run["encoder"] / "README.md").data.eval_results] == ["digits"] * 2
+
+
+def test_card_links_the_store_repo_names_the_model_index_after_the_repo_and_keeps_only_standard_keys(run, tmp_path):
+    store, encoder = tmp_path / "store", tmp_path / "encoder"
+    shutil.copytree(run["store"], store)
+    shutil.copytree(run["encoder"], encoder)
+    info = json.loads((store / "clip_store.json").read_text())
+    (store / "clip_store.json").write_text(json.dumps(dict(info, hub_repo_id="someone/videonet-clips")))
+    summary = json.loads((encoder / "pretraining_summary.json").read_text())
+    summary["data"] = describe_training_data(store)  # what a run on the pushed store records
+    assert summary["data"]["hub_repo_id"] == "someone/videonet-clips"
+    (encoder / "pretraining_summary.json").write_text(json.dumps(summary))
+    write_model_card(encoder, model_id="someone/vito-tiny")
+    card = ModelCard.load(encoder / "README.md")
+    assert card.data.datasets == ["someone/videonet-clips"]
+    metadata = card.data.to_dict()
+    assert metadata["model-index"][0]["name"] == "someone/vito-tiny"
+    assert set(metadata) <= {"library_name", "license", "pipeline_tag", "tags", "datasets", "base_model",
+                             "model-index"}, metadata.keys()
+    assert "[`someone/videonet-clips`](https://huggingface.co/datasets/someone/videonet-clips)" in card.text
+    write_model_card(encoder)  # regenerated without options: the repo id and the dataset link are kept
+    assert ModelCard.load(encoder / "README.md").data.to_dict() == metadata
+
+
+def test_a_plain_folder_of_mpg_videos_is_counted_in_the_card(tmp_path):
+    """One video-extension list (the clip store's): MPEG-1 program streams (.mpg) count as videos."""
+    import av
+    import numpy as np
+
+    folder = tmp_path / "videos" / "street"
+    folder.mkdir(parents=True)
+    for name in ("a.mpg", "b.MPEG", "notes.txt"):
+        if name.endswith(".txt"):
+            (folder / name).write_text("not a video")
+            continue
+        with av.open(str(folder / name), "w", format="mpeg") as container:
+            stream = container.add_stream("mpeg1video", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for index in range(10):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 20, np.uint8), format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+    data = describe_training_data(tmp_path / "videos")
+    assert data["video_files"] == 2 and data["curated"] is False
+    assert "2 video files of the folder `videos`" in _data_section({"data": data}, None, None)

@@ -153,3 +153,23 @@ def test_argument_errors_are_one_line_with_status_2(checkpoint, tmp_path, capsys
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert out == ""
+
+
+def test_dry_run_of_a_trainer_output_folder_lists_no_pickle_and_no_checkpoint(checkpoint, tmp_path, capsys):
+    """A Trainer's output folder (run_finetune's) also holds `training_args.bin` (a pickle: loading it can run
+    code), resumable checkpoints (optimizer and RNG states, pickles too) and logs: none of them goes up."""
+    import shutil
+
+    from transformers import TrainingArguments
+
+    folder = tmp_path / "classifier"
+    shutil.copytree(checkpoint, folder)
+    torch.save(TrainingArguments(output_dir=str(folder), report_to="none"), folder / "training_args.bin")
+    (folder / "checkpoint-2").mkdir()
+    torch.save({"state": {}}, folder / "checkpoint-2" / "optimizer.pt")
+    torch.save(torch.get_rng_state(), folder / "checkpoint-2" / "rng_state.pth")
+    (folder / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    status, out, err = push(capsys, "model", folder, "--repo-id", "someone/vito-tiny-classifier", "--dry-run")
+    assert status == 0, err
+    assert out.split() == all_files(checkpoint)  # exactly what the model needs, as before the training files
+    assert not [name for name in out.split() if name.endswith((".bin", ".pt", ".pth")) or "checkpoint-" in name]

@@ -179,3 +179,53 @@ def test_video_pipeline_serves_a_saved_folder_without_vito_hf(tmp_path):
     remote = json.loads(result_line.removeprefix("RESULT "))
     assert [p["label"] for p in remote] == [p["label"] for p in expected]
     np.testing.assert_allclose([p["score"] for p in remote], [p["score"] for p in expected], rtol=1e-5)
+
+
+def test_a_bare_save_pretrained_folder_serves_processor_and_pipelines_without_vito_hf(tmp_path):
+    """Issue 19: `model.save_pretrained(folder)` alone (no processor saved by hand) writes the processor the model
+    knows, so AutoImageProcessor and the pipelines work on the folder downstream; a model built from a config saves
+    the paper's evaluation preprocessing, one that was given a processor saves that one, and a model loaded from a
+    folder carries the folder's processor on to the next save, in a process without vito_hf too."""
+    torch.manual_seed(0)
+    labels = {0: "cup", 1: "box"}
+    config = load_preset("tiny", num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()})
+    VitoModel(config).save_pretrained(tmp_path / "default")
+    given = VitoForImageClassification(config).eval()
+    given.image_processor = VitoImageProcessor(**PROCESSOR)
+    given.save_pretrained(tmp_path / "given")
+    image = Image.fromarray((np.random.default_rng(3).random((80, 100, 3)) * 255).astype(np.uint8))
+    image.save(tmp_path / "image.png")
+    with torch.no_grad():
+        logits = given(VitoImageProcessor(**PROCESSOR)(image, return_tensors="pt").pixel_values).logits[0]
+    expected = dict(zip(labels.values(), torch.softmax(logits, -1).tolist()))
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.modules["vito_hf"] = None  # any import of vito_hf now fails: only the saved files can serve
+        from PIL import Image
+        from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
+        root = {str(tmp_path)!r}
+        image = Image.open(root + "/image.png")
+        default = AutoImageProcessor.from_pretrained(root + "/default", trust_remote_code=True)
+        assert (default.size.shortest_edge, default.crop_size.height) == (256, 224), default
+        extract = pipeline("image-feature-extraction", model=root + "/default", trust_remote_code=True)
+        features = extract(image, pool=True)
+        AutoModel.from_pretrained(root + "/default", trust_remote_code=True)
+        classify = pipeline("image-classification", model=root + "/given", trust_remote_code=True)
+        scores = {{p["label"]: p["score"] for p in classify(image)}}
+        # loaded here from remote code, saved again: the folder's processor travels with the weights
+        model = AutoModelForImageClassification.from_pretrained(root + "/given", trust_remote_code=True)
+        model.save_pretrained(root + "/again")
+        again = AutoImageProcessor.from_pretrained(root + "/again", trust_remote_code=True)
+        print("BARE-OK", len(features[0]), again.crop_size.height, again.size.shortest_edge, json.dumps(scores))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("BARE-OK "))
+    _, width, crop, short_side, scores = line.split(" ", 4)
+    assert int(width) == 192 and (int(crop), int(short_side)) == (64, 72)
+    scores = json.loads(scores)
+    assert scores.keys() == expected.keys()
+    np.testing.assert_allclose([scores[k] for k in expected], list(expected.values()), rtol=1e-4, atol=1e-6)

@@ -9,8 +9,9 @@
     python training_scripts/run_finetune.py --model_name_or_path runs/tiny/encoder --video_dir ucf101/ \\
         --num_frames 8 --output_dir runs/tiny-ucf --max_steps 2000
 
-The classifier, its image processor and finetune_results.json (test accuracy, loss curve) land in --output_dir.
-All logic lives in vito_hf.evaluation.finetune.
+The classifier, its image processor, finetune_results.json (test accuracy, loss curve) and the classifier's model
+card (README.md: the accuracy in its model-index, `base_model` the encoder's Hub id when it has one) land in
+--output_dir, ready for `push_to_hub.py model`. All logic lives in vito_hf.evaluation.finetune and vito_hf.hub.
 """
 
 import sys
@@ -22,6 +23,7 @@ from vito_hf.cli import HfArgumentParser
 from vito_hf.evaluation.finetune import FinetuneArguments, run_finetune
 from vito_hf.evaluation.image_datasets import ImageDatasetError
 from vito_hf.evaluation.orchestrator import EvaluationError
+from vito_hf.hub import write_finetune_card
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     except (EvaluationError, ImageDatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    card = write_finetune_card(
+        training_args.output_dir, finetuned_from=finetune_args.model_name_or_path,
+        dataset=finetune_args.dataset or finetune_args.video_dir, video=finetune_args.video_dir is not None,
+    )
     print(f"test accuracy: {summary['accuracy']:.4f} after {summary['steps']} steps")
     print(f"classifier: {training_args.output_dir}")
+    print(f"card: {card}")
     return 0
 
 

@@ -22,12 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", help="results.json of an evaluation: becomes the card's model-index")
     parser.add_argument("--model_id", help="the model's Hub repo id, shown in the card and its loading code")
     parser.add_argument("--dataset_repo_id", help="the Hub dataset repo of the training clips")
+    parser.add_argument("--base_model", help="the Hub model these weights were fine-tuned or converted from")
     parser.add_argument("--license", help="licence identifier of the weights (default: apache-2.0 or as recorded)")
     parser.add_argument("--copy_to", help="also copy the card to this path")
     args = parser.parse_args(argv)
     try:
         path = write_model_card(args.folder, model_id=args.model_id, dataset_repo_id=args.dataset_repo_id,
-                                license=args.license)
+                                license=args.license, base_model=args.base_model)
         if args.results:
             path = update_card_with_results(args.folder, args.results)
     except ModelCardError as error:

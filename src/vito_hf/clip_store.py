@@ -2,7 +2,7 @@
 
 Layout of a store (format version 1)::
 
-    <store>/clip_store.json           {"format_version": 1}
+    <store>/clip_store.json           {"format_version": 1}, and "hub_repo_id" once pushed to the Hub
     <store>/metadata.jsonl            one row per clip, the columns of COLUMNS
     <store>/clips/<class id>/<video id>.mp4
     <store>/README.md, report/, state/, shards/   (curation's card, report and bookkeeping)
@@ -19,6 +19,12 @@ key from its field; the row holds COLUMNS, `file_name` included. The index lists
 count, bytes and clips per class id; it is written last, so a store with an index is complete. A store with
 an index is read from its shards, as a stream (the loose clips, if kept, are curation's working copy).
 
+Without vito_hf, `datasets.load_dataset(<store folder or Hub repo>)` reads either form through the card's
+`configs` and `dataset_info`: a folder store as `hub_features`, a shard store as WebDataset
+samples (`hub_shard_features`: `__key__`, `mp4`, and the row under `json`), which the card's snippet turns into
+the same row. `label` is a `ClassLabel` of the classes' `label_names`. No published file holds an absolute path
+of the machine that wrote it (`vito_hf.published_paths`): `source` is relative to the candidates' root or a URL.
+
 A plain folder of videos (any of VIDEO_EXTENSIONS, labelled by their parent folder) is also read.
 Stores written before the format was versioned have no `clip_store.json`: they share version 1's
 layout and columns and are read as version 0. A store of a newer version is refused, since its
@@ -32,6 +38,8 @@ import os
 from pathlib import Path
 
 import datasets
+
+from .atomic_files import write_json_atomic
 
 FORMAT_VERSION = 1
 STORE_FILE = "clip_store.json"
@@ -70,6 +78,40 @@ FEATURES = datasets.Features(
 """The rows `vito_hf.data.build_clip_dataset` yields: the video (kept encoded) and the metadata columns."""
 
 
+HUB_REPO_FIELD = "hub_repo_id"
+"""The key of `clip_store.json` that records the dataset repo a store was pushed to (model cards cite it)."""
+
+
+def label_names(names: list[str], ids: list[str]) -> list[str]:
+    """The `label` of each class (by index): its name, or `name (id)` where several classes share the name
+    (ImageNet-1k has two `crane`s), since a `ClassLabel` needs distinct names."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return [name if counts[name] == 1 else f"{name} ({class_id})" for name, class_id in zip(names, ids, strict=True)]
+
+
+def _row_columns(class_names: list[str]) -> dict[str, datasets.features.features.FeatureType]:
+    columns = {name: datasets.Value(dtype) for name, dtype in COLUMNS.items() if name != "file_name"}
+    columns["label"] = datasets.ClassLabel(names=list(class_names))
+    return columns
+
+
+def hub_features(class_names: list[str]) -> datasets.Features:
+    """The row `load_dataset` gives for a folder store: `video` (from `file_name`, the clip's path) and the other
+    columns, `label` a `ClassLabel` over `class_names`. A shard store's row, after the card's snippet, is equal."""
+    return datasets.Features({"video": datasets.Video(), **_row_columns(class_names)})
+
+
+def hub_shard_features(class_names: list[str]) -> datasets.Features:
+    """The WebDataset sample `load_dataset` gives for a shard store: its key, the clip (`mp4`) and, under `json`,
+    the row's columns as in `hub_features` (the store path `file_name` is left out: there is no such file)."""
+    return datasets.Features({
+        "__key__": datasets.Value("string"), SHARD_VIDEO_FIELD: datasets.Video(),
+        SHARD_METADATA_FIELD: _row_columns(class_names),
+    })
+
+
 SHARD_FORMAT_VERSION = 1
 SHARD_DIR = "webdataset"
 SHARD_INDEX_FILE = f"{SHARD_DIR}/index.json"
@@ -94,9 +136,34 @@ def clip_file_name(class_id: str, video_id: str) -> str:
     return f"{CLIPS_DIR}/{class_id}/{video_id}{CLIP_SUFFIX}"
 
 
-def store_info() -> dict[str, int]:
-    """The content of `clip_store.json` for a store written now."""
-    return {"format_version": FORMAT_VERSION}
+def store_info(root: str | os.PathLike | None = None) -> dict[str, int | str]:
+    """The content of `clip_store.json` for a store written now (into `root`: keeping the repo it was pushed to)."""
+    info: dict[str, int | str] = {"format_version": FORMAT_VERSION}
+    recorded = read_store_info(root).get(HUB_REPO_FIELD) if root is not None else None
+    if isinstance(recorded, str):
+        info[HUB_REPO_FIELD] = recorded
+    return info
+
+
+def read_store_info(root: str | os.PathLike) -> dict:
+    """`clip_store.json` of `root` as written ({} when absent or unreadable: `store_format_version` checks it)."""
+    try:
+        info = json.loads((Path(root) / STORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def hub_repo_id(root: str | os.PathLike) -> str | None:
+    """The dataset repo the store at `root` was pushed to, if it was (what a model card's `datasets:` cites)."""
+    recorded = read_store_info(root).get(HUB_REPO_FIELD)
+    return recorded if isinstance(recorded, str) else None
+
+
+def record_hub_repo_id(root: str | os.PathLike, repo_id: str) -> None:
+    """Write `repo_id` into the store's `clip_store.json` (before the push, so the published copy carries it)."""
+    info = read_store_info(root) or {"format_version": FORMAT_VERSION}
+    write_json_atomic(Path(root) / STORE_FILE, {**info, HUB_REPO_FIELD: repo_id})
 
 
 def store_format_version(root: str | os.PathLike) -> int | None:

@@ -10,20 +10,26 @@ flat sibling `configuration_vito`, so saved checkpoints load with `trust_remote_
 
 import copy
 import math
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import ModelCard
 from torch import nn
 from transformers import initialization as init
 from transformers.backbone_utils import BackboneMixin, filter_output_hidden_states, load_backbone
 from transformers.modeling_outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
-from transformers.utils import ModelOutput, auto_docstring, logging
+from transformers.utils import IMAGE_PROCESSOR_NAME, VIDEO_PROCESSOR_NAME, ModelOutput, auto_docstring, logging
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_vito import VitoConfig
+from .image_processing_vito import VitoImageProcessor
+from .video_processing_vito import VitoVideoProcessor
 
 logger = logging.get_logger(__name__)
 
@@ -252,6 +258,26 @@ AUTO_MAP = {
     "AutoModelForVideoClassification": "modeling_vito.VitoForVideoClassification",
     "AutoBackbone": "modeling_vito.VitoBackbone",
 }
+MODEL_TAGS = ("vito", "self-supervised", "video-pretraining")
+"""Hub tags of every VITO model; attention-pooled ones add "attention-pooling"."""
+PIPELINE_TAGS = {
+    "VitoForImageClassification": "image-classification",
+    "VitoForVideoClassification": "video-classification",
+}
+"""The Hub pipeline tag by class; every other VITO class extracts image features."""
+HUB_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def pipeline_tag_of(architecture: str) -> str:
+    """The Hub pipeline tag of a VITO class name (as `config.architectures` records it)."""
+    return PIPELINE_TAGS.get(architecture, "image-feature-extraction")
+
+
+def hub_repo_id_of(name_or_path: str | os.PathLike | None) -> str | None:
+    """`name_or_path` if it names a Hub repo (`owner/name`, not a local path), else None. (The package's
+    `vito_hf.hub_access.is_hub_repo_id` asks the same; this file must not import the package.)"""
+    name = str(name_or_path or "")
+    return name if HUB_REPO_ID.fullmatch(name) and not os.path.exists(name) else None
 
 
 @auto_docstring
@@ -261,6 +287,18 @@ class VitoPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _keys_to_ignore_on_load_unexpected = [r"^projector\.", r"^predictor\.", r"^target\.", r"^classifier\."]
+    # What `save_pretrained` writes beside the weights: attribute -> (class, file). A processor loaded with the
+    # weights, or set by the code that trained them, is saved as it is; without one, the class defaults (the
+    # paper's evaluation preprocessing) are saved where the folder has no such file, so `AutoImageProcessor` and
+    # the pipelines work on every saved folder.
+    _processors = {"image_processor": (VitoImageProcessor, IMAGE_PROCESSOR_NAME)}
+
+    def post_init(self):
+        super().post_init()
+        # Per instance: `add_model_tags` and `push_to_hub(tags=...)` extend this list in place.
+        self.model_tags = list(MODEL_TAGS) + (["attention-pooling"] if self.config.pooling == "attention" else [])
+        for name in self._processors:
+            setattr(self, name, None)
 
     # VITO's own layers use no dot-product attention and are too small to checkpoint: VITO offers exactly what its
     # backbone offers (Swin and DINOv2: "sdpa" and activation checkpointing; ResNet: neither), and the backbone,
@@ -284,19 +322,69 @@ class VitoPreTrainedModel(PreTrainedModel):
     def _supports_flex_attn(self) -> bool:
         return self._backbone_supports("_supports_flex_attn")
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """As `PreTrainedModel.save_pretrained`, with every VITO Auto class in the saved `auto_map`; the
-        in-memory config is left as it was."""
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """As `PreTrainedModel.from_pretrained`; the processors saved with the weights come along, so saving the
+        model again keeps them."""
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        hub_kwargs = {
+            key: kwargs[key]
+            for key in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+            if key in kwargs
+        }
+        for name, (processor_class, _) in model._processors.items():
+            try:
+                setattr(model, name, processor_class.from_pretrained(pretrained_model_name_or_path, **hub_kwargs))
+            except OSError:  # none saved with these weights
+                pass
+        return loaded
+
+    def save_pretrained(self, save_directory, is_main_process: bool = True, *args, **kwargs):
+        """As `PreTrainedModel.save_pretrained`, with every VITO Auto class in the saved `auto_map` (the in-memory
+        config is left as it was) and the model's processors beside the weights (see `_processors`)."""
         had_auto_map = "auto_map" in vars(self.config)
         auto_map = copy.deepcopy(getattr(self.config, "auto_map", None))
         self.config.auto_map = dict(AUTO_MAP)
         try:
-            return super().save_pretrained(save_directory, *args, **kwargs)
+            result = super().save_pretrained(save_directory, is_main_process, *args, **kwargs)
         finally:
             if had_auto_map:
                 self.config.auto_map = auto_map
             else:
                 del self.config.auto_map
+        if is_main_process:
+            self._save_processors(save_directory)
+        return result
+
+    def _default_processor(self, name: str):
+        return self._processors[name][0]()
+
+    def _save_processors(self, folder: str | os.PathLike) -> None:
+        for name, (processor_class, file_name) in self._processors.items():
+            processor = getattr(self, name, None)
+            if processor is None and (Path(folder) / file_name).is_file():
+                continue  # saved there by whoever knew the input size (a training script, a converter)
+            processor = processor if processor is not None else self._default_processor(name)
+            if type(processor)._auto_class is None:  # so the saved file names its remote code in `auto_map`
+                type(processor).register_for_auto_class()
+            processor.save_pretrained(folder)
+
+    def _upload_modified_files(self, working_dir, repo_id, *args, **kwargs):
+        """The last step of `push_to_hub` and `save_pretrained(push_to_hub=True)`, after transformers wrote its card
+        (tags from `model_tags`): the processors are saved and the card gets the pipeline tag and, for weights
+        loaded from another Hub repo, `base_model`, where it has none."""
+        self._save_processors(working_dir)
+        card_path = Path(working_dir) / "README.md"
+        if card_path.is_file():
+            card = ModelCard.load(card_path)
+            architecture = (self.config.architectures or [type(self).__name__])[0]
+            card.data.pipeline_tag = card.data.pipeline_tag or pipeline_tag_of(architecture)
+            base_model = hub_repo_id_of(self.config._name_or_path)
+            if base_model is not None and base_model != repo_id and not card.data.base_model:
+                card.data.base_model = base_model
+            card.save(card_path)
+        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -589,6 +677,16 @@ class VitoForImageClassification(VitoPreTrainedModel):
     """
 )
 class VitoForVideoClassification(VitoForImageClassification):
+    _processors = {
+        **VitoForImageClassification._processors,
+        "video_processor": (VitoVideoProcessor, VIDEO_PROCESSOR_NAME),
+    }
+
+    def _default_processor(self, name: str):
+        if name == "video_processor":  # each frame prepared as the image processor prepares an image
+            return VitoVideoProcessor.like(self.image_processor or VitoImageProcessor(), self.config.num_frames)
+        return super()._default_processor(name)
+
     @can_return_tuple
     @auto_docstring
     def forward(

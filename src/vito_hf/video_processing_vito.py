@@ -42,6 +42,17 @@ class VitoVideoProcessor(VideoProcessorMixin, PilBackend):
     do_sample_frames = True
     num_frames = 8
 
+    @classmethod
+    def like(cls, image_processor: VitoImageProcessor, num_frames: int | None = None) -> "VitoVideoProcessor":
+        """A video processor that samples `num_frames` frames (default: the class's) and prepares each as
+        `image_processor` prepares an image."""
+        return cls(
+            size=image_processor.size, crop_size=getattr(image_processor, "crop_size", None),
+            do_center_crop=getattr(image_processor, "do_center_crop", cls.do_center_crop),
+            image_mean=image_processor.image_mean, image_std=image_processor.image_std,
+            num_frames=num_frames or cls.num_frames,
+        )
+
     def sample_frames(self, metadata: VideoMetadata, num_frames: int | None = None, **kwargs) -> np.ndarray:
         """Indices of the middle frame of each of `num_frames` equal segments; a video shorter than
         `num_frames` repeats frames."""

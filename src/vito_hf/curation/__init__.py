@@ -27,6 +27,7 @@ from .classifier_filter import (
 )
 from .clip_export import SUPPORTED_CODECS, encode_clip, output_size
 from .matching import TitleMatcher, apply_class_cap, normalize_words, plural_forms
+from .path_rewrite import make_store_paths_relative
 from .pipeline import CurationResult, curate, select_videos
 from .records import DEFAULT_CLASSIFIER, CurationSettings, VideoRecord
 from .segmentation import TitleSegmenter, split_camel_case
@@ -68,6 +69,7 @@ __all__ = [
     "imagenet1k_taxonomy",
     "load_candidates",
     "load_taxonomy",
+    "make_store_paths_relative",
     "map_taxonomy_to_labels",
     "merge_shards",
     "normalize_words",

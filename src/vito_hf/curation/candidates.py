@@ -6,6 +6,10 @@ video extension is one (title: the file stem, or the `title` of a yt-dlp style
 JSONL), each row gives `path` or `url` (or `source`), optionally `title`,
 `tags` and `id`; relative paths are relative to the manifest's folder.
 
+A candidate's `source` is what the store publishes about where its video came from: from a folder, the path
+relative to that folder; from a manifest, a URL as given, a local path relative to the manifest's folder
+(never the absolute path of this machine: see `vito_hf.published_paths`).
+
 Only local files can be read: a `file://` URL is turned into its path, any
 other URL becomes a candidate with a `problem` that the run reports as its
 rejection reason, as does a malformed manifest row. Reading a candidate list
@@ -25,6 +29,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ..clip_store import is_video_file
+from ..published_paths import relative_to
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +140,9 @@ def _candidate_from_row(row: Mapping[str, object], base: Path, where: str) -> Ca
     path, problem = _resolve(location, base)
     explicit_id = str(row["id"]).strip() if row.get("id") else None
     title = str(row.get("title") or "").strip() or Path(urlparse(location).path).stem
+    source = location if path is None else relative_to(path, base.resolve() if Path(path).is_absolute() else base)
     return Candidate(
-        video_id=make_video_id(location, explicit_id), source=shown(location), title=shown(title), path=path,
+        video_id=make_video_id(location, explicit_id), source=shown(source), title=shown(title), path=path,
         tags=tuple(shown(tag) for tag in _split_tags(row.get("tags"))), problem=problem,
         problem_code="remote_url" if problem else None,
     )

@@ -5,7 +5,9 @@ Stages: candidates -> title match -> per-class cap -> probe -> length filter
 all candidates in every shard (so the cap is global); the per-video stages run
 only on this shard's videos, in worker processes or as a Ray Data pipeline
 (`executor`), each outcome saved as a state record the moment it is known. A rerun skips videos whose record matches the
-current query (and whose clip is still there): it does only what is missing.
+current query (and whose clip is still there): it does only what is missing. A rerun over a store written
+before sources were published relative to the candidates' root rewrites them (records, metadata, report,
+shards), redoing no video.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from .matching import TitleMatcher, apply_class_cap
 from .records import PER_VIDEO_STAGES, CurationSettings, VideoRecord
 from .segmentation import TitleSegmenter
 from .sharding import merge_shards, remove_other_splits, shard_of, write_shard
-from .stages import ProcessorSpec, VideoTask
+from .stages import ProcessorSpec, VideoTask, public_reason
 from ..atomic_files import remove_stale_temporaries
+from ..published_paths import local_path_of
 from .state import StateStore
 from .taxonomy import Taxonomy, load_taxonomy
 from .webdataset_export import refresh_shard_store
@@ -78,13 +81,38 @@ def select_videos(
     return tasks, rejected
 
 
+def _same_source(recorded: str, candidate: Candidate) -> bool:
+    """Whether a record's source names the candidate's video: as written now, or as stores written before
+    sources were published relative wrote it (the manifest's entry as given, often an absolute path)."""
+    if recorded == candidate.source:
+        return True
+    if candidate.path is None:
+        return False
+    local = local_path_of(recorded)
+    if local is not None:
+        return os.path.normpath(local) == os.path.normpath(candidate.path)
+    return os.path.normpath(recorded) == os.path.normpath(candidate.source)
+
+
 def _reusable(record: VideoRecord | None, task: VideoTask, output_dir: Path) -> bool:
     """Whether a saved record still answers this task (same video, same queries, clip still there)."""
     if record is None or record.queried_classes != list(task.classes):
         return False
-    if record.source != task.candidate.source or record.title != task.candidate.title:
+    if not _same_source(record.source, task.candidate) or record.title != task.candidate.title:
         return False
     return not record.kept or (output_dir / record.row["file_name"]).is_file()
+
+
+def _published_form(record: VideoRecord, candidate: Candidate, output_dir: Path) -> bool:
+    """Bring a reused record of an older store to what is published now: the candidate's source (relative),
+    a reason without absolute paths. Returns whether it changed (then it is saved again)."""
+    before = (record.source, record.reason, (record.row or {}).get("source"))
+    record.source = candidate.source
+    if record.row is not None:
+        record.row["source"] = candidate.source
+    if record.reason:
+        record.reason = public_reason(record.reason, candidate, output_dir)
+    return before != (record.source, record.reason, (record.row or {}).get("source"))
 
 
 def _resolve_classifier(classifier: str | os.PathLike | None, taxonomy: Taxonomy) -> str | None:
@@ -170,6 +198,8 @@ def curate(
         record = store.load(task.candidate.video_id)
         if _reusable(record, task, output_dir):
             record.capped_classes = list(task.capped)
+            if _published_form(record, task.candidate, output_dir):
+                store.save(record)
             records[task.candidate.video_id] = record
         else:
             todo.append(task)
@@ -213,7 +243,7 @@ def curate(
     if num_shards == 1:
         result.report = merge_shards(
             output_dir, target_distribution=settings.target_distribution, pretty_name=settings.pretty_name,
-            license=settings.license,
+            license=settings.license, license_name=settings.license_name, license_link=settings.license_link,
         )
         refresh_shard_store(output_dir, settings.webdataset_shard_bytes)
     return result

@@ -35,6 +35,18 @@ OUTCOME_FIELDS = (
 )
 
 
+def check_license(license: str, license_name: str | None = None, license_link: str | None = None) -> None:
+    """The card's licence must be one the Hub understands: `other` only with a `license_name` and a
+    `license_link` (the Hub's rule), a name and link only with `other`."""
+    if license == "other" and not (license_name and license_link):
+        raise ValueError(
+            "license='other' needs license_name and license_link (the licence's short name and a URL of its text); "
+            "or pick a Hub licence id, or 'unknown' (the default: the clips keep their sources' terms)."
+        )
+    if license != "other" and (license_name or license_link):
+        raise ValueError(f"license_name and license_link go with license='other', not license={license!r}.")
+
+
 @dataclass(frozen=True)
 class CurationSettings:
     """How `curate` runs. Three groups:
@@ -57,7 +69,9 @@ class CurationSettings:
     several videos, up to `batch_size`; otherwise each video's frames are batched alone), `shard` of
     `num_shards`, `progress` bars.
 
-    The report and card: `target_distribution` ({class id: weight}; None: uniform), `pretty_name`, `license`.
+    The report and card: `target_distribution` ({class id: weight}; None: uniform), `pretty_name`, `license` (a
+    Hub licence id; `unknown`, the default, says none was given: the clips keep their sources' terms; `other`
+    needs `license_name` and `license_link`, the Hub's rule).
 
     The store's form: `webdataset_shard_bytes` packs the finished store into WebDataset shards of about that
     many bytes as well (`webdataset_export`; None: loose clips only, unless the store was packed before).
@@ -87,7 +101,9 @@ class CurationSettings:
 
     target_distribution: Mapping[str, float] | None = None
     pretty_name: str | None = None
-    license: str = "other"
+    license: str = "unknown"
+    license_name: str | None = None
+    license_link: str | None = None
 
     webdataset_shard_bytes: int | None = None
 
@@ -110,6 +126,7 @@ class CurationSettings:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is out of range; see CurationSettings")
+        check_license(self.license, self.license_name, self.license_link)
 
     def pinned(self) -> dict[str, object]:
         """The outcome-deciding settings as saved in the output folder (taxonomy by its fingerprint)."""

@@ -5,22 +5,40 @@ and per class, rejection reasons, distance to the target distribution, the work
 the last run did), `rejected.jsonl` (every rejected candidate with stage and
 reason) and `class_histogram.png` (kept clips per class against the target).
 Everything is computed from the per-video records, so a merged sharded run
-reports exactly what one run would. The dataset card (`README.md`) summarises the report under a
-Hub-ready YAML header whose `configs` entry lists `metadata.jsonl` and the clips as the train split,
-so `load_dataset(<folder or Hub repo>)` and `load_dataset("videofolder", data_dir=<folder>)` read the
-clips with their metadata columns.
+reports exactly what one run would; no absolute local path is published (a local classifier or taxonomy is
+named by its last component). The dataset card (`README.md`) summarises the report under a
+Hub-ready YAML header whose `configs` entry lists `metadata.jsonl` and the clips (or, for a shard store, the
+tars) as the train split and whose `dataset_info` declares the features (`label` a `ClassLabel`), so
+`load_dataset(<folder or Hub repo>)` reads the rows typed, without vito_hf; its snippets are what a test runs.
+The licence is a Hub licence id, `other` with a name and link, or `unknown` (the default).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..clip_store import DATA_FILES
-from .records import PER_VIDEO_STAGES, STAGES, VideoRecord
+from ..clip_store import (
+    DATA_FILES,
+    SHARD_DATA_FILES,
+    SHARD_DIR,
+    SHARD_INDEX_FILE,
+    SHARD_METADATA_FIELD,
+    SHARD_VIDEO_FIELD,
+    hub_features,
+    hub_repo_id,
+    hub_shard_features,
+    is_shard_store,
+    label_names,
+    read_shard_index,
+)
+from ..published_paths import redact_paths
+from .records import PER_VIDEO_STAGES, STAGES, VideoRecord, check_license
 from ..atomic_files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy
 
@@ -119,7 +137,7 @@ def build_report(
     executed = Counter()
     for run in runs:
         executed.update(run.get("executed", {}))
-    return {
+    return public_values({
         "settings": dict(settings),
         "taxonomy": {"source": taxonomy.source, "num_classes": len(taxonomy), "fingerprint": taxonomy.fingerprint()},
         "totals": {"candidates": len(records), "kept": kept, "rejected": len(records) - kept,
@@ -140,7 +158,19 @@ def build_report(
             "reused": sum(int(run.get("reused", 0)) for run in runs),
             "shards": list(runs),
         },
-    }
+    })
+
+
+def public_values(value: Any) -> Any:
+    """`value` (JSON-like) with every absolute local path in its strings replaced by its last component: the
+    report is published, the classifier's and taxonomy's folders on the curator's machine are not."""
+    if isinstance(value, str):
+        return redact_paths(value)
+    if isinstance(value, Mapping):
+        return {key: public_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public_values(item) for item in value]
+    return value
 
 
 def plot_class_histogram(report: Mapping[str, object], path: Path) -> None:
@@ -213,16 +243,79 @@ def _percent(rate: float | None) -> str:
     return "–" if rate is None else f"{100 * rate:.1f}%"
 
 
-def render_card(report: Mapping[str, object], *, pretty_name: str, license: str = "other") -> str:
+def class_label_names(report: Mapping[str, object]) -> list[str]:
+    """The `label` names of the report's classes, by index (the `ClassLabel` of the published rows)."""
+    classes = list(report["classes"])
+    return label_names([c["name"] for c in classes], [c["id"] for c in classes])
+
+
+PLACEHOLDER_SOURCE = "path/to/this/folder"
+"""What the card's snippets load when the store has no Hub repo yet (the folder, or the repo id once pushed)."""
+
+
+def _loading(shard_form: bool, source: str) -> str:
+    if shard_form:
+        return f"""```python
+import datasets
+
+ds = datasets.load_dataset("{source}", split="train", streaming=True)  # WebDataset: __key__, mp4, json
+ds = ds.cast_column("mp4", datasets.Video(decode=False))  # bytes for PyAV; decode=True needs torchcodec
+features = datasets.Features({{"video": ds.features["mp4"], **ds.features["json"]}})
+ds = ds.map(lambda sample: {{"video": sample["mp4"], **sample["json"]}},
+            remove_columns=["__key__", "mp4", "json"], features=features)  # the loose store's row
+row = next(iter(ds))
+print(features["label"].int2str(row["label"]), row["duration"])
+```
+
+With vito_hf, for pretraining (frames decoded on access, tars split over processes and workers):
+
+```python
+from vito_hf.data import build_clip_dataset
+ds = build_clip_dataset("{PLACEHOLDER_SOURCE}", streaming=True)  # a shard store is read as a stream
+```"""
+    return f"""```python
+import datasets
+
+ds = datasets.load_dataset("{source}", split="train")
+ds = ds.cast_column("video", datasets.Video(decode=False))  # paths for PyAV; decode=True needs torchcodec
+row = ds[0]
+print(ds.features["label"].int2str(row["label"]), row["duration"])
+```
+
+With vito_hf, for pretraining (frames decoded on access):
+
+```python
+from vito_hf.data import build_clip_dataset
+ds = build_clip_dataset("{PLACEHOLDER_SOURCE}")
+```"""
+
+
+def render_card(
+    report: Mapping[str, object], *, pretty_name: str, license: str = "unknown", license_name: str | None = None,
+    license_link: str | None = None, shard_index: Mapping[str, object] | None = None, repo_id: str | None = None,
+) -> str:
+    """The dataset card of a store: the folder form, or with `shard_index` the WebDataset-shard form (its
+    `configs`, features and snippets). `repo_id`: the Hub repo the snippets load (else the folder)."""
+    check_license(license, license_name, license_link)
     settings = report["settings"]
     totals = report["totals"]
+    names = class_label_names(report)
+    if shard_index is None:
+        features = hub_features(names)._to_yaml_list()
+        config = {"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILES}], "features": features}
+    else:  # datasets' webdataset builder takes its features from dataset_info, not from the config
+        features = hub_shard_features(names)._to_yaml_list()
+        config = {"config_name": "default", "data_files": [{"split": "train", "path": SHARD_DATA_FILES}]}
     data = DatasetCardData(
         license=license,
+        license_name=license_name,
+        license_link=license_link,
         task_categories=["video-classification", "image-feature-extraction"],
         size_categories=[size_category(int(totals["kept"]))],
         pretty_name=pretty_name,
         tags=["video", "self-supervised", "vito", "videonet"],
-        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILES}]}],
+        configs=[config],
+        dataset_info={"features": features},
     )
     stages = _table(
         [[s["stage"], s["in"], s["passed"], s["rejected"], _percent(s["pass_rate"])] for s in report["stages"]],
@@ -241,6 +334,20 @@ def render_card(report: Mapping[str, object], *, pretty_name: str, license: str 
     segmenter = report.get("title_segmenter")
     segmented = (f", also inside hashtags and run-together words (split by the sentencepiece model "
                  f"`{segmenter['model']}`)" if segmenter else "")
+    columns = """`video_id`, `label` (a `ClassLabel` of the class names; a name two classes share is followed by the
+class id), `class_index`, `class_id`, `title`, `source` (the video's path relative to the candidates' folder or
+manifest, or its URL), `duration` (s), `fps`, `num_frames`, `width`, `height`, `classifier_hits` (frames where
+the class was top-1), `classifier_best_score` (its best probability)"""
+    if shard_index is None:
+        layout = f"""`clips/<class id>/<video id>.mp4` and `metadata.jsonl`, one row per clip: `file_name` (the clip, which
+`load_dataset` turns into the `video` column), {columns}."""
+    else:
+        layout = f"""{shard_index['clips']:,} clips in {len(shard_index['shards'])} tar shards of WebDataset
+({shard_index['bytes'] / 1e9:.2f} GB) under `{SHARD_DIR}/`: per clip `<key>.{SHARD_VIDEO_FIELD}` (the clip) and
+`<key>.{SHARD_METADATA_FIELD}` (its row: `file_name`, the clip's path in the curated folder, and {columns}).
+`{SHARD_INDEX_FILE}` lists the clips per shard and per class; `metadata.jsonl` holds every row."""
+    statement = {"unknown": " (`unknown`: none was given; choose one with `--license`)",
+                 "other": f" ([{license_name}]({license_link}))"}.get(license, "")
     body = f"""
 # {pretty_name}
 
@@ -273,31 +380,41 @@ candidate is listed with its reason in `report/rejected.jsonl`; counts per class
 
 ## Layout and columns
 
-`clips/<class id>/<video id>.mp4` and `metadata.jsonl`, one row per clip: `file_name`, `video_id`,
-`label` (class name), `class_index`, `class_id`, `title`, `source`, `duration` (s), `fps`,
-`num_frames`, `width`, `height`, `classifier_hits` (frames where the class was top-1),
-`classifier_best_score` (its best probability).
+{layout}
 
 ## Loading
 
-```python
-import datasets
-ds = datasets.load_dataset("videofolder", data_dir="path/to/this/folder", split="train")
-ds = ds.cast_column("video", datasets.Video(decode=False))  # decode with PyAV: torchcodec is optional
-
-from vito_hf.data import build_clip_dataset
-ds = build_clip_dataset("path/to/this/folder")  # frames decoded on access, for VITO pretraining
-```
+{_loading(shard_index is not None, repo_id or PLACEHOLDER_SOURCE)}
 
 ## Licence
 
 The clips are excerpts of third-party videos and keep their sources' terms (`source` column);
-the card's `license: {license}` is the curator's statement about this collection.
+the card's `license: {license}` is the curator's statement about this collection{statement}.
 """
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}").content
 
 
-def write_card(output_dir: Path, report: Mapping[str, object], *, pretty_name: str, license: str = "other") -> Path:
+def write_card(output_dir: Path, report: Mapping[str, object], *, pretty_name: str, **card: Any) -> Path:
+    """Write the store's `README.md` (`card`: `render_card`'s licence and form options)."""
     path = Path(output_dir) / "README.md"
-    write_bytes_atomic(path, render_card(report, pretty_name=pretty_name, license=license).encode())
+    write_bytes_atomic(path, render_card(report, pretty_name=pretty_name, **card).encode())
     return path
+
+
+def rewrite_card(output_dir: str | Path) -> Path | None:
+    """Render the store's card again from its report, keeping the card's name and licence: for the form the store
+    has now (a shard index: the shard form) and the Hub repo it records. A store without a card or report keeps
+    what it has (returns None)."""
+    output_dir = Path(output_dir)
+    path = output_dir / "README.md"
+    report_path = output_dir / REPORT_DIR / "report.json"
+    if not path.is_file() or not report_path.is_file():
+        return None
+    data = DatasetCard(path.read_text(encoding="utf-8")).data
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    index = read_shard_index(output_dir) if is_shard_store(output_dir) else None
+    return write_card(
+        output_dir, report, pretty_name=data.get("pretty_name") or output_dir.name,
+        license=data.get("license") or "unknown", license_name=data.get("license_name"),
+        license_link=data.get("license_link"), shard_index=index, repo_id=hub_repo_id(output_dir),
+    )

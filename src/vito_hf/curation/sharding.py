@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .. import clip_store
-from .records import VideoRecord
+from .records import VideoRecord, check_license
 from .report import build_report, write_card, write_report
 from .segmentation import SEGMENTER_DIR
 from ..atomic_files import temporary_path, write_json_atomic, write_jsonl_atomic
@@ -107,7 +107,9 @@ def merge_shards(
     *,
     target_distribution: Mapping[str, float] | None = None,
     pretty_name: str | None = None,
-    license: str = "other",
+    license: str = "unknown",
+    license_name: str | None = None,
+    license_link: str | None = None,
 ) -> dict[str, object]:
     """Merge all shards of a split into `output_dir`'s metadata.jsonl, report and card; returns the report.
 
@@ -142,13 +144,20 @@ def merge_shards(
     return write_dataset(
         output_dir, records, taxonomy, settings, summaries,
         target_distribution=target_distribution, pretty_name=pretty_name, license=license,
+        license_name=license_name, license_link=license_link,
     )
 
 
-def metadata_rows(records: Sequence[VideoRecord]) -> list[dict[str, object]]:
-    """The kept clips' rows, in a fixed order (class index, then video id) whatever the run layout."""
+def metadata_rows(records: Sequence[VideoRecord], taxonomy: Taxonomy | None = None) -> list[dict[str, object]]:
+    """The kept clips' rows, in a fixed order (class index, then video id) whatever the run layout; with the
+    `taxonomy`, `label` is the class's `ClassLabel` name (`clip_store.label_names`)."""
     rows = sorted((record.row for record in records if record.kept), key=lambda row: (row["class_index"], row["video_id"]))
-    return [{column: row.get(column) for column in clip_store.COLUMNS} for row in rows]
+    rows = [{column: row.get(column) for column in clip_store.COLUMNS} for row in rows]
+    if taxonomy is not None:
+        names = clip_store.label_names([c.name for c in taxonomy], [c.id for c in taxonomy])
+        for row in rows:
+            row["label"] = names[int(row["class_index"])]
+    return rows
 
 
 def write_dataset(
@@ -160,13 +169,20 @@ def write_dataset(
     *,
     target_distribution: Mapping[str, float] | None = None,
     pretty_name: str | None = None,
-    license: str = "other",
+    license: str = "unknown",
+    license_name: str | None = None,
+    license_link: str | None = None,
 ) -> dict[str, object]:
-    """Write the store's version file, metadata.jsonl, report/ and README.md from all records; returns the report."""
+    """Write the store's version file, metadata.jsonl, report/ and README.md from all records; returns the report.
+    The Hub repo the store was pushed to, if any, stays recorded (and the card's snippets load it)."""
     output_dir = Path(output_dir)
-    write_json_atomic(output_dir / clip_store.STORE_FILE, clip_store.store_info())
-    write_jsonl_atomic(output_dir / clip_store.METADATA_FILE, metadata_rows(records))
+    check_license(license, license_name, license_link)
+    write_json_atomic(output_dir / clip_store.STORE_FILE, clip_store.store_info(output_dir))
+    write_jsonl_atomic(output_dir / clip_store.METADATA_FILE, metadata_rows(records, taxonomy))
     report = build_report(records, taxonomy, settings, runs, target_distribution)
     write_report(output_dir, report, records)
-    write_card(output_dir, report, pretty_name=pretty_name or f"{output_dir.name} (VideoNet-style clips)", license=license)
+    write_card(
+        output_dir, report, pretty_name=pretty_name or f"{output_dir.name} (VideoNet-style clips)", license=license,
+        license_name=license_name, license_link=license_link, repo_id=clip_store.hub_repo_id(output_dir),
+    )
     return report

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from ..clip_store import clip_file_name
 from ..data.decoding import VideoDecodeError, VideoInfo, probe_video
+from ..published_paths import redact_paths
 from .candidates import Candidate
 from .classifier_filter import ClassifierFilter, ClassifierResult
 from .clip_export import encode_clip
@@ -130,6 +131,8 @@ class VideoProcessor:
         if pending(record):
             record.stage = "export"
             _guarded(record, lambda: self._export(task, record))
+        if record.reason:  # error messages name the files they could not read: published, so never absolute
+            record.reason = public_reason(record.reason, task.candidate, self.output_dir)
         if (record.reason_code or "").startswith("unexpected_"):
             return record
         try:
@@ -210,6 +213,16 @@ class VideoProcessor:
             "classifier_hits": check.get("hits"),
             "classifier_best_score": check.get("best_score"),
         }
+
+
+def public_reason(reason: str, candidate: Candidate, output_dir: str | Path) -> str:
+    """`reason` with the candidate's local path shown as its source, the store's as `.`, and any other absolute
+    path by its last component (the report publishes reasons)."""
+    known = {str(Path(output_dir).resolve()): "."}
+    if candidate.path:
+        known[candidate.path] = candidate.source
+        known[str(Path(candidate.path).resolve())] = candidate.source
+    return redact_paths(reason, known)
 
 
 def _guarded(record: VideoRecord, step: Callable[[], T]) -> T | None:

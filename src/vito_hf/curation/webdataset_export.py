@@ -18,16 +18,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import DatasetCard
-
 from .. import clip_store
-from .report import REPORT_DIR
+from .report import REPORT_DIR, rewrite_card
 from ..atomic_files import temporary_path, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 _TAR_BLOCK = 512
-CARD_SECTION = "## WebDataset shards"
 
 
 def _tar_size(payload: int) -> int:
@@ -60,7 +57,7 @@ def _class_id(row: dict[str, Any]) -> str:
     return str(row.get("class_id") or "")
 
 
-def _write_shard(path: Path, samples: list[tuple[str, bytes, bytes]]) -> None:
+def write_shard_tar(path: Path, samples: list[tuple[str, bytes, bytes]]) -> None:
     """One tar of (key, mp4 bytes, json bytes) samples, under a temporary name, fsynced, then renamed."""
     TarWriter = clip_store.require_webdataset().TarWriter
     tmp = temporary_path(path)
@@ -86,27 +83,6 @@ def _copy_store_files(source: Path, output: Path) -> None:
     for name in names:
         if (source / name).is_file():
             write_bytes_atomic(output / name, (source / name).read_bytes())
-
-
-def update_card(output: Path, index: dict[str, Any]) -> Path | None:
-    """Point the dataset card's train split at the shards and describe them (a section replaced on repacking)."""
-    path = output / "README.md"
-    if not path.is_file():
-        return None
-    card = DatasetCard(path.read_text(encoding="utf-8"))
-    card.data.configs = [{"config_name": "default", "data_files": [{"split": "train", "path": clip_store.SHARD_DATA_FILES}]}]
-    text = card.text.split(CARD_SECTION)[0].rstrip() + "\n\n"
-    text += (
-        f"{CARD_SECTION}\n\n{index['clips']:,} clips in {len(index['shards'])} tar shards "
-        f"({index['bytes'] / 1e9:.2f} GB) under `{clip_store.SHARD_DIR}/`: per clip `<key>.{clip_store.SHARD_VIDEO_FIELD}` "
-        f"(the clip) and `<key>.{clip_store.SHARD_METADATA_FIELD}` (its metadata row). "
-        f"`{clip_store.SHARD_INDEX_FILE}` lists the clips per shard and per class. "
-        "`vito_hf.data.build_pretraining_data` streams them, split by process and by DataLoader worker; "
-        "`load_dataset(<repo>, streaming=True)` reads them as WebDataset.\n"
-    )
-    card.text = text
-    write_bytes_atomic(path, str(card).encode("utf-8"))
-    return path
 
 
 def write_shard_store(
@@ -140,7 +116,7 @@ def write_shard_store(
             row = rows[position]
             samples.append((clip_store.sample_key(position), (store / row["file_name"]).read_bytes(), _metadata(row)))
         name = clip_store.shard_file_name(shard)
-        _write_shard(output / name, samples)
+        write_shard_tar(output / name, samples)
         classes = Counter(_class_id(rows[p]) for p in positions)
         entries.append({"file": name, "clips": len(positions), "bytes": (output / name).stat().st_size,
                         "classes": dict(sorted(classes.items()))})
@@ -160,7 +136,7 @@ def write_shard_store(
     for stale in (output / clip_store.SHARD_DIR).glob("clips-*.tar"):
         if f"{clip_store.SHARD_DIR}/{stale.name}" not in listed:
             stale.unlink()
-    update_card(output, index)
+    rewrite_card(output)
     return index
 
 

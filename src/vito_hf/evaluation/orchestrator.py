@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModel, PreTrainedModel
 
+from ..hub_access import is_hub_repo_id, read_from_cache_only
 from .feature_cache import model_content_hash
 from .probe import random_init_like
 
@@ -70,15 +71,17 @@ def load_checkpoint(
     """``(model, image_processor)`` of a saved vision encoder (``AutoModel``); the processor is ``None`` when the
     folder has none. ``random_init`` keeps the architecture and the processor but re-initialises the weights
     under ``seed`` (the baseline a pretrained checkpoint must beat)."""
-    try:
-        model = AutoModel.from_pretrained(model_name_or_path)
+    try:  # a Hub repo id: downloaded, or read from the cache when the Hub does not answer (HubUnreachableError)
+        cache_only = is_hub_repo_id(model_name_or_path) and read_from_cache_only(str(model_name_or_path))
+        hub_kwargs = {"local_files_only": True} if cache_only else {}
+        model = AutoModel.from_pretrained(model_name_or_path, **hub_kwargs)
     except OSError as error:
         raise EvaluationError(
             f"cannot load a model from {model_name_or_path} ({error}). Pass a folder written by save_pretrained "
-            "(config.json + weights); a Hub name needs network access"
+            "(config.json + weights) or a Hub repo id"
         ) from error
     try:
-        image_processor = AutoImageProcessor.from_pretrained(model_name_or_path)
+        image_processor = AutoImageProcessor.from_pretrained(model_name_or_path, **hub_kwargs)
     except (OSError, ValueError) as error:
         logger.warning("No image processor in %s (%s): using ImageNet mean/std at 224 px", model_name_or_path, error)
         image_processor = None

@@ -5,6 +5,7 @@ from .cards import (
     build_model_card,
     update_card_of_vito_folder,
     update_card_with_results,
+    write_finetune_card,
     write_model_card,
     write_pretraining_card,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "push_clip_store",
     "update_card_of_vito_folder",
     "update_card_with_results",
+    "write_finetune_card",
     "write_model_card",
     "write_pretraining_card",
 ]

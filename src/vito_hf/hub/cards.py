@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,24 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
+from ..atomic_files import write_json_atomic
+from ..hub_access import is_hub_repo_id
+from ..modeling_vito import MODEL_TAGS, pipeline_tag_of
 from .run_summary import SUMMARY_FILE, summarise_pretraining_run, write_json_atomically
 
 CARD_FILE = "README.md"
 RESULTS_FILE = "evaluation_results.json"
 CONVERSION_FILE = "conversion.json"
+FINETUNE_RESULTS_FILE = "finetune_results.json"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
 RESULTS_FORMAT_VERSION = 1
 METRIC_KEYS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
-PIPELINE_TAGS = {"VitoForImageClassification": "image-classification"}
-TAGS = ["vito", "self-supervised", "video-pretraining", "attention-pooling"]
+HUB_DATASET_IDS = {
+    "fashion-mnist": "zalando-datasets/fashion_mnist",
+    "fashion-mnist-c": "zalando-datasets/fashion_mnist",  # its test split, corrupted on the fly (the name says so)
+    "mnist": "ylecun/mnist",
+}
+"""Evaluation sets that are (derived on the fly from) a Hub dataset: the model-index names them by its Hub id."""
 SHOWN_CLASSES = 50
 
 
@@ -59,6 +66,39 @@ def _percent(rate: float | None) -> str:
 def _shown(value: Any) -> Any:
     """A local path by its last component: a card should not publish the author's folders."""
     return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+
+
+def _without_local_paths(data: Any) -> Any:
+    """`data` (parsed JSON) with every absolute local path shown by its last component: the copy of a results file
+    that is published beside the weights."""
+    if isinstance(data, Mapping):
+        return {key: _without_local_paths(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_without_local_paths(value) for value in data]
+    return _shown(data)
+
+
+def hub_dataset_type(dataset_type: str) -> str:
+    """The model-index `dataset.type` of an evaluation set: its Hub id where it has one, a Hub id as it is, else
+    its short name (never a local path)."""
+    if dataset_type in HUB_DATASET_IDS:
+        return HUB_DATASET_IDS[dataset_type]
+    return dataset_type if is_hub_repo_id(dataset_type) else Path(dataset_type).name or dataset_type
+
+
+def hub_model_id(name_or_path: str | os.PathLike | None) -> str | None:
+    """The Hub repo id of a model: `name_or_path` itself if it is one, else the id recorded in the card of that
+    local folder (its model-index name), else None (a local model the Hub cannot link to)."""
+    if name_or_path is None:
+        return None
+    if is_hub_repo_id(name_or_path):
+        return str(name_or_path)
+    card = Path(name_or_path) / CARD_FILE
+    if card.is_file():
+        recorded = ModelCard.load(card).data.model_name
+        if recorded and is_hub_repo_id(recorded):
+            return recorded
+    return None
 
 
 def count_parameters(folder: Path) -> int | None:
@@ -129,7 +169,10 @@ def validate_results(results: Mapping[str, Any], source: str = "results.json") -
 
 def eval_results(results: Mapping[str, Any]) -> list[EvalResult]:
     """The `model-index` entries: every suite's metrics, in suite order."""
-    return [EvalResult(**metric) for suite in results["suites"].values() for metric in suite.get("metrics", ())]
+    return [
+        EvalResult(**{**metric, "dataset_type": hub_dataset_type(metric["dataset_type"])})
+        for suite in results["suites"].values() for metric in suite.get("metrics", ())
+    ]
 
 
 # ---- sections ----------------------------------------------------------------------------------------
@@ -170,6 +213,14 @@ def _loading_code(architecture: str, repo: str) -> str:
         "",
         f'processor = AutoImageProcessor.from_pretrained("{repo}", trust_remote_code=True)',
     ]
+    if architecture == "VitoForVideoClassification":
+        return "\n".join([
+            "from transformers import AutoModelForVideoClassification, pipeline",
+            "",
+            f'model = AutoModelForVideoClassification.from_pretrained("{repo}", trust_remote_code=True)',
+            f'classify = pipeline("video-classification", model="{repo}", trust_remote_code=True)',
+            'predictions = classify("clip.mp4")  # frames sampled and decoded with PyAV',
+        ])
     if architecture == "VitoForImageClassification":
         return "\n".join(lines + [
             f'model = AutoModelForImageClassification.from_pretrained("{repo}", trust_remote_code=True)',
@@ -187,8 +238,13 @@ def _loading_code(architecture: str, repo: str) -> str:
     ])
 
 
-def _data_section(summary: Mapping | None, conversion: Mapping | None, dataset_repo_id: str | None) -> str:
+def _data_section(
+    summary: Mapping | None, conversion: Mapping | None, dataset_repo_id: str | None, base_model: str | None = None
+) -> str:
     if summary is None:
+        if base_model is not None and conversion is None:
+            return (f"Initialised from [`{base_model}`](https://huggingface.co/{base_model}), whose card describes the "
+                    "data it was pretrained on; the data of later training is under Evaluation.")
         if conversion is not None:
             return conversion.get("data") or f"Not recorded in `{conversion.get('source')}`."
         return "Not recorded: this folder holds no `pretraining_summary.json`."
@@ -298,9 +354,14 @@ def _evaluation_section(results: Mapping | None) -> str:
          else m["metric_value"]]
         for suite, body in results["suites"].items() for m in body.get("metrics", ())
     ]
-    header = (f"Evaluated as `{_shown(model.get('name_or_path'))}` (content hash `{model.get('content_hash')}`), "
-              f"suites {list(results['suites'])}, quick={settings.get('quick')}, seed={settings.get('seed')}; the "
-              f"same numbers are in the `model-index` metadata and in `{RESULTS_FILE}`.")
+    if model.get("finetuned_from"):
+        header = (f"Fine-tuned from `{model['finetuned_from']}` for {settings.get('steps')} steps and tested on the "
+                  f"held-out split (`{FINETUNE_RESULTS_FILE}`); the same numbers are in the `model-index` metadata "
+                  f"and in `{RESULTS_FILE}`.")
+    else:
+        header = (f"Evaluated as `{_shown(model.get('name_or_path'))}` (content hash `{model.get('content_hash')}`), "
+                  f"suites {list(results['suites'])}, quick={settings.get('quick')}, seed={settings.get('seed')}; "
+                  f"the same numbers are in the `model-index` metadata and in `{RESULTS_FILE}`.")
     failed = settings.get("errors") or {}
     if failed:
         header += " Failed suites (no numbers): " + "; ".join(f"{name}: {error}" for name, error in failed.items()) + "."
@@ -340,21 +401,24 @@ def _uses_section(summary: Mapping | None, conversion: Mapping | None) -> str:
 
 def build_model_card(
     folder: str | os.PathLike, *, model_id: str | None = None, dataset_repo_id: str | None = None,
-    license: str | None = None,
+    license: str | None = None, base_model: str | None = None,
 ) -> VitoModelCard:
     """The card of a saved VITO folder, from the files in it.
 
-    `model_id` names the model in the card (its Hub repo id, if any; default: the folder's name);
-    `dataset_repo_id` links the training clips' dataset repo; `license` overrides the recorded licence
-    (default `apache-2.0`, or what `conversion.json` says). Options not given are kept from the folder's
-    current card, so regenerating a card (e.g. after an evaluation) does not lose them.
+    `model_id` names the model in the card and its model-index (its Hub repo id, if any; default: the folder's
+    name); `dataset_repo_id` links the training clips' dataset repo (default: the repo the clip store was pushed
+    to, as the pretraining run recorded it); `base_model` the Hub model it was fine-tuned or converted from
+    (default: as `conversion.json` records it); `license` overrides the recorded licence (default `apache-2.0`,
+    or what `conversion.json` says). Options not given are kept from the folder's current card, so regenerating
+    a card (e.g. after an evaluation) does not lose them.
     """
     folder = Path(folder)
     if (folder / CARD_FILE).is_file():
         current = ModelCard.load(folder / CARD_FILE).data
         dataset_repo_id = dataset_repo_id or (current.datasets or [None])[0]
         license = license or current.license
-        model_id = model_id or current.get("vito_model_id")
+        base_model = base_model or current.base_model
+        model_id = model_id or (current.model_name if is_hub_repo_id(current.model_name or "") else None)
     config = _read_json(folder / "config.json")
     if config is None:
         raise ModelCardError(f"{folder} has no config.json: pass a folder saved by save_pretrained.")
@@ -368,15 +432,18 @@ def build_model_card(
         validate_results(results, source=str(folder / RESULTS_FILE))
     architecture = (config.get("architectures") or ["VitoModel"])[0]
     name = model_id or folder.resolve().name
+    dataset_repo_id = dataset_repo_id or ((summary or {}).get("data") or {}).get("hub_repo_id")
+    base_model = (base_model or (conversion or {}).get("base_model")
+                  or hub_model_id(((summary or {}).get("model") or {}).get("initialised_from")))
     data = VitoModelCardData(
         library_name="transformers",
-        pipeline_tag=PIPELINE_TAGS.get(architecture, "image-feature-extraction"),
+        pipeline_tag=pipeline_tag_of(architecture),
         license=license or (conversion or {}).get("license") or "apache-2.0",
-        tags=list(TAGS),
+        tags=list(MODEL_TAGS) + (["attention-pooling"] if config.get("pooling", "attention") == "attention" else []),
+        base_model=base_model,
         datasets=[dataset_repo_id] if dataset_repo_id else None,
-        model_name=name,
+        model_name=name if results is not None else None,  # the model-index's name; no top-level key without one
         eval_results=eval_results(results) if results is not None else None,
-        vito_model_id=model_id,
     )
     if summary is not None:
         optimization = summary["optimization"]
@@ -386,6 +453,9 @@ def build_model_card(
         summary_line = conversion.get("description") or f"Converted from `{conversion.get('source')}`."
         if conversion.get("license_note"):
             summary_line += " " + conversion["license_note"]
+    elif base_model is not None:
+        kind = "classifier" if "Classification" in architecture else "checkpoint"
+        summary_line = f"A VITO {kind} fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})."
     else:
         summary_line = "A VITO checkpoint."
     return VitoModelCard.from_template(
@@ -395,7 +465,7 @@ def build_model_card(
         summary=summary_line,
         model_table=_model_section(config, processor, summary, count_parameters(folder)),
         loading_code=_loading_code(architecture, model_id or "path/to/this/folder"),
-        data_section=_data_section(summary, conversion, dataset_repo_id),
+        data_section=_data_section(summary, conversion, dataset_repo_id, base_model),
         recipe_section=_recipe_section(summary, conversion, processor),
         evaluation_section=_evaluation_section(results),
         uses_section=_uses_section(summary, conversion),
@@ -425,7 +495,8 @@ def write_pretraining_card(
 
 def update_card_with_results(folder: str | os.PathLike, results_json: str | os.PathLike) -> Path:
     """Add an evaluation to a folder's card: copy `results_json` in as `evaluation_results.json` (replacing an
-    earlier one) and rewrite README.md, whose `model-index` then lists every suite's metrics."""
+    earlier one; absolute local paths shown by their last component, as the folder is meant for publishing) and
+    rewrite README.md, whose `model-index` then lists every suite's metrics."""
     folder, results_json = Path(folder), Path(results_json)
     results = _read_json(results_json)
     if results is None:
@@ -438,10 +509,39 @@ def update_card_with_results(folder: str | os.PathLike, results_json: str | os.P
     evaluated = Path(str(results.get("model", {}).get("name_or_path", "")))
     if evaluated.is_dir() and evaluated.resolve() != folder.resolve():
         raise ModelCardError(f"{results_json} evaluates {evaluated}, not {folder}: pass that folder's results.")
-    temporary = folder / f".{RESULTS_FILE}.partial-{os.getpid()}"
-    shutil.copyfile(results_json, temporary)
-    os.replace(temporary, folder / RESULTS_FILE)
+    write_json_atomic(folder / RESULTS_FILE, _without_local_paths(results), sort_keys=False)
     return write_model_card(folder)
+
+
+def write_finetune_card(
+    folder: str | os.PathLike, *, finetuned_from: str | os.PathLike, dataset: str | os.PathLike, video: bool = False,
+    **options: Any,
+) -> Path:
+    """The card of a classifier that `run_finetune` saved in `folder`: its `finetune_results.json` (test accuracy
+    on `dataset`) becomes the folder's `evaluation_results.json`, hence the card's model-index and results table,
+    and `base_model` is the Hub id of the encoder it was `finetuned_from` (that id itself, or the one recorded in
+    the encoder folder's card; none for a local encoder the Hub cannot link to). `options` go to
+    `write_model_card`."""
+    folder = Path(folder)
+    finetuned = _read_json(folder / FINETUNE_RESULTS_FILE)
+    if finetuned is None:
+        raise ModelCardError(f"{folder} has no {FINETUNE_RESULTS_FILE}: pass the output folder of run_finetune.")
+    task = "video-classification" if video else "image-classification"
+    dataset_type = hub_dataset_type(str(dataset))
+    results = {
+        "format_version": RESULTS_FORMAT_VERSION,
+        "model": {"name_or_path": folder.resolve().name, "finetuned_from": Path(str(finetuned_from)).name},
+        "settings": {"steps": finetuned["steps"]},
+        "suites": {"finetune": {"metrics": [{
+            "task_type": task, "task_name": f"fine-tuning ({task})", "dataset_type": dataset_type,
+            "dataset_name": Path(str(dataset)).name or str(dataset), "dataset_split": "test",
+            "metric_type": "accuracy", "metric_value": finetuned["accuracy"],
+            "metric_name": f"fine-tuned top-1 ({finetuned['steps']} steps)",
+        }]}},
+    }
+    write_json_atomic(folder / RESULTS_FILE, results, sort_keys=False)
+    options.setdefault("base_model", hub_model_id(finetuned_from))
+    return write_model_card(folder, **options)
 
 
 def update_card_of_vito_folder(folder: str | os.PathLike, results_json: str | os.PathLike) -> Path | None:

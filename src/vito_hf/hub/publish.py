@@ -1,9 +1,13 @@
 """Publishing to the Hugging Face Hub: a checkpoint folder to a model repo, a curated clip store to a dataset repo.
 
 What goes up is decided locally and can be listed without the network (`dry_run=True`): a checkpoint's
-weights, config, model files, image processor, card and the run files the card is written from; a store's
-card, metadata, clips and curation report, not the curation's own bookkeeping (`state/`, per-shard records).
+weights, config, model files, image processor, card and the run files the card is written from (no pickle, no
+Trainer checkpoint); a store's card, metadata, clips and curation report, not the curation's own bookkeeping
+(`state/`, per-shard records).
 A store packed as WebDataset shards uploads its tars and their index in place of the loose clips.
+A store that still holds an absolute local path of the machine that wrote it (in any text file or WebDataset
+member it would send) is refused, the files named, with the command that rewrites it. A pushed store records
+its repo id in `clip_store.json` (`hub_repo_id`, sent with it; model cards cite it in `datasets:`).
 Before anything else the Hub is asked, with a short timeout, whether it answers: offline or unreachable, the
 push stops in seconds with a message that says so, having changed nothing, locally or remotely.
 
@@ -16,15 +20,17 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import threading
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import clip_store
+from ..atomic_files import write_bytes_atomic
+from ..curation.report import rewrite_card
+from ..published_paths import files_with_absolute_paths
+from ..hub_access import HubUnreachableError, check_hub_reachable
+from .cards import ModelCardError, write_model_card
 
-REACHABILITY_TIMEOUT_SECONDS = 5.0
 CHECKPOINT_REQUIRED = {
     "config.json": "save the model with save_pretrained",
     "configuration_vito.py": "save it with `import vito_hf` active, so save_pretrained copies the model files",
@@ -32,6 +38,9 @@ CHECKPOINT_REQUIRED = {
     "preprocessor_config.json": "save the image processor into the folder (VitoImageProcessor.save_pretrained)",
     "README.md": "write the card first: vito_hf.hub.write_model_card(folder)",
 }
+CHECKPOINT_EXCLUDED = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "checkpoint-*/*", "runs/*")
+"""Pickles (Trainer's `training_args.bin`, optimizer, scheduler and RNG states: loading a pickle can run code),
+Trainer's resumable checkpoints and its TensorBoard logs: what resumes or monitors a run, not the model."""
 STORE_REQUIRED = {
     "README.md": "finish the curation (it writes the dataset card)",
     "metadata.jsonl": "finish the curation (it writes metadata.jsonl)",
@@ -44,10 +53,6 @@ SHARD_STORE_REQUIRED = {
 }
 SHARD_STORE_EXCLUDED = (*STORE_EXCLUDED, f"{clip_store.CLIPS_DIR}/*")
 """In a shard store the loose clips are curation's working copy: the tars hold them."""
-
-
-class HubUnreachableError(ConnectionError):
-    """The Hub cannot be reached (offline mode, no network, wrong endpoint); nothing was uploaded."""
 
 
 class PublishError(ValueError):
@@ -108,7 +113,7 @@ def plan_checkpoint_upload(folder: str | os.PathLike, repo_id: str) -> UploadPla
     folder = Path(folder)
     _check_repo_id(repo_id)
     _check_folder(folder, CHECKPOINT_REQUIRED, "checkpoint folder")
-    files = _folder_files(folder)
+    files = _folder_files(folder, CHECKPOINT_EXCLUDED)
     if not any(name.endswith(".safetensors") for name in files):
         raise PublishError(f"{folder} holds no .safetensors weights: save the model with save_pretrained.")
     return UploadPlan(folder, repo_id, "model", files)
@@ -130,54 +135,41 @@ def plan_store_upload(folder: str | os.PathLike, repo_id: str) -> UploadPlan:
         files = _folder_files(folder, SHARD_STORE_EXCLUDED)
         listed = {shard["file"] for shard in index["shards"]}
         files = [name for name in files if not name.endswith(".tar") or name in listed]  # not stray tars
-        return UploadPlan(folder, repo_id, "dataset", files)
-    _check_folder(folder, STORE_REQUIRED, "curated clip store")
-    return UploadPlan(folder, repo_id, "dataset", _folder_files(folder, STORE_EXCLUDED))
+    else:
+        _check_folder(folder, STORE_REQUIRED, "curated clip store")
+        files = _folder_files(folder, STORE_EXCLUDED)
+    _refuse_local_paths(folder, files)
+    return UploadPlan(folder, repo_id, "dataset", files)
 
 
-def check_hub_reachable(timeout: float = REACHABILITY_TIMEOUT_SECONDS) -> str:
-    """The Hub endpoint, if it answers an HTTP request within `timeout` seconds (name lookup included);
-    else `HubUnreachableError`. Any HTTP answer, even an error status, means the Hub is there."""
-    from huggingface_hub import constants
-
-    endpoint = constants.ENDPOINT
-    if constants.HF_HUB_OFFLINE:
-        raise HubUnreachableError(
-            "The Hugging Face Hub is unreachable: offline mode is on (HF_HUB_OFFLINE=1). Unset it on a machine "
-            "with network access and push again; nothing was uploaded."
+def _refuse_local_paths(folder: Path, files: list[str]) -> None:
+    found = files_with_absolute_paths(folder, files)
+    if found:
+        shown = "; ".join(f"{name} ({paths[0]!r})" for name, paths in list(found.items())[:10])
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        raise PublishError(
+            f"{folder} holds absolute local paths of the machine that wrote it, which a push would publish: "
+            f"{shown}{more}. Rewrite them relative with `python dataset_scripts/curate_videonet.py relativize "
+            f"--output_dir {folder}` (or rerun the curation), then push again."
         )
-    outcome: list[BaseException | None] = []
-
-    def ask() -> None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
-            outcome.append(None)
-        except urllib.error.HTTPError:
-            outcome.append(None)
-        except (OSError, ValueError) as error:  # URLError, refused, timed out, bad endpoint URL
-            outcome.append(error)
-
-    # A thread bounds the whole check, name resolution included (urlopen's timeout does not cover it).
-    thread = threading.Thread(target=ask, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    error = outcome[0] if outcome else TimeoutError(f"no answer within {timeout:g} s")
-    if error is not None:
-        raise HubUnreachableError(
-            f"The Hugging Face Hub is unreachable at {endpoint} ({type(error).__name__}: {error}). Check the network "
-            "or HF_ENDPOINT and push again; nothing was uploaded."
-        ) from error
-    return endpoint
 
 
 def execute_upload(
     plan: UploadPlan, *, private: bool | None = None, revision: str | None = None,
-    commit_message: str | None = None, token: str | None = None,
+    commit_message: str | None = None, token: str | None = None, prepare: Callable[[], None] | None = None,
 ) -> str:
-    """Create the repo if needed and upload exactly `plan.files`; returns the commit URL."""
+    """Create the repo if needed and upload exactly `plan.files`; returns the commit URL. `prepare` runs once
+    the Hub answered, before the repo is created (a failure there leaves the Hub untouched)."""
     from huggingface_hub import HfApi
 
-    check_hub_reachable()
+    try:
+        check_hub_reachable()
+    except HubUnreachableError as error:
+        raise HubUnreachableError(
+            f"{error}. Check the network, HF_ENDPOINT and HF_HUB_OFFLINE, and push again; nothing was uploaded."
+        ) from error
+    if prepare is not None:
+        prepare()
     api = HfApi(token=token)
     api.create_repo(plan.repo_id, repo_type=plan.repo_type, private=private, exist_ok=True)
     commit = api.upload_folder(
@@ -193,13 +185,41 @@ def execute_upload(
 
 def push_checkpoint(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
     """Upload a saved VITO folder (weights, config, model files, image processor, card, run files) to model
-    repo `repo_id`. `dry_run` returns the `UploadPlan` instead; otherwise the commit URL."""
+    repo `repo_id`; the card is first rewritten for that repo (its name, model-index and loading code).
+    `dry_run` returns the `UploadPlan` instead, changing nothing; otherwise the commit URL."""
     plan = plan_checkpoint_upload(folder, repo_id)
-    return plan if dry_run else execute_upload(plan, **options)
+    if dry_run:
+        return plan
+
+    def card_for_the_repo() -> None:
+        try:
+            write_model_card(plan.folder, model_id=repo_id)
+        except ModelCardError as error:
+            raise PublishError(f"{plan.folder}'s card cannot be written: {error}") from error
+
+    return execute_upload(plan, prepare=card_for_the_repo, **options)
 
 
 def push_clip_store(folder: str | os.PathLike, repo_id: str, *, dry_run: bool = False, **options) -> UploadPlan | str:
-    """Upload a curated clip store (dataset card, metadata, clips, curation report) to dataset repo `repo_id`.
-    `dry_run` returns the `UploadPlan` instead; otherwise the commit URL."""
+    """Upload a curated clip store (dataset card, metadata, clips, curation report) to dataset repo `repo_id`,
+    recording `repo_id` in its `clip_store.json` and card snippets (both restored if the upload fails). `dry_run` returns the
+    `UploadPlan` instead, changing nothing; otherwise the commit URL."""
     plan = plan_store_upload(folder, repo_id)
-    return plan if dry_run else execute_upload(plan, **options)
+    if dry_run:
+        return plan
+    touched = [plan.folder / clip_store.STORE_FILE, plan.folder / "README.md"]
+    before = {path: path.read_bytes() if path.is_file() else None for path in touched}
+
+    def name_the_repo() -> None:
+        clip_store.record_hub_repo_id(plan.folder, repo_id)
+        rewrite_card(plan.folder)  # its snippets load the repo
+
+    try:
+        return execute_upload(plan, prepare=name_the_repo, **options)
+    except BaseException:
+        for path, content in before.items():  # not pushed: the store names no repo it is not in
+            if content is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != content:
+                write_bytes_atomic(path, content)
+        raise

@@ -19,13 +19,14 @@ from typing import Any
 import torch
 import transformers
 
+from .. import clip_store
+from ..hub_access import is_hub_repo_id
 from ..training.recipes import IMAGENET_EPOCH_EXAMPLES
 
 SUMMARY_FILE = "pretraining_summary.json"
 STORE_REPORT = Path("report") / "report.json"
 STORE_CARD = "README.md"
 STORE_METADATA = "metadata.jsonl"
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
 REPORT_SECTIONS = ("settings", "taxonomy", "totals", "stages", "rejection_reasons", "target")
 
 
@@ -44,11 +45,12 @@ def describe_training_data(data_dir: str | os.PathLike) -> dict[str, Any]:
     A curated store (one with `report/report.json`) contributes its report's sections and the kept clips per
     class; a plain folder of videos only its file count.
     """
+    hub_repo_id = str(data_dir) if is_hub_repo_id(data_dir) else _recorded_hub_repo_id(Path(data_dir))
     data_dir = Path(data_dir)
-    description: dict[str, Any] = {"name": data_dir.resolve().name, "curated": False}
+    description: dict[str, Any] = {"name": data_dir.resolve().name, "curated": False, "hub_repo_id": hub_repo_id}
     report_path = data_dir / STORE_REPORT
     if not report_path.is_file():
-        description["video_files"] = sum(1 for p in data_dir.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        description["video_files"] = sum(1 for p in data_dir.rglob("*") if clip_store.is_video_file(p))
         return description
     metadata = data_dir / STORE_METADATA
     if metadata.is_file():
@@ -79,6 +81,15 @@ def describe_training_data(data_dir: str | os.PathLike) -> dict[str, Any]:
         except ValueError:  # a hand-edited card with broken YAML: the folder name stands in
             pass
     return description
+
+
+def _recorded_hub_repo_id(data_dir: Path) -> str | None:
+    """The dataset repo the store was pushed to, as the push recorded it in `clip_store.json` (`hub_repo_id`)."""
+    try:
+        recorded = json.loads((data_dir / clip_store.STORE_FILE).read_text()).get("hub_repo_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
 
 
 def cpu_name() -> str:

@@ -139,7 +139,11 @@ def suite_options(data: dict[str, Path], protocol: StudyProtocol) -> dict[str, d
             "severities": list(protocol.corruption_severities), "natural_shift": False,
             "cache_dir": str(data["corruption_cache"]),  # corrupted once, read by every arm and seed
         },
-        "propagation": {"davis_root": str(data["sequences"])},
+        # The study compares arms at its sequences' own 128 px with the propagation choices its recorded runs
+        # used (soft seeds, bilinear upsampling, the processor's normalisation); DINO's protocol, the suite's
+        # default, would enlarge every frame to 480 px. Scoring follows DAVIS in both.
+        "propagation": {"davis_root": str(data["sequences"]), "short_side": None, "seed_labels": "area",
+                        "upsample": "frame", "normalisation": "processor"},
         "shape-bias": {},
     }
 

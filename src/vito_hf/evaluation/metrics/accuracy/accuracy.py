@@ -29,7 +29,19 @@ Examples:
     {'accuracy': 0.75}
 """
 
-_CITATION = ""
+_CITATION = """
+@article{russakovsky2015imagenet,
+  title={ImageNet Large Scale Visual Recognition Challenge},
+  author={Russakovsky, Olga and Deng, Jia and Su, Hao and Krause, Jonathan and Satheesh, Sanjeev and Ma, Sean
+          and Huang, Zhiheng and Karpathy, Andrej and Khosla, Aditya and Bernstein, Michael and Berg, Alexander C.
+          and Fei-Fei, Li},
+  journal={International Journal of Computer Vision},
+  volume={115},
+  number={3},
+  pages={211--252},
+  year={2015}
+}
+"""
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)

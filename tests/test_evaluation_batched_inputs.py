@@ -54,7 +54,8 @@ def test_resize_is_pillows_bit_for_bit(frames, in_size, resample):
             expected = np.stack([np.asarray(Image.fromarray(i).resize((width, height), resample)) for i in batch])
             for resize in (tensor_resize, pillow_resize):
                 ours = resize(tensor, (height, width), resample).permute(0, 2, 3, 1).numpy()
-                np.testing.assert_array_equal(ours, expected, err_msg=f"{resize.__name__} {in_size} -> {(height, width)}")
+                message = f"{resize.__name__} {in_size} -> {(height, width)}"
+                np.testing.assert_array_equal(ours, expected, err_msg=message)
 
 
 def test_float_interpolation_is_not_pillow(frames):
@@ -97,7 +98,8 @@ def test_batched_path_equals_the_processor(frames, name):
         expected = processor(images=[Image.fromarray(i) for i in images], return_tensors="pt")["pixel_values"]
         torch.testing.assert_close(prepare(images), expected, atol=1e-5, rtol=0)
     # A list of images of different sizes and aspect ratios (PIL images, grey arrays): batched by size, kept in order.
-    mixed = [Image.fromarray(frames[0]), at_size(frames[1:2], 240, 320)[0][..., 0], Image.fromarray(frames[2]).resize((90, 200))]
+    grey = at_size(frames[1:2], 240, 320)[0][..., 0]
+    mixed = [Image.fromarray(frames[0]), grey, Image.fromarray(frames[2]).resize((90, 200))]
     if processor.do_center_crop or not processor.size.shortest_edge:
         expected = processor(images=[Image.fromarray(np.asarray(i)).convert("RGB") for i in mixed],
                              return_tensors="pt")["pixel_values"]

@@ -139,8 +139,8 @@ def test_a_second_run_seed_reads_the_corrupted_images_it_shares_with_the_first(t
     written = {path: path.stat().st_mtime_ns for path in cache.rglob("*.npy")}
     assert first["settings"]["corrupted_images"] == {"read from the cache": 0, "computed": 8}
     assert len(written) == 8
-    keys = [{image_key(image) for image in rgb_at_size(load_labelled_images(str(root), limit=8, seed=seed).test.images, 64)}
-            for seed in (0, 1)]
+    drawn = [load_labelled_images(str(root), limit=8, seed=seed).test.images for seed in (0, 1)]
+    keys = [{image_key(image) for image in rgb_at_size(images, 64)} for images in drawn]
     shared = len(keys[0] & keys[1])
     assert 0 < shared < len(keys[1])  # the two subsets overlap in part
     second = run_corruptions_suite(model, None, output_dir=tmp_path / "seed1", seed=1, **options)

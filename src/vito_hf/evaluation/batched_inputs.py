@@ -47,8 +47,9 @@ def _bilinear(x: torch.Tensor) -> torch.Tensor:
     return (1.0 - x.abs()).clamp(min=0.0)
 
 
+BICUBIC = int(Image.Resampling.BICUBIC)
 FILTERS: dict[int, tuple[Callable[[torch.Tensor], torch.Tensor], float]] = {
-    int(Image.Resampling.BICUBIC): (_bicubic, 2.0),
+    BICUBIC: (_bicubic, 2.0),
     int(Image.Resampling.BILINEAR): (_bilinear, 1.0),
 }
 """Pillow's convolution filters reproduced here (function, support), by ``PIL.Image.Resampling`` value."""
@@ -127,7 +128,7 @@ def _run_passes(values: torch.Tensor, size: tuple[int, int], order: tuple[int, .
     return values
 
 
-def tensor_resize(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
+def tensor_resize(images: torch.Tensor, size: tuple[int, int], resample: int = BICUBIC) -> torch.Tensor:
     """uint8 ``[N, C, H, W]`` -> uint8 ``[N, C, h, w]`` on the images' device, equal to Pillow's
     ``Image.resize((w, h), resample)`` of each image (computed by Pillow, image by image, for a geometry whose
     result no pass order reproduces)."""
@@ -143,21 +144,23 @@ def tensor_resize(images: torch.Tensor, size: tuple[int, int], resample: int = I
     return _run_passes(images.double(), tuple(size), order, int(resample)).to(torch.uint8)
 
 
-def pillow_resize(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
+def pillow_resize(images: torch.Tensor, size: tuple[int, int], resample: int = BICUBIC) -> torch.Tensor:
     """uint8 ``[N, C, H, W]`` (CPU) -> uint8 ``[N, C, h, w]`` through Pillow's ``Image.resize``, image by image."""
     _check_resize(images, resample)
     if tuple(size) == tuple(images.shape[-2:]):
         return images
     arrays = images.permute(0, 2, 3, 1).numpy()
     resized = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).resize(size[::-1], resample) for a in arrays]
-    return torch.from_numpy(np.stack([np.asarray(r).reshape(size[0], size[1], -1) for r in resized])).permute(0, 3, 1, 2)
+    arrays = np.stack([np.asarray(image).reshape(size[0], size[1], -1) for image in resized])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2)
 
 
-def resize_uint8(images: torch.Tensor, size: tuple[int, int], resample: int = Image.Resampling.BICUBIC) -> torch.Tensor:
+def resize_uint8(images: torch.Tensor, size: tuple[int, int], resample: int = BICUBIC) -> torch.Tensor:
     """Pillow's resize of every image of a uint8 ``[N, C, H, W]`` batch: by Pillow itself on the CPU (its C
     kernels resize one small image faster than the float64 matrix passes do a batch, about 4-8x here), by
     :func:`tensor_resize` on an accelerator. Both give the same bytes."""
-    return pillow_resize(images, size, resample) if images.device.type == "cpu" else tensor_resize(images, size, resample)
+    resize = pillow_resize if images.device.type == "cpu" else tensor_resize
+    return resize(images, size, resample)
 
 
 def _check_resize(images: torch.Tensor, resample: int) -> None:
@@ -283,7 +286,8 @@ def tensor_preprocessing(processor: Any) -> TensorPreprocessing | str:
         crop_to = (int(processor.crop_size.height), int(processor.crop_size.width))
     normalise = bool(processor.do_normalize)
     mean, std = processor.image_mean, processor.image_std
-    if normalise and (not isinstance(mean, Sequence) or not isinstance(std, Sequence) or len(mean) != 3 or len(std) != 3):
+    per_channel = all(isinstance(v, Sequence) and len(v) == 3 for v in (mean, std))
+    if normalise and not per_channel:
         return "only per-channel RGB image_mean and image_std (three values each) are reproduced"
     return TensorPreprocessing(
         shortest_edge=shortest_edge, resize_to=resize_to, resample=resample, crop_to=crop_to,

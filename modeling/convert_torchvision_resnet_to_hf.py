@@ -164,7 +164,7 @@ def write_conversion_record(
     parameters, what the card should say about data and licence, the Hub repo of the source weights if they have
     one: the card's `base_model`), then the folder's model card, written from it."""
     from vito_hf.hub import write_model_card
-    from vito_hf.hub.run_summary import write_json_atomically
+    from vito_hf.atomic_files import write_json_atomic
 
     digest = hashlib.sha256()
     with open(checkpoint, "rb") as source:
@@ -185,7 +185,8 @@ def write_conversion_record(
         "license": license,
         "license_note": license_note,
     }
-    path = write_json_atomically(Path(output_dir) / "conversion.json", record)
+    path = Path(output_dir) / "conversion.json"
+    write_json_atomic(path, record, sort_keys=False)
     write_model_card(output_dir)
     return path
 

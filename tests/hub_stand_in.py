@@ -4,7 +4,7 @@ huggingface_hub is imported).
 
 It keeps repos in memory, one commit per push: create a repo, validate a card's YAML, answer which upload mode
 each file takes ("regular": the content travels inside the commit, no LFS or Xet storage needed), take the
-commit, and serve the files back (repo info, file metadata and downloads), so `snapshot_download`, transformers'
+commit, and serve the files back (repo info, the file listing, file metadata and downloads), so `snapshot_download`, transformers'
 `from_pretrained` and `ModelCard.load` work against it. Anything else gets a 404 naming the path, so a client
 that starts calling a new endpoint fails loudly instead of silently.
 """
@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 REPO = r"(?P<repo>[^/]+/[^/]+)"
 RESOLVE = re.compile(rf"^/(?:(?P<kind>datasets|spaces)/)?{REPO}/resolve/(?P<revision>[^/]+)/(?P<path>.+)$")
 API = re.compile(
-    rf"^/api/(?P<kind>models|datasets|spaces)/{REPO}/(?P<action>preupload|commit|revision)/(?P<revision>[^/]+)$"
+    rf"^/api/(?P<kind>models|datasets|spaces)/{REPO}/(?P<action>preupload|commit|revision|tree)/(?P<revision>[^/]+)$"
 )
 
 
@@ -113,6 +113,10 @@ class HubStandIn:
             siblings = [{"rfilename": name} for name in sorted(self.repos[repo_id])]
             return self._reply(handler, 200, {"id": repo_id, "sha": self.shas[repo_id], "siblings": siblings,
                                               "private": False, "tags": []})
+        if action == "tree":  # the whole listing in one page, as snapshot_download asks for it (recursive)
+            entries = [{"type": "file", "path": name, "size": len(content), "oid": hashlib.sha1(content).hexdigest()}
+                       for name, content in sorted(self.repos[repo_id].items())]
+            return self._reply(handler, 200, entries)
         if action == "preupload":
             files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
                      for f in json.loads(data)["files"]]

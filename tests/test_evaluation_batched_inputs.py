@@ -11,7 +11,6 @@ from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPi
 
 from vito_hf import VitoImageProcessor, VitoModel, load_preset
 from vito_hf.evaluation import evaluation_processor, fixed_size_processor, load_image_dataset
-from vito_hf.evaluation.alignment import run_saliency_suite
 from vito_hf.evaluation.batched_inputs import (
     center_crop,
     preprocessing_path,
@@ -20,10 +19,11 @@ from vito_hf.evaluation.batched_inputs import (
     tensor_preprocessing,
     use_image_processor,
 )
-from vito_hf.evaluation.corruptions import run_corruptions_suite
 from vito_hf.evaluation.features import batch_preparation
 from vito_hf.evaluation.image_inputs import rgb_at_size
 from vito_hf.evaluation.offline_data import read_clip_frames
+from vito_hf.evaluation.suites.corruptions import run_corruptions_suite
+from vito_hf.evaluation.suites.saliency import run_saliency_suite
 
 # (height, width) of inputs: square, landscape, portrait, tiny, one side only changing, odd sizes.
 INPUT_SIZES = [(28, 28), (240, 320), (320, 240), (9, 57), (64, 64), (101, 37)]
@@ -155,10 +155,10 @@ def test_corruptions_and_saliency_suites_give_the_same_numbers_on_both_paths(tmp
     batched = run_corruptions_suite(model, None, output_dir=tmp_path / "batched", **options)
     with use_image_processor():
         reference = run_corruptions_suite(model, None, output_dir=tmp_path / "processor", **options)
-    assert batched["results"] == reference["results"]
-    assert batched["settings"]["preprocessing"] == "batched tensors"
-    assert reference["settings"]["preprocessing"].startswith("image processor")
+    assert batched.results == reference.results
+    assert batched.settings["preprocessing"] == "batched tensors"
+    assert reference.settings["preprocessing"].startswith("image processor")
     batched = run_saliency_suite(model, None, output_dir=tmp_path / "s_batched", quick=True)
     with use_image_processor():
         reference = run_saliency_suite(model, None, output_dir=tmp_path / "s_processor", quick=True)
-    assert batched["results"] == reference["results"]
+    assert batched.results == reference.results

@@ -22,11 +22,11 @@ from vito_hf.evaluation.corruptions import (
     gaussian_blur,
     image_key,
     plasma_fractal,
-    run_corruptions_suite,
 )
+from vito_hf.evaluation.image_datasets import load_labelled_images
 from vito_hf.evaluation.image_inputs import rgb_at_size
-from vito_hf.evaluation.labelled_images import load_labelled_images
 from vito_hf.evaluation.offline_data import item_images, read_clip_frames
+from vito_hf.evaluation.suites.corruptions import run_corruptions_suite
 
 # Under the published parameters these four are not monotone in mean pixel change at every step (snow's severities
 # 2 and 3 differ in flake layout, frost lowers the image weight while the frost weight stays, spatter switches from
@@ -137,14 +137,14 @@ def test_a_second_run_seed_reads_the_corrupted_images_it_shares_with_the_first(t
                    quick=True, cache_dir=cache)
     first = run_corruptions_suite(model, None, output_dir=tmp_path / "seed0", seed=0, **options)
     written = {path: path.stat().st_mtime_ns for path in cache.rglob("*.npy")}
-    assert first["settings"]["corrupted_images"] == {"read from the cache": 0, "computed": 8}
+    assert first.settings["corrupted_images"] == {"read from the cache": 0, "computed": 8}
     assert len(written) == 8
     drawn = [load_labelled_images(str(root), limit=8, seed=seed).test.images for seed in (0, 1)]
     keys = [{image_key(image) for image in rgb_at_size(images, 64)} for images in drawn]
     shared = len(keys[0] & keys[1])
     assert 0 < shared < len(keys[1])  # the two subsets overlap in part
     second = run_corruptions_suite(model, None, output_dir=tmp_path / "seed1", seed=1, **options)
-    assert second["settings"]["corrupted_images"] == {"read from the cache": shared, "computed": len(keys[1]) - shared}
+    assert second.settings["corrupted_images"] == {"read from the cache": shared, "computed": len(keys[1]) - shared}
     assert len(list(cache.rglob("*.npy"))) == len(keys[0] | keys[1])
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in written.items())  # shared entries not rewritten
 
@@ -192,7 +192,7 @@ def test_suite_reports_every_cell_and_normalises_by_a_reference_run(tmp_path):
         reference_errors=tmp_path / "reference.json",
         reference_name="reference",
     )
-    results = result["results"]
+    results = result.results
     assert set(results["accuracy"]) == {"fog", "gaussian_noise"}
     assert all(len(v) == 2 for v in results["accuracy"].values())
     expected = corruption_errors(results["errors"], {"fog": [0.5, 0.5], "gaussian_noise": [0.8, 0.8]}, partial=True)
@@ -201,10 +201,10 @@ def test_suite_reports_every_cell_and_normalises_by_a_reference_run(tmp_path):
     assert results["missing_standard_corruptions"] == expected["missing_standard_corruptions"]
     assert 0.0 <= results["natural_shift"]["drift"] <= 2.0
     assert 0.0 <= results["natural_shift"]["frame_identification_accuracy"] <= 1.0
-    assert (tmp_path / "out" / result["pictures"][0]).is_file()
-    assert {m["metric_type"] for m in result["metrics"]} >= {"accuracy", "mean-corruption-error"}
-    assert "mCE" not in {m["metric_type"] for m in result["metrics"]}
-    for metric in result["metrics"]:
+    assert (tmp_path / "out" / result.pictures[0]).is_file()
+    assert {m["metric_type"] for m in result.metrics} >= {"accuracy", "mean-corruption-error"}
+    assert "mCE" not in {m["metric_type"] for m in result.metrics}
+    for metric in result.metrics:
         EvalResult(**metric)
     assert results["mean_corrupted_accuracy"] == pytest.approx(
         np.mean([a for v in results["accuracy"].values() for a in v])

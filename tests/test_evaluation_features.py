@@ -188,10 +188,70 @@ def test_suites_read_the_input_size_of_a_saved_vito_processor(tmp_path):
     from transformers import AutoImageProcessor
 
     from vito_hf.evaluation.features import evaluation_processor, fixed_size_processor
-    from vito_hf.evaluation.image_inputs import processor_image_size
+    from vito_hf import VitoImageProcessor
 
     evaluation_processor(64).save_pretrained(tmp_path / "crop")
     fixed_size_processor(48).save_pretrained(tmp_path / "resize")
-    assert processor_image_size(AutoImageProcessor.from_pretrained(tmp_path / "crop")) == 64
-    assert processor_image_size(AutoImageProcessor.from_pretrained(tmp_path / "resize")) == 48
-    assert processor_image_size(None) == 224
+    assert VitoImageProcessor.image_size_of(AutoImageProcessor.from_pretrained(tmp_path / "crop")) == 64
+    assert VitoImageProcessor.image_size_of(AutoImageProcessor.from_pretrained(tmp_path / "resize")) == 48
+    assert VitoImageProcessor.image_size_of(None) == 224
+
+
+# ---- features per architecture, against facebookresearch/dino (vision_transformer.py, eval_knn.py) ---------------
+
+
+def dino_vit_feature(vit: ViTModel, pixel_values: torch.Tensor) -> torch.Tensor:
+    """VisionTransformer.forward of DINO, on a transformers ViT's modules: prepare_tokens (patch embedding, CLS,
+    positions), every block, the final norm, then the CLS token: what eval_knn calls a ViT's feature."""
+    x = vit.embeddings(pixel_values)
+    for block in vit.layers:
+        x = block(x)
+    return vit.layernorm(x)[:, 0]
+
+
+def dino_resnet_feature(resnet: ResNetModel, pixel_values: torch.Tensor) -> torch.Tensor:
+    """eval_knn's torchvision ResNet with fc = Identity: the global average of the last stage."""
+    x = resnet.embedder(pixel_values)
+    for stage in resnet.encoder.stages:
+        x = stage(x)
+    return x.mean(dim=(2, 3))
+
+
+def test_a_vit_gives_dinos_layer_normed_cls_token_not_its_tanh_pooler(images):
+    from vito_hf.evaluation.features import feature_protocol
+
+    torch.manual_seed(0)
+    vit = ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                             image_size=32, patch_size=8))  # with transformers' default pooler: tanh(dense(CLS))
+    features = extract_features(vit, images[:6], image_size=32)
+    with torch.inference_mode():
+        pixel_values = images_to_pixel_values(images[:6], image_size=32)
+        reference = dino_vit_feature(vit.eval(), pixel_values)
+        pooler = vit(pixel_values=pixel_values).pooler_output
+    torch.testing.assert_close(features, reference, atol=1e-5, rtol=1e-5)
+    assert (features - pooler).abs().max() > 0.1
+    assert feature_protocol(vit)["features"] == "cls_token"
+
+
+def test_a_resnet_gives_the_global_average_of_its_last_stage(images):
+    from vito_hf.evaluation.features import feature_protocol
+
+    torch.manual_seed(0)
+    resnet = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"))
+    features = extract_features(resnet, images[:6], image_size=32)
+    with torch.inference_mode():
+        reference = dino_resnet_feature(resnet.eval(), images_to_pixel_values(images[:6], image_size=32))
+    torch.testing.assert_close(features, reference, atol=1e-5, rtol=1e-5)
+    assert feature_protocol(resnet)["features"] == "pooler_output"
+
+
+def test_the_feature_choice_is_part_of_the_cache_key(images, tmp_path, monkeypatch):
+    from vito_hf.evaluation import features as features_module
+
+    vit = ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                             image_size=32, patch_size=8))
+    data = load_image_dataset("digits", limit=20).test
+    cls, _ = cached_features(vit, data, image_column="image", image_size=32, cache_dir=tmp_path)
+    monkeypatch.setitem(features_module.FEATURES_BY_MODEL_TYPE, "vit", "pooler_output")
+    pooled, hit = cached_features(vit, data, image_column="image", image_size=32, cache_dir=tmp_path)
+    assert not hit and not torch.allclose(cls, pooled)

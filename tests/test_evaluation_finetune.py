@@ -18,10 +18,9 @@ from vito_hf.evaluation.finetune import (
     classifier_from_encoder,
     finetune_image_classification,
     finetune_video_classification,
-    run_finetune_suite,
-    suite_training_args,
 )
 from vito_hf.evaluation.metrics import load_metric, metric_path
+from vito_hf.evaluation.suites.finetune import run_finetune_suite, suite_training_args
 from vito_hf.evaluation.video_folder import VideoClipTransform, clip_frames, load_video_folder
 
 
@@ -112,9 +111,9 @@ def test_finetune_suite_reports_both_tasks(tiny_config, video_folder, tmp_path):
         VitoModel(tiny_config), evaluation_processor(IMAGE_SIZE), output_dir=tmp_path, quick=True,
         limit=40, max_steps=2, batch_size=8, video_dir=str(video_folder), num_frames=2,
     )
-    assert [m["task_type"] for m in suite["metrics"]] == ["image-classification", "video-classification"]
-    assert suite["results"]["image"]["steps"] == suite["results"]["video"]["steps"] == 2
-    assert suite["dataset"]["video"]["splits"]["train"]["num_rows"] == 8
+    assert [m["task_type"] for m in suite.metrics] == ["image-classification", "video-classification"]
+    assert suite.results["image"]["steps"] == suite.results["video"]["steps"] == 2
+    assert suite.dataset["video"]["splits"]["train"]["num_rows"] == 8
     assert not list(tmp_path.rglob("checkpoint-*"))
 
 

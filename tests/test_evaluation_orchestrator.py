@@ -44,17 +44,19 @@ def check_results(output_dir: Path, folder: Path, model_type: str) -> dict:
     assert results["settings"]["suites"] == ["probe", "finetune"] and results["settings"]["quick"] is True
     assert list(results["suites"]) == ["probe", "finetune"]
     for suite in results["suites"].values():
-        assert set(suite) == {"dataset", "settings", "results", "metrics", "pictures"}
+        assert set(suite) == {"dataset", "settings", "protocol", "results", "metrics", "pictures", "details"}
         for metric in suite["metrics"]:
             EvalResult(**metric)  # a model card can turn every entry into model-index metadata
             assert 0.0 <= metric["metric_value"] <= 1.0
         for picture in suite["pictures"]:
             assert (output_dir / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert suite["protocol"] and all(isinstance(value, str) for value in suite["protocol"].values())
     probe = results["suites"]["probe"]
     assert probe["pictures"] == ["probe/probe_table.png"]
     assert set(probe["results"]["digits"]) == {"dataset", "model", "random_init", "raw_pixels"}
     assert probe["dataset"]["digits"]["splits"]["test"]["num_rows"] == 60
     assert [m["task_name"] for m in probe["metrics"]] == ["frozen-feature kNN probe", "frozen-feature linear probe"]
+    assert probe["protocol"]["features"] == "pooler_output"
     assert results["suites"]["finetune"]["results"]["image"]["steps"] == 3
     return results
 
@@ -105,7 +107,7 @@ def test_a_failing_suite_is_recorded_and_the_others_are_kept(tmp_path, monkeypat
 
 
 def test_registry_and_arguments_are_checked_before_anything_runs(tmp_path):
-    assert SUITES["shape-bias"] == "vito_hf.evaluation.alignment:run_shape_bias_suite"
+    assert SUITES["shape-bias"] == "vito_hf.evaluation.suites.shape_bias:run_shape_bias_suite"
     assert suite_function("probe").__name__ == "run_probe_suite"
     assert suite_function("finetune").__name__ == "run_finetune_suite"
     with pytest.raises(EvaluationError, match="unknown suite 'nope'"):
@@ -113,7 +115,7 @@ def test_registry_and_arguments_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(EvaluationError, match="cannot be imported"):
         suite_function("missing", {"missing": "vito_hf.evaluation.no_such_module:run_missing_suite"})
     with pytest.raises(EvaluationError, match="has no function"):
-        suite_function("typo", {"typo": "vito_hf.evaluation.probe:run_prob_suite"})
+        suite_function("typo", {"typo": "vito_hf.evaluation.suites.probe:run_prob_suite"})
     with pytest.raises(EvaluationError, match="cannot load a model"):
         run_evaluation(tmp_path / "absent", ["probe"], tmp_path / "out")
     assert run_cli(["--model", str(tmp_path), "--suites", "probe,nope", "--output-dir", str(tmp_path / "o")]) == 1
@@ -122,3 +124,49 @@ def test_registry_and_arguments_are_checked_before_anything_runs(tmp_path):
     }
     with pytest.raises(EvaluationError, match="SUITE.KEY=VALUE"):
         parse_suite_options(["limit=5"])
+
+
+def test_suites_are_the_modules_of_the_suites_package_and_listed_in_help(capsys, monkeypatch):
+    import vito_hf.evaluation.suites as package
+
+    modules = sorted(p.stem for p in Path(package.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(SUITES) == sorted(m.replace("_", "-") for m in modules)
+    assert set(SUITES) == {"probe", "finetune", "propagation", "corruptions", "shape-bias", "saliency"}
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: no name is broken at its hyphen
+    with pytest.raises(SystemExit):
+        run_cli(["--help"])
+    assert f"comma-separated, from: {', '.join(SUITES)}" in capsys.readouterr().out
+
+
+def test_a_new_module_is_a_new_suite(tmp_path, monkeypatch):
+    from vito_hf.evaluation.suites import discover_suites
+
+    (tmp_path / "extra_suites").mkdir()
+    (tmp_path / "extra_suites" / "__init__.py").write_text("")
+    (tmp_path / "extra_suites" / "colour_constancy.py").write_text(
+        "def run_colour_constancy_suite(model, image_processor, *, output_dir, quick=False, seed=0, gain=1.0):\n"
+        "    return gain\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = discover_suites("extra_suites", [str(tmp_path / "extra_suites")])
+    assert registry == {"colour-constancy": "extra_suites.colour_constancy:run_colour_constancy_suite"}
+    assert suite_function("colour-constancy", registry)(None, None, output_dir=tmp_path, gain=2.0) == 2.0
+
+
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_every_suite_names_its_options_and_takes_no_others(name):
+    import inspect
+
+    parameters = inspect.signature(suite_function(name)).parameters.values()
+    assert not any(p.kind is p.VAR_KEYWORD for p in parameters), f"{name} would swallow misspelled options"
+    assert {"output_dir", "quick", "seed"} <= {p.name for p in parameters}
+
+
+def test_a_misspelled_option_is_refused_before_anything_runs(tmp_path):
+    options = {"probe": {"datasets": ["digits"], "limt": 40}}
+    with pytest.raises(EvaluationError, match="suite 'probe' has no option 'limt'; its options are: datasets, limit"):
+        run_evaluation(tmp_path / "absent", ["probe"], tmp_path / "out", suite_options=options)
+    assert not (tmp_path / "out").exists()
+    options = {"shape-bias": {"cue_conflict_dir": "stimuli/"}}
+    with pytest.raises(EvaluationError, match="has no option 'cue_conflict_dir'.*cue_conflict_root"):
+        run_evaluation(tmp_path / "absent", ["shape-bias"], tmp_path / "out", suite_options=options)

@@ -84,14 +84,13 @@ def test_probe_suite_returns_the_contract_dict_and_a_table_picture(tiny_config, 
         model, evaluation_processor(32), output_dir=tmp_path / "out", quick=True, datasets=["digits"], limit=50,
         cache_dir=tmp_path / "cache",
     )
-    assert set(suite) == {"dataset", "settings", "results", "metrics", "pictures"}
-    json.dumps(suite)
-    assert suite["dataset"]["digits"]["splits"]["train"]["num_rows"] == 50
-    assert suite["settings"]["limit_per_split"] == 50 and suite["settings"]["baselines"] is True
-    row = suite["results"]["digits"]["model"]
-    assert [m["metric_value"] for m in suite["metrics"]] == [row["knn_top1"], row["linear_top1"]]
-    assert all(EvalResult(**metric).dataset_name == "digits" for metric in suite["metrics"])
-    assert (tmp_path / "out" / suite["pictures"][0]).read_bytes()[:4] == b"\x89PNG"
+    json.dumps(suite.to_dict())
+    assert suite.dataset["digits"]["splits"]["train"]["num_rows"] == 50
+    assert suite.settings["limit_per_split"] == 50 and suite.settings["baselines"] is True
+    row = suite.results["digits"]["model"]
+    assert [m["metric_value"] for m in suite.metrics] == [row["knn_top1"], row["linear_top1"]]
+    assert all(EvalResult(**metric).dataset_name == "digits" for metric in suite.metrics)
+    assert (tmp_path / "out" / suite.pictures[0]).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_probe_suite_skips_a_toy_set_that_is_not_installed_but_not_a_bad_path(tiny_config, tmp_path, monkeypatch):

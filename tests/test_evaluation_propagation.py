@@ -13,8 +13,8 @@ from vito_hf.evaluation.propagation import (
     evaluate_sequences,
     frame_feature_maps,
     propagate_step,
-    run_propagation_suite,
 )
+from vito_hf.evaluation.suites.propagation import run_propagation_suite
 from vito_hf.evaluation.synthetic_davis import write_synthetic_davis
 
 
@@ -185,19 +185,19 @@ def test_suite_runs_on_a_saved_vito_checkpoint(tmp_path):
     model = AutoModel.from_pretrained(tmp_path / "model")
     processor = AutoImageProcessor.from_pretrained(tmp_path / "model")
     result = run_propagation_suite(model, processor, output_dir=tmp_path / "out", quick=True)
-    assert set(result) == {"dataset", "settings", "results", "metrics", "pictures"}
-    assert 0.0 <= result["results"]["JF_mean"] <= 1.0
-    assert len(result["dataset"]["fingerprint"]) == 64
-    protocol = result["results"]["protocol"]
+    assert 0.0 <= result.results["JF_mean"] <= 1.0 and "protocol" not in result.results
+    assert len(result.dataset["fingerprint"]) == 64
+    protocol = result.protocol
     assert protocol["propagation"]["short_side"] == 192  # quick: DINO's rule at a 192 px short side
     assert protocol["propagation"]["seed_labels"] == "one-hot" and protocol["propagation"]["image_std"][0] == 0.228
     assert protocol["scoring"]["frames_scored"] == "all but the first and last of each sequence"
-    assert {m["metric_type"] for m in result["metrics"]} == {"j-and-f", "jaccard", "f-measure"}
-    for picture in result["pictures"]:
+    assert "stride 16" in protocol["features"]
+    assert {m["metric_type"] for m in result.metrics} == {"j-and-f", "jaccard", "f-measure"}
+    for picture in result.pictures:
         assert (tmp_path / "out" / picture).stat().st_size > 1000
     from huggingface_hub import EvalResult
 
-    for metric in result["metrics"]:
+    for metric in result.metrics:
         EvalResult(**metric)
 
 
@@ -206,5 +206,5 @@ def test_suite_runs_on_a_transformers_resnet(tmp_path):
 
     model = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"))
     result = run_propagation_suite(model, None, output_dir=tmp_path, quick=True, max_sequences=1)
-    assert result["settings"]["sequences"] == ["bikes-items-0"]
-    assert 0.0 <= result["results"]["J_mean"] <= 1.0
+    assert result.settings["sequences"] == ["bikes-items-0"]
+    assert 0.0 <= result.results["J_mean"] <= 1.0

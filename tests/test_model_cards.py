@@ -13,11 +13,11 @@ from huggingface_hub import EvalResult, ModelCard
 
 from vito_hf import load_preset
 from vito_hf.curation import CurationSettings, curate, imagenet1k_taxonomy
-from vito_hf.hub import ModelCardError, update_card_with_results, write_model_card
+from vito_hf.hub import ModelCardError, update_card_with_results, write_model_card, write_pretraining_card
 from vito_hf.hub.cards import _data_section, _model_section
-from vito_hf.hub.run_summary import describe_training_data
 from vito_hf.training import DataArguments, ModelArguments
 from vito_hf.training.pretraining import run_pretraining
+from vito_hf.training.run_summary import describe_training_data
 from training_helpers import cpu_args
 
 MOUNTAIN_BIKE = 671
@@ -43,6 +43,7 @@ def run(tmp_path_factory):
         cpu_args(root / "run", max_steps=3, per_device_train_batch_size=2, optimizer_name="adamw", learning_rate=1e-3),
     )
     encoder = outputs.encoder_dir
+    write_pretraining_card(encoder, already_finished=outputs.already_finished)
     card_after_pretraining = (encoder / "README.md").read_text()
     # The evaluation command writes results.json and, the folder's card being vito_hf's, updates the card.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_scripts"))

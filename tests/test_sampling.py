@@ -7,7 +7,7 @@ import statistics
 import pytest
 import torch
 
-from vito_hf.data.sampling import ChunkSampler, FixedDelaySampler, MarginalSampler
+from vito_hf.data.samplers import ChunkSampler, FixedDelaySampler, MarginalSampler
 
 SAMPLERS = [MarginalSampler(), FixedDelaySampler(delay_seconds=0.5), ChunkSampler()]
 

@@ -11,7 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError, load_labelled_images
+from vito_hf.evaluation.image_datasets import load_labelled_images
+from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError
 from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL
 from vito_hf.study.report import summarise
 from vito_hf.study.runner import StudyError, claim_folder

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from vito_hf.training import LARS, VitoTrainingArguments, build_optimizer, cosine_ema_momentum, scaled_learning_rate
+from vito_hf.training import LARS, VitoTrainingArguments, build_optimizer, ema_momentum, scaled_learning_rate
 from vito_hf.training.callbacks import EmaTargetCallback
 
 
@@ -101,14 +101,14 @@ def test_build_optimizer_rejects_unknown_names():
 
 
 def test_cosine_ema_momentum_rises_from_base_to_one():
-    values = [cosine_ema_momentum(t, 100, 0.996) for t in range(101)]
+    values = [ema_momentum(t, 100, 0.996) for t in range(101)]
     assert values[0] == pytest.approx(0.996)
     assert values[50] == pytest.approx(0.998)
     assert values[100] == pytest.approx(1.0)
     assert all(a <= b for a, b in zip(values, values[1:]))
-    assert cosine_ema_momentum(37, 100, 0.99, schedule="constant") == 0.99
+    assert ema_momentum(37, 100, 0.99, schedule="constant") == 0.99
     with pytest.raises(ValueError):
-        cosine_ema_momentum(0, 0, 0.99)
+        ema_momentum(0, 0, 0.99)
 
 
 def test_learning_rate_scaling():
@@ -156,4 +156,4 @@ def test_ema_callback_sees_the_updated_weights_once_per_optimizer_step(tmp_path)
     trainer.train()
     # SGD on (w - 1)^2 from 0 with lr 0.25: w = 0.5 after step 1, 0.75 after step 2.
     assert [w for w, _ in model.seen] == [pytest.approx(0.5), pytest.approx(0.75)]
-    assert [m for _, m in model.seen] == [pytest.approx(cosine_ema_momentum(t, 2, 0.9)) for t in (0, 1)]
+    assert [m for _, m in model.seen] == [pytest.approx(ema_momentum(t, 2, 0.9)) for t in (0, 1)]

@@ -24,7 +24,7 @@ from vito_hf.training import (
     NonFiniteLossError,
     VitoTrainer,
     VitoTrainingArguments,
-    cosine_ema_momentum,
+    ema_momentum,
     last_complete_checkpoint,
 )
 from training_helpers import (
@@ -99,7 +99,7 @@ def test_one_step_equals_a_hand_written_step(tmp_path, real_batch):
     loss = reference(pixel_values=normalised(real_batch)).loss
     loss.backward()
     lars_by_hand(reference, LR, WEIGHT_DECAY)
-    ema_by_hand(reference, cosine_ema_momentum(0, 1, VitoTrainingArguments.ema_momentum_base))
+    ema_by_hand(reference, ema_momentum(0, 1, VitoTrainingArguments.ema_momentum_base))
 
     trainer, model = run_trainer(tmp_path, real_batch)
     assert trainer.state.log_history[0]["loss"] == pytest.approx(loss.item(), rel=1e-6)
@@ -125,7 +125,7 @@ def test_accumulation_is_the_mean_of_micro_batch_losses_with_one_ema_move(tmp_pa
         (half_loss / 2).backward()
         half_losses.append(half_loss.item())
     lars_by_hand(reference, LR, WEIGHT_DECAY)
-    ema_by_hand(reference, cosine_ema_momentum(0, 1, VitoTrainingArguments.ema_momentum_base))
+    ema_by_hand(reference, ema_momentum(0, 1, VitoTrainingArguments.ema_momentum_base))
 
     full_batch_loss = tiny_model()(pixel_values=normalised(real_batch)).loss.item()
     # (a) different objectives: B - 1 negatives per clip against B/2 - 1 (log 7 vs log 3 at chance level).

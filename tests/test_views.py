@@ -15,7 +15,7 @@ from vito_hf.data.builder import build_clip_dataset
 from vito_hf.data.collation import IMAGENET_MEAN, IMAGENET_STD, DeviceViewAugmentation, VitoPretrainingCollator
 from vito_hf.data.decoding import decode_frames_at
 from sample_clips import sample_clip_paths
-from vito_hf.data.sampling import MarginalSampler
+from vito_hf.data.samplers import MarginalSampler
 from vito_hf.data.transforms import VitoViewTransform
 from vito_hf.data.view_datasets import ResamplingViewDataset, SkippingViewDataset, views_dataset
 

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="folder written by save_pretrained, or a Hub repo id "
                         "(downloaded, or read from the local cache when the Hub is unreachable)")
-    parser.add_argument("--suites", required=True, help=f"comma-separated, from: {','.join(SUITES)}")
+    parser.add_argument("--suites", required=True, help=f"comma-separated, from: {', '.join(SUITES)}")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--quick", action="store_true", help="small subsets and few steps: minutes on a CPU")
     parser.add_argument("--seed", type=int, default=0)

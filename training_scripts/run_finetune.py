@@ -22,7 +22,7 @@ from vito_hf.cli import HfArgumentParser
 
 from vito_hf.evaluation.finetune import FinetuneArguments, run_finetune
 from vito_hf.evaluation.image_datasets import ImageDatasetError
-from vito_hf.evaluation.orchestrator import EvaluationError
+from vito_hf.evaluation.results import EvaluationError
 from vito_hf.hub import write_finetune_card
 
 

@@ -14,14 +14,15 @@
 
 Rerunning the same command resumes from the newest complete checkpoint in --output_dir; once the run has
 finished it does nothing (a larger --max_steps continues it). At the end the folder holds encoder/ (a VitoModel
-folder that AutoModel loads), pretraining/ (online + EMA target) and training_curves.png. Flags may also be
-spelled with hyphens (--output-dir). Argument errors exit with code 2 before anything is written. All logic
-lives in vito_hf.training.pretraining.
+folder that AutoModel loads, with its model card), pretraining/ (online + EMA target) and training_curves.png.
+Flags may also be spelled with hyphens (--output-dir). Argument errors exit with code 2 before anything is written. All logic
+lives in vito_hf.training.pretraining (the run) and vito_hf.hub (the card).
 """
 
 import argparse
 
 from vito_hf.cli import HfArgumentParser
+from vito_hf.hub import write_pretraining_card
 from vito_hf.training import DataArguments, ModelArguments, VitoTrainingArguments
 from vito_hf.training.pretraining import check_arguments, run_pretraining
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     outputs = run_pretraining(model_args, data_args, training_args)
     if training_args.process_index == 0:
+        write_pretraining_card(outputs.encoder_dir, already_finished=outputs.already_finished)
         print(outputs.message)
         if not outputs.already_finished:
             resumed = f" (resumed from {outputs.resumed_from})" if outputs.resumed_from else ""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import datasets
@@ -219,30 +220,44 @@ def is_shard_store(root: str | os.PathLike) -> bool:
 
 
 def read_shard_index(root: str | os.PathLike) -> dict:
-    """The shard index of `root`, checked: version, shard entries, and every listed shard present.
+    """The shard index of the local store `root`, checked (`check_shard_index`)."""
+    root = Path(root)
+    try:
+        text = (root / SHARD_INDEX_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise _unreadable_index(root / SHARD_INDEX_FILE, err) from err
+    return check_shard_index(text, root, lambda name: (root / name).is_file())
+
+
+def check_shard_index(text: str, root: str | os.PathLike, is_present: Callable[[str], bool]) -> dict:
+    """The shard index in `text` (read from store `root`), checked: version, shard entries, and every listed
+    shard present (`is_present` of its store path: a local file, or a file listed at a URL).
 
     Raises `ClipStoreVersionError` for a newer or unreadable index, `FileNotFoundError` for missing shards.
     """
-    root = Path(root)
-    path = root / SHARD_INDEX_FILE
+    path = f"{os.fspath(root)}/{SHARD_INDEX_FILE}"
     try:
-        index = json.loads(path.read_text(encoding="utf-8"))
+        index = json.loads(text)
         version, shards = index["format_version"], index["shards"]
         files = [shard["file"] for shard in shards]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ClipStoreVersionError(
-            f"{path} is unreadable ({type(err).__name__}: {err}); convert the store again "
-            "(dataset_scripts/convert_to_webdataset.py)."
-        ) from err
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise _unreadable_index(path, err) from err
     if not isinstance(version, int) or version > SHARD_FORMAT_VERSION:
         raise ClipStoreVersionError(
             f"{path}: shard format version {version!r}, written by a newer vito_hf; this one reads versions up to "
             f"{SHARD_FORMAT_VERSION}. Upgrade vito_hf to read it."
         )
-    missing = [name for name in files if not (root / name).is_file()]
+    missing = [name for name in files if not is_present(name)]
     if missing:
         raise FileNotFoundError(
-            f"{root}: {len(missing)} of {len(files)} shards listed in {SHARD_INDEX_FILE} are missing "
+            f"{os.fspath(root)}: {len(missing)} of {len(files)} shards listed in {SHARD_INDEX_FILE} are missing "
             f"({', '.join(missing[:5])}); download them again or convert the store again."
         )
     return index
+
+
+def _unreadable_index(path: str | os.PathLike, err: Exception) -> ClipStoreVersionError:
+    return ClipStoreVersionError(
+        f"{os.fspath(path)} is unreadable ({type(err).__name__}: {err}); convert the store again "
+        "(dataset_scripts/convert_to_webdataset.py)."
+    )

@@ -10,7 +10,9 @@ The config holds what the model needs (backbone, pooling, projector, loss temper
 (views per clip, crop size, EMA schedule) lives in the data and training arguments.
 """
 
-import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from huggingface_hub.dataclasses import strict, validated_field
 from huggingface_hub.errors import StrictDataclassError
@@ -37,7 +39,7 @@ class InvalidVitoConfigError(StrictDataclassError, ValueError):
 
 def _positive_or_none(value: int | None) -> None:
     if value is not None and not value >= 1:
-        raise ValueError(f"`num_frames` must be a positive integer or None, got {value}")
+        raise ValueError(f"must be a positive integer or None, got {value}")
 
 
 def _known_padding(value: str) -> None:
@@ -52,67 +54,14 @@ def _known_pooling(value: str) -> None:
 
 def _positive_sizes(value: list[list[int]] | None) -> None:
     if value is not None and any(not isinstance(width, int) or width <= 0 for widths in value for width in widths):
-        raise ValueError(f"`attention_hidden_sizes` must hold lists of positive integers, got {value}")
+        raise ValueError(f"must hold lists of positive integers, got {value}")
 
 
 @strict
-class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
-    r"""
-    Configuration of a VITO encoder, its pretraining heads and its task heads.
+class _VitoConfigFields(BackboneConfigMixin, PreTrainedConfig):
+    """The fields of `VitoConfig` and their checks (`@strict`: per field on every assignment, `validate_*` at
+    init, on `validate()` and on save). `VitoConfig` is this class with the checks' errors made `ValueError`s."""
 
-    Args:
-        backbone_config (`dict` or `PreTrainedConfig`, *optional*, defaults to ResNet-50 v1.5):
-            Config of a transformers vision backbone (any model type with an `AutoBackbone` class: ResNet, ConvNeXt,
-            Swin, DINOv2, ...). Its `out_features` are set to `pooled_stages`.
-        pooled_stages (`list[str]`, *optional*):
-            Backbone stages that get a pooling head, by default the backbone's `out_features`
-            (for the default ResNet-50: `["stage3", "stage4"]`, conv4_x and conv5_x). Their pooled vectors are
-            concatenated into `pooler_output`.
-        out_features (`list[str]`, *optional*):
-            Stages that `VitoBackbone` returns to detection/segmentation heads (e.g. all four for UperNet);
-            defaults to `pooled_stages`.
-        attention_hidden_sizes (`list[list[int]]`, *optional*):
-            Hidden widths of the 1x1-conv MLP of each pooled stage. Defaults to `[2C, C]` for a stage of `C`
-            channels, as in the public release's conv5_x head (2048 -> 4096 -> 2048 -> 1).
-        attention_num_heads (`int`, *optional*, defaults to 1):
-            Heads per pooling head; head `h` pools the `h`-th channel group with its own spatial softmax.
-        projector_hidden_size (`int`, *optional*, defaults to 4096):
-            Hidden width of the two-layer projector MLP (linear, batch norm, ReLU, linear).
-        projector_output_size (`int`, *optional*, defaults to 256):
-            Dimension of the projections compared by the contrastive loss.
-        use_predictor (`bool`, *optional*, defaults to `False`):
-            Add a BYOL-style predictor MLP on the online branch (the paper uses none).
-        predictor_hidden_size (`int`, *optional*, defaults to 4096):
-            Hidden width of the predictor.
-        temperature (`float`, *optional*, defaults to 0.1):
-            InfoNCE temperature.
-        num_frames (`int`, *optional*):
-            Frames the video-classification pipeline samples per video; `None` leaves it to the video processor
-            (`VitoVideoProcessor.num_frames`). `VitoForVideoClassification` itself averages any number of frames.
-        classifier_dropout (`float`, *optional*, defaults to 0.0):
-            Dropout before the linear head of the classification models.
-        initializer_range (`float`, *optional*, defaults to 0.02):
-            Standard deviation of the normal initialiser of linear heads.
-        backbone_padding (`str`, *optional*, defaults to `"pytorch"`):
-            `"tf-same"` pads every convolution and max-pool of the backbone as TensorFlow's SAME padding does
-            (asymmetric on stride-2 layers: the extra row and column go after), for weights trained that way,
-            such as the public VITO release; `"pytorch"` keeps the backbone's own padding.
-        pooling (`str`, *optional*, defaults to `"attention"`):
-            How each pooled stage is reduced to a vector: `"attention"` is VITO's multi-scale attention pooling;
-            `"average"` is global average pooling, the paper's pooling ablation (same stages and feature widths, no
-            pooling parameters; `attention_hidden_sizes` and `attention_num_heads` are then unused, except that
-            the uniform maps returned as attentions have `attention_num_heads` heads).
-
-    Example:
-
-    ```python
-    >>> from vito_hf import VitoConfig, VitoModel
-
-    >>> configuration = VitoConfig()  # the paper's ResNet-50 with two attention-pooled scales
-    >>> model = VitoModel(configuration)
-    ```"""
-
-    model_type = "vito"
     sub_configs_defaults = {
         "backbone_config": SubConfigSpec(
             config_class=AutoConfig,
@@ -195,26 +144,89 @@ class VitoConfig(BackboneConfigMixin, PreTrainedConfig):
                 )
 
 
-def _raise_as_value_error(method):
+@contextmanager
+def _as_value_error() -> Iterator[None]:
     """transformers' `@strict` validation reports through huggingface_hub's `StrictDataclass*Error`, which are not
     `ValueError`s; re-raise them as `InvalidVitoConfigError` (both), keeping the original as the cause."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except InvalidVitoConfigError:
-            raise
-        except (StrictDataclassError, ValueError, TypeError) as error:
-            raise InvalidVitoConfigError(str(error)) from error
-
-    return wrapper
+    try:
+        yield
+    except InvalidVitoConfigError:
+        raise
+    except (StrictDataclassError, ValueError, TypeError) as error:
+        raise InvalidVitoConfigError(str(error)) from error
 
 
-# Field checks run on every assignment (`config.temperature = -1` raises), class checks at init and on save.
-VitoConfig.__setattr__ = _raise_as_value_error(VitoConfig.__setattr__)
-VitoConfig.validate = _raise_as_value_error(VitoConfig.validate)
-VitoConfig.__init__ = _raise_as_value_error(VitoConfig.__init__)
+class VitoConfig(_VitoConfigFields):
+    r"""
+    Configuration of a VITO encoder, its pretraining heads and its task heads.
+
+    Args:
+        backbone_config (`dict` or `PreTrainedConfig`, *optional*, defaults to ResNet-50 v1.5):
+            Config of a transformers vision backbone (any model type with an `AutoBackbone` class: ResNet, ConvNeXt,
+            Swin, DINOv2, ...). Its `out_features` are set to `pooled_stages`.
+        pooled_stages (`list[str]`, *optional*):
+            Backbone stages that get a pooling head, by default the backbone's `out_features`
+            (for the default ResNet-50: `["stage3", "stage4"]`, conv4_x and conv5_x). Their pooled vectors are
+            concatenated into `pooler_output`.
+        out_features (`list[str]`, *optional*):
+            Stages that `VitoBackbone` returns to detection/segmentation heads (e.g. all four for UperNet);
+            defaults to `pooled_stages`.
+        attention_hidden_sizes (`list[list[int]]`, *optional*):
+            Hidden widths of the 1x1-conv MLP of each pooled stage. Defaults to `[2C, C]` for a stage of `C`
+            channels, as in the public release's conv5_x head (2048 -> 4096 -> 2048 -> 1).
+        attention_num_heads (`int`, *optional*, defaults to 1):
+            Heads per pooling head; head `h` pools the `h`-th channel group with its own spatial softmax.
+        projector_hidden_size (`int`, *optional*, defaults to 4096):
+            Hidden width of the two-layer projector MLP (linear, batch norm, ReLU, linear).
+        projector_output_size (`int`, *optional*, defaults to 256):
+            Dimension of the projections compared by the contrastive loss.
+        use_predictor (`bool`, *optional*, defaults to `False`):
+            Add a BYOL-style predictor MLP on the online branch (the paper uses none).
+        predictor_hidden_size (`int`, *optional*, defaults to 4096):
+            Hidden width of the predictor.
+        temperature (`float`, *optional*, defaults to 0.1):
+            InfoNCE temperature.
+        num_frames (`int`, *optional*):
+            Frames the video-classification pipeline samples per video; `None` leaves it to the video processor
+            (`VitoVideoProcessor.num_frames`). `VitoForVideoClassification` itself averages any number of frames.
+        classifier_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout before the linear head of the classification models.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialiser of linear heads.
+        backbone_padding (`str`, *optional*, defaults to `"pytorch"`):
+            `"tf-same"` pads every convolution and max-pool of the backbone as TensorFlow's SAME padding does
+            (asymmetric on stride-2 layers: the extra row and column go after), for weights trained that way,
+            such as the public VITO release; `"pytorch"` keeps the backbone's own padding.
+        pooling (`str`, *optional*, defaults to `"attention"`):
+            How each pooled stage is reduced to a vector: `"attention"` is VITO's multi-scale attention pooling;
+            `"average"` is global average pooling, the paper's pooling ablation (same stages and feature widths, no
+            pooling parameters; `attention_hidden_sizes` and `attention_num_heads` are then unused, except that
+            the uniform maps returned as attentions have `attention_num_heads` heads).
+
+    Example:
+
+    ```python
+    >>> from vito_hf import VitoConfig, VitoModel
+
+    >>> configuration = VitoConfig()  # the paper's ResNet-50 with two attention-pooled scales
+    >>> model = VitoModel(configuration)
+    ```"""
+
+    model_type = "vito"
+
+    # `@strict` installs its own `__setattr__`, `validate` and `__init__` on the class it decorates, so the
+    # translation of its errors wraps them here, one class down.
+    def __init__(self, **kwargs: Any) -> None:
+        with _as_value_error():
+            super().__init__(**kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        with _as_value_error():
+            super().__setattr__(name, value)
+
+    def validate(self) -> None:
+        with _as_value_error():
+            super().validate()
 
 
 __all__ = ["VitoConfig"]

@@ -533,8 +533,13 @@ class VitoForPreTraining(VitoPreTrainedModel):
     def _ema_tensor_lists(self) -> tuple[list[torch.Tensor], ...]:
         """(targets, onlines) to interpolate (parameters and float buffers) and (targets, onlines) to copy
         (integer buffers), built on the first `update_target` and kept: the update runs every step, and a
-        walk over both module trees costs more host time than the fused kernels it feeds. Moving or
-        converting the model (`to`, `cuda`, `half`, channels-last) or loading weights rebuilds them."""
+        walk over both module trees costs more host time than the fused kernels it feeds.
+
+        Why the cache is forgotten in `_apply`, `load_state_dict` and `tie_weights` rather than rebuilt lazily
+        when a tensor's identity changes: `to()`/`half()` put new buffer tensors into the modules' dicts, and
+        `load_state_dict(assign=True)` and `from_pretrained` new parameters, without any hook firing; telling
+        that this happened takes the very walk over both trees that the cache exists to avoid. Those three
+        methods are where PyTorch and transformers replace tensors, so forgetting there is the cheap form."""
         if self._ema_lists is None:
             online_params, target_params, online_buffers, target_buffers = self._online_and_target_pairs()
             floats = [(t, o) for t, o in zip(target_buffers, online_buffers) if t.is_floating_point()]
@@ -548,7 +553,7 @@ class VitoForPreTraining(VitoPreTrainedModel):
         return self._ema_lists
 
     def _apply(self, fn, *args, **kwargs):
-        self._ema_lists = None  # `to()` and friends replace buffers (and, under some settings, parameters)
+        self._ema_lists = None  # `to()` and friends replace buffers (and, under some settings, parameters): see above
         return super()._apply(fn, *args, **kwargs)
 
     def load_state_dict(self, state_dict, *args, **kwargs):

@@ -15,7 +15,7 @@ PRESET_NAMES = tuple(sorted(path.stem for path in PRESET_DIR.glob("*.json")))
 
 def load_preset(name_or_path: str | Path, **overrides) -> VitoConfig:
     """Build a `VitoConfig` from a preset name (`"resnet50"`, `"swin-s"`, `"small"`, `"tiny"`) or a JSON path;
-    keyword overrides replace top-level fields (e.g. `image_size=96`)."""
+    keyword overrides replace top-level fields (e.g. `temperature=0.2`)."""
     path = Path(name_or_path)
     if not path.suffix == ".json":
         path = PRESET_DIR / f"{name_or_path}.json"

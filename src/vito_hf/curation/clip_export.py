@@ -17,6 +17,7 @@ import av
 from av.video.reformatter import ColorRange, VideoReformatter
 import numpy as np
 
+from ..atomic_files import atomic_path
 from ..data.decoding import (
     TIME_TOLERANCE,
     EmptyVideoError,
@@ -29,7 +30,6 @@ from ..data.decoding import (
     _seek_at_or_before,
     probe_video,
 )
-from ..atomic_files import temporary_path
 
 SUPPORTED_CODECS = ("libx264", "mjpeg")
 
@@ -98,9 +98,7 @@ def encode_clip(
         raise ValueError(f"short_side must be >= 2 or None, got {short_side}.")
     start = max(float(start), 0.0)
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(dst, suffix=dst.suffix)
-    try:
+    with atomic_path(dst, suffix=dst.suffix) as tmp:
         written = _encode(src, tmp, start, float(duration), float(fps), short_side, keyframe_interval, codec, crf, preset, tune, quality)
         if written == 0:
             label = _label(src) or "<in-memory video>"
@@ -110,9 +108,6 @@ def encode_clip(
             )
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return probe_video(dst)
 
 

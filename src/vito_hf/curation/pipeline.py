@@ -13,21 +13,20 @@ shards), redoing no video.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..atomic_files import remove_stale_temporaries
+from ..published_paths import local_path_of
 from .candidates import Candidate, load_candidates
 from .matching import TitleMatcher, apply_class_cap
 from .records import PER_VIDEO_STAGES, CurationSettings, VideoRecord
 from .segmentation import TitleSegmenter
 from .sharding import merge_shards, remove_other_splits, shard_of, write_shard
 from .stages import ProcessorSpec, VideoTask, public_reason
-from ..atomic_files import remove_stale_temporaries
-from ..published_paths import local_path_of
 from .state import StateStore
 from .taxonomy import Taxonomy, load_taxonomy
 from .webdataset_export import refresh_shard_store
@@ -139,27 +138,10 @@ def _resolve_classifier(classifier: str | os.PathLike | None, taxonomy: Taxonomy
     return name
 
 
-def _settings_from_keywords(settings: CurationSettings | None, keywords: dict) -> CurationSettings:
-    """The settings object; keyword arguments (the pre-0.2 signature) still work, with a warning."""
-    if not keywords:
-        return settings or CurationSettings()
-    known = {f.name for f in fields(CurationSettings)}
-    unknown = sorted(set(keywords) - known)
-    if unknown:
-        raise TypeError(f"curate() got unexpected keyword arguments {unknown}; settings go in CurationSettings")
-    warnings.warn(
-        "curate(candidates, output_dir, key=value, ...) is deprecated and will be removed in the next release; "
-        "pass curate(candidates, output_dir, CurationSettings(key=value, ...))",
-        DeprecationWarning, stacklevel=3,
-    )
-    return CurationSettings(**{**({f.name: getattr(settings, f.name) for f in fields(settings)} if settings else {}), **keywords})
-
-
 def curate(
     candidates: str | os.PathLike | Sequence[Candidate],
     output_dir: str | os.PathLike,
     settings: CurationSettings | None = None,
-    **deprecated_keywords,
 ) -> CurationResult:
     """Curate `candidates` (a folder, a CSV/JSONL manifest, or Candidates) into the clip store `output_dir`.
 
@@ -171,7 +153,7 @@ def curate(
     packed before is repacked, so its shards follow its clips). Calling again resumes: finished videos are not redone. No single video ends
     the run: whatever fails while handling one becomes its rejection, with stage and reason, in the report.
     """
-    settings = _settings_from_keywords(settings, deprecated_keywords)
+    settings = settings or CurationSettings()
     output_dir = Path(output_dir)
     taxonomy = load_taxonomy(settings.taxonomy)
     settings = settings.resolved(taxonomy, _resolve_classifier(settings.classifier, taxonomy))

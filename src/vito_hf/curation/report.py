@@ -23,6 +23,7 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..atomic_files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from ..clip_store import (
     DATA_FILES,
     SHARD_DATA_FILES,
@@ -39,7 +40,6 @@ from ..clip_store import (
 )
 from ..published_paths import redact_paths
 from .records import PER_VIDEO_STAGES, STAGES, VideoRecord, check_license
-from ..atomic_files import write_bytes_atomic, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy
 
 REPORT_DIR = "report"

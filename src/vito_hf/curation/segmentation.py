@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .matching import normalize_words
 from ..atomic_files import write_bytes_atomic
+from .matching import normalize_words
 from .taxonomy import Taxonomy
 
 SEGMENTER_DIR = "title_segmenter"

@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .. import clip_store
+from ..atomic_files import atomic_path, write_json_atomic, write_jsonl_atomic
 from .records import VideoRecord, check_license
 from .report import build_report, write_card, write_report
 from .segmentation import SEGMENTER_DIR
-from ..atomic_files import temporary_path, write_json_atomic, write_jsonl_atomic
 from .taxonomy import Taxonomy, taxonomy_from_records
 
 SHARDS_DIR = "shards"
@@ -92,13 +92,8 @@ def _find_shards(inputs: Sequence[Path]) -> tuple[int, dict[int, tuple[Path, Pat
 def _copy_clip(source: Path, target: Path) -> None:
     if target.is_file() and target.stat().st_size == source.stat().st_size:
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(target, suffix=target.suffix)
-    try:
+    with atomic_path(target, suffix=target.suffix) as tmp:
         shutil.copyfile(source, tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def merge_shards(

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import clip_store
+from ..atomic_files import atomic_path, write_bytes_atomic, write_json_atomic
 from .report import REPORT_DIR, rewrite_card
-from ..atomic_files import temporary_path, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -60,20 +60,14 @@ def _class_id(row: dict[str, Any]) -> str:
 def write_shard_tar(path: Path, samples: list[tuple[str, bytes, bytes]]) -> None:
     """One tar of (key, mp4 bytes, json bytes) samples, under a temporary name, fsynced, then renamed."""
     TarWriter = clip_store.require_webdataset().TarWriter
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "wb") as handle:
-            writer = TarWriter(handle, encoder=False, mtime=0.0, user="vito", group="vito", mode=0o444)
-            for key, video, metadata in samples:
-                writer.write(
-                    {"__key__": key, clip_store.SHARD_VIDEO_FIELD: video, clip_store.SHARD_METADATA_FIELD: metadata}
-                )
-            writer.close()
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        # an integer mtime: a float one gives every member a pax header, two more headers per clip to read
+        writer = TarWriter(handle, encoder=False, mtime=0, user="vito", group="vito", mode=0o444)
+        for key, video, metadata in samples:
+            writer.write({"__key__": key, clip_store.SHARD_VIDEO_FIELD: video, clip_store.SHARD_METADATA_FIELD: metadata})
+        writer.close()
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _copy_store_files(source: Path, output: Path) -> None:

@@ -1,7 +1,7 @@
 """Video data for VITO: reading the clip store, PyAV decoding, temporal samplers, view augmentation, seeding.
 
 `build_pretraining_data(DataArguments(...), seed)` is the one entry point for pretraining data; the
-modules below it: `builder` (clip store -> `datasets`), `decoding`, `sampling`, `augmentation`,
+modules below it: `builder` (clip store -> `datasets`), `decoding`, `samplers`, `augmentation`,
 `transforms` (row -> views), `collation` (views -> batch), `view_datasets`, `seeding`.
 """
 
@@ -40,7 +40,7 @@ from .decoding import (
 from .arguments import DataArguments
 from .collation import DeviceViewAugmentation, VitoPretrainingCollator, normalize_views
 from .pretraining import PretrainingData, build_pretraining_data, seeded_pretraining_data, temporal_sampler
-from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes
+from .samplers import ChunkSampler, FixedDelaySampler, MarginalSampler, SampledTimes, TemporalSampler, sampler_names
 from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
 from .transforms import VitoViewTransform
 from .view_datasets import ResamplingViewDataset, SkippingViewDataset, views_dataset
@@ -63,6 +63,7 @@ __all__ = [
     "ResamplingViewDataset",
     "SampledTimes",
     "SkippingViewDataset",
+    "TemporalSampler",
     "ViewAugmentation",
     "VitoClipFolder",
     "VitoPretrainingCollator",
@@ -76,6 +77,7 @@ __all__ = [
     "check_shard_split",
     "clip_rows",
     "normalize_views",
+    "sampler_names",
     "seeded_pretraining_data",
     "temporal_sampler",
     "views_dataset",
@@ -93,19 +95,3 @@ __all__ = [
     "probe_video",
     "select_frame_indices",
 ]
-
-
-def __getattr__(name: str):
-    """`encode_clip` moved to `vito_hf.curation` in 0.2; the old name works for one more release."""
-    if name == "encode_clip":
-        import warnings
-
-        warnings.warn(
-            "vito_hf.data.encode_clip moved to vito_hf.curation.encode_clip; the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ..curation.clip_export import encode_clip
-
-        return encode_clip
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,9 @@ Clips are grouped into shards (one ``gen_kwargs`` list), so ``datasets.distribut
 hands each process whole shards of its own when the shard count divides the world size.
 
 A store packed as WebDataset shards (``webdataset/index.json``, see :mod:`vito_hf.clip_store`) is read as a
-stream of its tar files (:func:`build_shard_stream`): one ``datasets`` shard per tar, the clip's bytes kept in
-the row and decoded from memory. How tars are split over processes and workers: :func:`check_shard_split`.
+stream of its tar files (:func:`build_shard_stream`): one ``datasets`` shard per tar; a local tar's clips are
+decoded in place (:func:`~vito_hf.data.decoding.tar_member_source`), a remote one's from the bytes streamed.
+How tars are split over processes and workers: :func:`check_shard_split`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +30,17 @@ import datasets
 from datasets.builder import Key
 
 from ..clip_store import (
-    COLUMNS,
     FEATURES,
     METADATA_FILE,
-    SHARD_METADATA_FIELD,
-    SHARD_VIDEO_FIELD,
     VIDEO_EXTENSIONS,
     is_shard_store,
     is_video_file,
     read_shard_index,
-    require_webdataset,
     store_format_version,
 )
 from .decoding import probe_video
+from .shard_reading import shard_examples
+from .store_location import is_url, locate_store, read_remote_shard_index
 
 logger = logging.getLogger(__name__)
 
@@ -242,50 +240,24 @@ def check_shard_split(num_shards: int, world_size: int = 1, num_workers: int = 0
         )
 
 
-def _tar_members(path: str):
-    """(name, bytes) of each file in the tar at `path`, in order. The tar is opened for random access, so a
-    member's data comes in one read (tarfile's stream mode, which webdataset's reader uses, reads 10 KB at a
-    time: ten times the CPU per clip)."""
-    with tarfile.open(path, mode="r:") as tar:
-        for member in tar:
-            if member.isreg():
-                yield {"fname": member.name, "data": tar.extractfile(member).read(), "__url__": path}
-
-
-def _shard_examples(shards: list[str]):
-    """The rows of each tar in `shards` (members grouped into samples by webdataset's key rule): the video kept
-    as bytes, named by the clip's store path. A damaged sample is skipped; a tar that breaks off is left at that
-    point; both with a warning, never an error."""
-    group_by_keys = require_webdataset().tariterators.group_by_keys
-    for path in shards:
-        count = 0
-        try:
-            for sample in group_by_keys(_tar_members(path)):
-                try:
-                    row = json.loads(sample[SHARD_METADATA_FIELD])
-                    example = {name: row.get(name) for name in COLUMNS}
-                    example["video"] = {"path": row["file_name"], "bytes": sample[SHARD_VIDEO_FIELD]}
-                except (KeyError, TypeError, ValueError) as exc:
-                    logger.warning("Skipping sample %s of %s: %s: %s", sample.get("__key__"), path, type(exc).__name__, exc)
-                    continue
-                count += 1
-                yield example
-        except (tarfile.TarError, OSError, ValueError) as exc:
-            logger.warning("Shard %s is damaged after %d clips (%s: %s); its remaining clips are skipped. "
-                           "Convert the store again.", path, count, type(exc).__name__, exc)
-
-
 def build_shard_stream(data_dir: str | os.PathLike) -> datasets.IterableDataset:
-    """The clips of a shard store as a ``datasets.IterableDataset`` with one shard per tar file, in index order.
+    """The clips of a shard store (a local folder or an fsspec URL) as a ``datasets.IterableDataset`` with one
+    shard per tar file, in index order.
 
-    Rows have the columns of a folder store (`FEATURES`), the video as ``{"path": file_name, "bytes": ...}``.
+    Rows have the columns of a folder store (`FEATURES`). The video of a local tar is
+    ``{"path": tar_member_source(...), "bytes": None}``, read in place; a store at an fsspec URL (``hf://``,
+    ``s3://``, ``memory://`` ...) is streamed tar by tar, each video kept as ``{"path": file_name, "bytes": ...}``.
     """
-    root = Path(data_dir)
-    index = read_shard_index(root)
-    paths = [str((root / shard["file"]).resolve()) for shard in index["shards"]]
-    if not paths:
+    root = os.fspath(data_dir)
+    if is_url(root):
+        index = read_remote_shard_index(root)
+        shards = [f"{root.rstrip('/')}/{shard['file']}" for shard in index["shards"]]
+    else:
+        index = read_shard_index(root)
+        shards = [str((Path(root) / shard["file"]).resolve()) for shard in index["shards"]]
+    if not shards:
         raise NoUsableClipsError(f"{root}: the shard index lists no shard; convert a store with clips.")
-    return datasets.IterableDataset.from_generator(_shard_examples, features=FEATURES, gen_kwargs={"shards": paths})
+    return datasets.IterableDataset.from_generator(shard_examples, features=FEATURES, gen_kwargs={"shards": shards})
 
 
 def build_clip_dataset(
@@ -302,14 +274,15 @@ def build_clip_dataset(
     ``cache_dir``, keyed by a fingerprint of the folder so edits are picked up; ``streaming=True``
     reads the folder lazily. Both give the same rows in the same order. Unreadable or missing
     clips are skipped with a logged warning. Only the ``"train"`` split exists. A shard store is
-    streamed from its tars (`build_shard_stream`).
+    streamed from its tars (`build_shard_stream`). `data_dir` may also name a Hub dataset (``hf://datasets/<repo>``
+    or a repo id) or a shard store at an fsspec URL: see `vito_hf.data.store_location`.
     """
     if split != "train":
         raise ValueError(f"split={split!r}: a clip folder has a single 'train' split.")
-    root = Path(data_dir)
-    if is_shard_store(root):
+    root = locate_store(data_dir)
+    if is_url(root) or is_shard_store(root):
         if not streaming:
-            raise ValueError(f"{root} is a shard store (WebDataset tars): read it with streaming=True.")
+            raise ValueError(f"{data_dir} is a shard store (WebDataset tars): read it with streaming=True.")
         return build_shard_stream(root)
     rows = clip_rows(root)
     config = VitoClipFolderConfig(name="default", data_dir=str(root.resolve()), num_shards=num_shards, embed_videos=embed_videos)

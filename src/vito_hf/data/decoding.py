@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +32,7 @@ VideoSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 TIME_TOLERANCE = 1e-4
 """Seconds of slack when comparing a requested time with a frame time (absorbs float rounding)."""
 
+_TAR_MEMBER_PREFIX = "subfile,,start,"
 _MAX_SEEK_BACKOFF_S = 64.0
 _NO_INDEX_SEEK_GAP_S = 1.0
 _CONTAINER_SIGNATURES = (
@@ -113,11 +114,48 @@ def _sniff_is_container(head: bytes) -> bool:
     return any(head[offset : offset + len(sig)] == sig for offset, sig in _CONTAINER_SIGNATURES)
 
 
+def tar_member_source(tar_path: str | os.PathLike, offset: int, size: int) -> str:
+    """A video source for the ``size`` bytes at ``offset`` of ``tar_path`` (a member of an uncompressed tar).
+
+    It is a URL of FFmpeg's ``subfile`` protocol, which reads the member in place: the decoder fetches only the
+    packets it decodes, as from a loose file, instead of the whole member being copied into memory first.
+    Any FFmpeg-based reader opens it; :func:`read_source_bytes` returns the member's bytes.
+    """
+    return f"{_TAR_MEMBER_PREFIX}{int(offset)},end,{int(offset) + int(size)},,:{os.path.abspath(tar_path)}"
+
+
+def _tar_member(source: str) -> tuple[str, int, int] | None:
+    """``(tar path, offset, size)`` of a :func:`tar_member_source`, else ``None``."""
+    if not source.startswith(_TAR_MEMBER_PREFIX):
+        return None
+    bounds, _, path = source[len(_TAR_MEMBER_PREFIX) :].partition(",,:")
+    start, _, end = bounds.partition(",end,")
+    return path, int(start), int(end) - int(start)
+
+
+def read_source_bytes(source: VideoSource, limit: int | None = None) -> bytes:
+    """The encoded bytes of a path, a :func:`tar_member_source`, in-memory bytes or a file object (at most
+    ``limit``). Raises ``OSError`` when a file cannot be read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source[:limit])
+    if not isinstance(source, (str, os.PathLike)):
+        return source.read(-1 if limit is None else limit)
+    member = _tar_member(source) if isinstance(source, str) else None
+    path, offset, size = member or (os.fspath(source), 0, None)
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        wanted = size if limit is None else limit if size is None else min(size, limit)
+        return handle.read(-1 if wanted is None else wanted)
+
+
 def _open(source: VideoSource) -> av.container.InputContainer:
     """Open ``source`` and translate every failure into a typed :class:`VideoDecodeError`."""
     label = _label(source)
     shown = label or "<in-memory video>"
     head = b""
+    if isinstance(source, str) and _tar_member(source) is not None:
+        # a member of a tar listed a moment ago: its bytes are looked at only if FFmpeg fails
+        return _open_container(source, label, shown, lambda: _member_head(source, label, shown))
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -145,6 +183,26 @@ def _open(source: VideoSource) -> av.container.InputContainer:
             head = source.peek(16)[:16]
     if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) and not head:
         raise EmptyVideoError(f"{shown}: is empty (0 bytes); re-download or re-export it.", label)
+    return _open_container(opened, label, shown, lambda: head)
+
+
+def _member_head(source: str, label: str | None, shown: str) -> bytes:
+    """The first bytes of a tar member, to tell a damaged video from a missing or unreadable tar."""
+    try:
+        return read_source_bytes(source, limit=16)
+    except FileNotFoundError as exc:
+        raise VideoNotFoundError(f"{shown}: the tar is gone; download or pack the shard again.", label) from exc
+    except PermissionError as exc:
+        raise VideoPermissionError(f"{shown}: permission denied on the tar; make it readable.", label) from exc
+    except OSError as exc:
+        raise CorruptVideoError(f"{shown}: the tar cannot be read ({exc}); check the disk.", label) from exc
+
+
+def _open_container(
+    opened: object, label: str | None, shown: str, read_head: Callable[[], bytes]
+) -> av.container.InputContainer:
+    """``av.open`` with its failures typed; on failure the source's first bytes (``read_head``) tell an empty
+    or damaged video from something that is not a video."""
     try:
         container = av.open(opened, mode="r")
     except av.error.PermissionError as exc:
@@ -152,6 +210,9 @@ def _open(source: VideoSource) -> av.container.InputContainer:
     except av.error.FileNotFoundError as exc:
         raise VideoNotFoundError(f"{shown}: no such file; check the path.", label) from exc
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        head = read_head()
+        if not head:
+            raise EmptyVideoError(f"{shown}: is empty (0 bytes); re-download or re-export it.", label) from exc
         if _sniff_is_container(head):
             raise CorruptVideoError(
                 f"{shown}: looks like a video container but FFmpeg cannot parse it ({exc}); it is "

@@ -21,7 +21,8 @@ from .arguments import DataArguments
 from .augmentation import byol_view_augmentations
 from .builder import build_clip_dataset, check_shard_split
 from .collation import DeviceViewAugmentation, VitoPretrainingCollator
-from .sampling import ChunkSampler, FixedDelaySampler, MarginalSampler, TemporalSampler
+from .samplers import TemporalSampler, build_sampler
+from .store_location import is_url, locate_store
 from .seeding import EpochSeedingCallback, PerExampleSeededDataset, PerExampleSeededStream, SeededBatchCollator
 from .transforms import VitoViewTransform
 from .view_datasets import ResamplingViewDataset
@@ -42,11 +43,8 @@ class PretrainingData:
 
 
 def temporal_sampler(data_args: DataArguments) -> TemporalSampler:
-    """The sampler `data_args.temporal_sampler` names, with the view count and window of `data_args`."""
-    if data_args.temporal_sampler == "delta":
-        return FixedDelaySampler(delay_seconds=data_args.delay_seconds, num_views=data_args.num_views)
-    cls = ChunkSampler if data_args.temporal_sampler == "chunk" else MarginalSampler
-    return cls(window_seconds=data_args.window_seconds, num_views=data_args.num_views)
+    """The sampler `data_args.temporal_sampler` names, its parameters (the view count among them) from `data_args`."""
+    return build_sampler(data_args.temporal_sampler, data_args)
 
 
 def uses_device_augmentation(data_args: DataArguments) -> bool:
@@ -85,7 +83,7 @@ def build_pretraining_data(
     list is repeated `repeat_clips` times per epoch. Streaming: a shuffled `datasets.IterableDataset` that
     Accelerate shards by process, each example seeded by (seed, epoch, clip); bad clips are dropped. A shard
     store (WebDataset tars) is always streamed; `world_size` processes x `num_workers` DataLoader workers must
-    not outnumber its tars (`check_shard_split`).
+    not outnumber its tars (`check_shard_split`). `data_dir` may name a Hub dataset (`vito_hf.data.store_location`).
     """
     data_dir = data_dir if data_dir is not None else data_args.data_dir
     if data_dir is None:
@@ -100,7 +98,8 @@ def build_pretraining_data(
     on_device = uses_device_augmentation(data_args)
     collator = VitoPretrainingCollator(augmentations, apply_photometric=not on_device, normalize=not on_device)
     device_augmentation = DeviceViewAugmentation(augmentations) if on_device else None
-    sharded = is_shard_store(data_dir)
+    store = locate_store(data_dir)
+    sharded = is_url(store) or is_shard_store(store)
     rows = build_clip_dataset(data_dir, streaming=data_args.streaming or sharded, cache_dir=data_args.cache_dir)
     if sharded:
         check_shard_split(rows.num_shards, world_size, num_workers)

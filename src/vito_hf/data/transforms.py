@@ -25,7 +25,7 @@ from .augmentation import (
     sample_photometric_params,
 )
 from .decoding import VideoDecodeError, decode_frames_at, probe_video
-from .sampling import MarginalSampler, TemporalSampler
+from .samplers import MarginalSampler, TemporalSampler
 
 logger = logging.getLogger(__name__)
 

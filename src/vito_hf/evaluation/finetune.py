@@ -1,4 +1,4 @@
-"""Fine-tuning of an encoder with a classification head by the stock `Trainer`, and the "finetune" suite.
+"""Fine-tuning of an encoder with a classification head by the stock `Trainer`.
 
 Images: ``AutoModelForImageClassification`` of the encoder's config (``VitoForImageClassification`` for VITO,
 ``ResNetForImageClassification`` for a ResNet, ...) with the encoder's weights, on any labelled image set.
@@ -27,17 +27,12 @@ from transformers import (
     TrainingArguments,
 )
 
+from .checkpoints import load_checkpoint
 from .features import batch_preparation, resolve_processor
 from .image_datasets import ImageDataset, load_image_dataset
 from .metrics import load_metric
 from ..video_processing_vito import VitoVideoProcessor
 from .video_folder import VideoClipTransform, load_video_folder
-
-QUICK_STEPS = 30
-"""Optimizer steps of each fine-tuning run under ``quick=True``."""
-QUICK_LIMIT = 300
-"""Images (or clips) per split under ``quick=True``."""
-
 
 def classifier_from_encoder(
     encoder: PreTrainedModel, class_names: list[str] | tuple[str, ...], *, video: bool = False, seed: int = 0
@@ -144,76 +139,6 @@ def finetune_video_classification(
     )
 
 
-def suite_training_args(
-    output_dir: Path, *, max_steps: int, seed: int, batch_size: int, learning_rate: float
-) -> TrainingArguments:
-    """Training arguments of the suite's short fine-tuning runs: no checkpoints, loss logged every step."""
-    return TrainingArguments(
-        output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size, learning_rate=learning_rate, weight_decay=0.05,
-        warmup_steps=max(1, max_steps // 10), lr_scheduler_type="cosine", logging_steps=1, save_strategy="no",
-        eval_strategy="no", seed=seed, remove_unused_columns=False, report_to="none", dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        disable_tqdm=False,
-    )
-
-
-def run_finetune_suite(
-    model: PreTrainedModel,
-    image_processor: Any | None,
-    *,
-    output_dir: Path,
-    quick: bool = False,
-    seed: int = 0,
-    dataset: str = "digits",
-    limit: int | None = None,
-    video_dir: str | None = None,
-    num_frames: int = 8,
-    max_steps: int | None = None,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    **_: Any,
-) -> dict[str, Any]:
-    """The "finetune" suite: fine-tune on ``dataset`` (and on the videos of ``video_dir`` when given).
-
-    ``quick`` runs :data:`QUICK_STEPS` steps on at most :data:`QUICK_LIMIT` items per split; otherwise
-    ``max_steps`` (default 1000) on the whole set. No checkpoint is written; the numbers and the loss curves
-    are returned.
-    """
-    steps = max_steps if max_steps is not None else (QUICK_STEPS if quick else 1000)
-    limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
-    args = dict(max_steps=steps, seed=seed, batch_size=batch_size, learning_rate=learning_rate)
-    data = load_image_dataset(dataset, limit=limit, seed=seed)
-    image_run = finetune_image_classification(
-        model, image_processor, data, suite_training_args(output_dir / "finetune_image", **args)
-    )
-    identities = {"image": data.identity()}
-    results = {"image": _summary(image_run)}
-    metrics = [_metric("image-classification", data.source, data.name, image_run["accuracy"], steps)]
-    if video_dir is not None:
-        clips = load_video_folder(video_dir, seed=seed, limit=limit)
-        video_run = finetune_video_classification(
-            model, image_processor, clips, suite_training_args(output_dir / "finetune_video", **args),
-            num_frames=num_frames,
-        )
-        identities["video"] = {
-            "name": Path(video_dir).name, "path": str(video_dir),
-            "splits": {s: {"num_rows": len(clips[s]), "fingerprint": clips[s]._fingerprint} for s in clips},
-        }
-        results["video"] = _summary(video_run)
-        metrics.append(
-            _metric("video-classification", str(video_dir), Path(video_dir).name, video_run["accuracy"], steps)
-        )
-    return {
-        "dataset": identities,
-        "settings": {"max_steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
-                     "limit_per_split": limit, "num_frames": num_frames if video_dir is not None else None},
-        "results": results,
-        "metrics": metrics,
-        "pictures": [],
-    }
-
-
 @dataclass
 class FinetuneArguments:
     """What to fine-tune on what (the rest is `TrainingArguments`)."""
@@ -241,8 +166,6 @@ class FinetuneArguments:
 def run_finetune(args: FinetuneArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Fine-tune the encoder of ``args.model_name_or_path`` and save the classifier (with its image processor) and
     ``finetune_results.json`` in ``training_args.output_dir``. Returns the numbers."""
-    from .orchestrator import load_checkpoint
-
     # The transforms read the raw image/video columns, which the Trainer would otherwise drop.
     training_args.remove_unused_columns = False
     encoder, image_processor = load_checkpoint(args.model_name_or_path)
@@ -263,7 +186,7 @@ def run_finetune(args: FinetuneArguments, training_args: TrainingArguments) -> d
     processor.save_pretrained(output_dir)
     if args.video_dir is not None:  # the video pipeline and AutoVideoProcessor read the frame sampling from here
         video_processor_like(processor, args.num_frames).save_pretrained(output_dir)
-    summary = _summary(run)
+    summary = summarise_run(run)
     (output_dir / "finetune_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -276,11 +199,7 @@ def video_processor_like(image_processor: Any, num_frames: int) -> VitoVideoProc
     )
 
 
-def _summary(run: dict[str, Any]) -> dict[str, Any]:
+def summarise_run(run: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-ready numbers of a :func:`finetune` run (without the trainer)."""
     return {key: run[key] for key in ("accuracy", "eval_loss", "steps", "train_losses")}
 
-
-def _metric(task: str, source: str, name: str, accuracy: float, steps: int) -> dict[str, Any]:
-    return {"task_type": task, "dataset_type": source, "dataset_name": name, "dataset_split": "test",
-            "metric_type": "accuracy", "metric_value": accuracy, "metric_name": f"fine-tuned top-1 ({steps} steps)",
-            "task_name": f"fine-tuning ({task})"}

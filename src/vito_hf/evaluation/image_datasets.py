@@ -17,7 +17,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .labelled_images import AVAILABLE_DATASETS, ImageSplit, load_toy_dataset
+from .labelled_images import AVAILABLE_DATASETS, ImageSplit, LabelledImageSet, load_toy_dataset
 
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 """A Hub dataset id (``name`` or ``owner/name``); anything else that is not an existing folder is a bad path."""
@@ -97,6 +97,17 @@ def load_image_dataset(
     return prepare_image_dataset(
         splits, name=shown, source=name, train_split=train_split, test_split=test_split,
         image_column=image_column, label_column=label_column, limit=limit, seed=seed, test_fraction=test_fraction,
+    )
+
+
+def load_labelled_images(
+    name: str, *, limit: int | None = None, seed: int = 0, test_fraction: float = 0.25
+) -> LabelledImageSet:
+    """Any image set :func:`load_image_dataset` loads (split and limited the same way), decoded to uint8 arrays,
+    for code that alters pixels before encoding them. Needs images of one size."""
+    data = load_image_dataset(name, limit=limit, seed=seed, test_fraction=test_fraction)
+    return LabelledImageSet(
+        name=data.name, train=data.arrays("train"), test=data.arrays("test"), class_names=data.class_names
     )
 
 

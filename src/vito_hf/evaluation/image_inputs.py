@@ -1,31 +1,19 @@
-"""Image sizes and uint8 RGB images at a model's input size, for suites that alter pixels before encoding them."""
+"""uint8 RGB images at a model's input size (`VitoImageProcessor.image_size_of`), for suites that alter pixels
+before encoding them, and the PNG files those suites read and write."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
+from ..atomic_files import write_atomic
 from .batched_inputs import processor_forced, resize_uint8, uint8_batch
 
-DEFAULT_IMAGE_SIZE = 224
-
-
-def processor_image_size(image_processor: object | None) -> int:
-    """The square input size a checkpoint expects: its processor's crop size (when it crops), else its resize size,
-    else 224.
-
-    Sizes come as plain dicts (older processors, JSON) or as transformers 5's ``SizeDict`` (attributes, not a
-    ``dict``); both are read."""
-    crops = getattr(image_processor, "do_center_crop", True) is not False
-    for attribute in ("crop_size", "size") if crops else ("size",):
-        size = getattr(image_processor, attribute, None)
-        if isinstance(size, int):
-            return size
-        for key in ("height", "shortest_edge", "width"):
-            value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
-            if value:
-                return int(value)
-    return DEFAULT_IMAGE_SIZE
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""Image files the suites read from folders (cue-conflict stimuli, ClickMe-style images)."""
 
 
 def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:
@@ -43,3 +31,13 @@ def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:
     for index, image in enumerate(images):
         out[index] = np.asarray(Image.fromarray(image).convert("RGB").resize((size, size), Image.BICUBIC))
     return out
+
+
+def load_rgb(paths: Sequence[str | os.PathLike], size: int) -> np.ndarray:
+    """Image files as uint8 RGB ``[N, size, size, 3]`` (bicubic resize of the whole image)."""
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC)) for p in paths])
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """A uint8 image array as a PNG file, written under a temporary name and renamed into place."""
+    write_atomic(path, lambda temporary: Image.fromarray(image).save(temporary, format="PNG"))

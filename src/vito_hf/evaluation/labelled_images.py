@@ -6,7 +6,7 @@ Debian package ``dataset-fashion-mnist``) and ``mnist-5k`` (5,000 MNIST digits, 
 (``datasets.Image``) and a ``label`` (``ClassLabel``) column, so they go through the same path as any other image
 set (:func:`vito_hf.evaluation.load_image_dataset` splits and subsamples them). Fashion-MNIST keeps its official
 train/test split; the other two have only ``train``. Suites that alter pixels (corruptions, cue-conflict stimuli)
-take the same sets as uint8 arrays through :func:`load_labelled_images`.
+take the same sets as uint8 arrays through :func:`~vito_hf.evaluation.image_datasets.load_labelled_images`.
 """
 
 from __future__ import annotations
@@ -55,19 +55,6 @@ class LabelledImageSet:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-
-def load_labelled_images(
-    name: str, *, limit: int | None = None, seed: int = 0, test_fraction: float = 0.25
-) -> LabelledImageSet:
-    """Any image set :func:`~vito_hf.evaluation.load_image_dataset` loads (split and limited the same way), decoded
-    to uint8 arrays, for code that alters pixels before encoding them. Needs images of one size."""
-    from .image_datasets import load_image_dataset  # that module reads the toy sets from this one
-
-    data = load_image_dataset(name, limit=limit, seed=seed, test_fraction=test_fraction)
-    return LabelledImageSet(
-        name=data.name, train=data.arrays("train"), test=data.arrays("test"), class_names=data.class_names
-    )
 
 
 def load_toy_dataset(name: str, data_dir: str | Path | None = None) -> datasets.DatasetDict:

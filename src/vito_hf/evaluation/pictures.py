@@ -6,7 +6,6 @@ Each function writes one PNG (to a temporary name, then renamed) and returns its
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,21 +15,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..atomic_files import write_atomic  # noqa: E402
 from .davis import davis_palette  # noqa: E402
 
 
 def _save(figure, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=100, bbox_inches="tight")
-        os.replace(temporary, path)
+        return write_atomic(path, lambda temporary: figure.savefig(temporary, dpi=100, bbox_inches="tight"), suffix=".png")
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
-    return path
 
 
 def plot_jf_per_sequence(per_sequence: Mapping[str, Mapping[str, float]], path: str | os.PathLike) -> Path:

@@ -1,5 +1,4 @@
-"""Frozen-feature probes (kNN, linear) of an encoder on labelled image sets, the baselines that give them meaning,
-and the "probe" evaluation suite.
+"""Frozen-feature probes (kNN, linear) of an encoder on labelled image sets, and the baselines that give them meaning.
 
 A probe accuracy alone says little: a randomly initialised convolutional network already separates digits well.
 :func:`compare_to_random_init` therefore evaluates the encoder, the same architecture at random initialisation
@@ -8,28 +7,21 @@ A probe accuracy alone says little: a randomly initialised convolutional network
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .checkpoints import random_init_like
 from .feature_cache import cached_features, model_content_hash
 from .image_datasets import ImageDataset, ImageDatasetError, load_image_dataset
 from .knn import knn_accuracy
-from .labelled_images import LabelledImagesUnavailableError
 from .linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe
-from .probe_table import write_probe_table
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PROBE_DATASETS = ("fashion-mnist", "digits")
-QUICK_LIMIT = 300
-"""Images per split of each probe dataset under ``quick=True``."""
 
 
 def evaluate_frozen_features(
@@ -86,25 +78,6 @@ def evaluate_raw_pixels(
     return _probe(train, test, data, k=k, temperature=temperature, weight_decay=weight_decay, linear=linear, seed=seed)
 
 
-def random_init_like(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """A fresh instance of ``model``'s class from a copy of its config, initialised under ``seed``.
-
-    The global RNG state is restored afterwards, so building the baseline does not shift any other randomness.
-    """
-    config = getattr(model, "config", None)
-    if config is None:
-        raise TypeError(
-            f"{type(model).__name__} has no .config to rebuild it from: pass a transformers model such as VitoModel"
-        )
-    parameter = next(model.parameters(), None)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        fresh = type(model)(copy.deepcopy(config))
-    if parameter is not None:
-        fresh = fresh.to(device=parameter.device, dtype=parameter.dtype)
-    return fresh.eval()
-
-
 def compare_to_random_init(
     model: torch.nn.Module,
     dataset: str | ImageDataset = "digits",
@@ -148,71 +121,6 @@ def format_comparison(results: dict[str, Any]) -> str:
         linear = "-" if row["linear_top1"] is None else f"{row['linear_top1']:.4f}"
         lines.append(f"{label:<12}{row['knn_top1']:>11.4f}{linear:>14}{row['feature_dim']:>13}")
     return "\n".join(lines)
-
-
-def run_probe_suite(
-    model: torch.nn.Module,
-    image_processor: Any | None,
-    *,
-    output_dir: Path,
-    quick: bool = False,
-    seed: int = 0,
-    datasets: Sequence[str] = DEFAULT_PROBE_DATASETS,
-    limit: int | None = None,
-    baselines: bool = True,
-    k: int = 20,
-    temperature: float = 0.07,
-    batch_size: int = 256,
-    cache_dir: str | os.PathLike | None = None,
-    **_: Any,
-) -> dict[str, Any]:
-    """The "probe" suite: kNN and linear probes on each of ``datasets`` (see :func:`load_image_dataset`).
-
-    ``quick`` caps each split at :data:`QUICK_LIMIT` images unless ``limit`` is given. With ``baselines``, the
-    same architecture at random init and raw pixels are probed beside the model. A toy set that is not installed
-    is skipped with a warning; any other unloadable dataset is an error. Writes ``probe_table.png``.
-    """
-    limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
-    probe_kwargs = dict(k=k, temperature=temperature, batch_size=batch_size, image_processor=image_processor,
-                        cache_dir=cache_dir, progress=True)
-    identities, tables, metrics, skipped = {}, {}, [], {}
-    for name in datasets:
-        try:
-            data = load_image_dataset(name, limit=limit, seed=seed)
-        except LabelledImagesUnavailableError as error:
-            logger.warning("Skipping probe dataset %s: %s", name, error)
-            skipped[name] = str(error)
-            continue
-        identities[data.name] = data.identity()
-        if baselines:
-            table = compare_to_random_init(model, data, seed=seed, **probe_kwargs)
-        else:
-            table = {"dataset": data.name, "model": evaluate_frozen_features(model, data, seed=seed, **probe_kwargs)}
-        tables[data.name] = table
-        metrics += _metrics(data, table["model"])
-    if not tables:
-        raise ImageDatasetError(f"none of the probe datasets {list(datasets)} could be loaded: {skipped}")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_probe_table(tables, output_dir / "probe_table.png")
-    return {
-        "dataset": identities,
-        "settings": {"datasets": list(datasets), "limit_per_split": limit, "knn_k": k, "knn_temperature": temperature,
-                     "linear_weight_decays": list(DEFAULT_WEIGHT_DECAYS), "baselines": baselines, "skipped": skipped},
-        "results": tables,
-        "metrics": metrics,
-        "pictures": ["probe_table.png"],
-    }
-
-
-def _metrics(data: ImageDataset, row: dict[str, Any]) -> list[dict[str, Any]]:
-    common = {"task_type": "image-classification", "dataset_type": data.source, "dataset_name": data.name,
-              "dataset_split": "test", "metric_type": "accuracy"}
-    metrics = [{**common, "metric_value": row["knn_top1"], "task_name": "frozen-feature kNN probe",
-                "metric_name": f"kNN top-1 (k={row['knn_k']}, T={row['knn_temperature']})"}]
-    if row["linear_top1"] is not None:
-        metrics.append({**common, "metric_value": row["linear_top1"], "task_name": "frozen-feature linear probe",
-                        "metric_name": "linear probe top-1"})
-    return metrics
 
 
 def _resolve_dataset(dataset: str | ImageDataset, limit: int | None, seed: int) -> ImageDataset:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from ..atomic_files import write_atomic  # noqa: E402
 
 ROW_LABELS = {"model": "model", "random_init": "random init", "raw_pixels": "raw pixels"}
 
@@ -31,8 +32,7 @@ def write_probe_table(tables: dict[str, dict[str, Any]], path: Path) -> Path:
     drawn = axes.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
     drawn.scale(1, 1.3)
     axes.set_title("Frozen-feature probes (test split)", pad=4)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    figure.savefig(temporary, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    os.replace(temporary, path)
-    return path
+    try:
+        return write_atomic(path, lambda temporary: figure.savefig(temporary, dpi=120, bbox_inches="tight"), suffix=".png")
+    finally:
+        plt.close(figure)

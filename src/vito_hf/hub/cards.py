@@ -19,17 +19,17 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
-from ..atomic_files import write_json_atomic
+from ..atomic_files import write_json_atomic, write_text_atomic
+from ..evaluation.results import RESULTS_FORMAT_VERSION
 from ..hub_access import is_hub_repo_id
 from ..modeling_vito import MODEL_TAGS, pipeline_tag_of
-from .run_summary import SUMMARY_FILE, summarise_pretraining_run, write_json_atomically
+from ..training.run_summary import SUMMARY_FILE
 
 CARD_FILE = "README.md"
 RESULTS_FILE = "evaluation_results.json"
 CONVERSION_FILE = "conversion.json"
 FINETUNE_RESULTS_FILE = "finetune_results.json"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
-RESULTS_FORMAT_VERSION = 1
 METRIC_KEYS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
 HUB_DATASET_IDS = {
     "fashion-mnist": "zalando-datasets/fashion_mnist",
@@ -150,7 +150,7 @@ class VitoModelCard(ModelCard):
 
 
 def validate_results(results: Mapping[str, Any], source: str = "results.json") -> Mapping[str, Any]:
-    """Check the shape the evaluation writes (format_version 1, suites with `metrics` lists of EvalResult keys)."""
+    """Check the shape the evaluation writes (`RESULTS_FORMAT_VERSION`, suites with `metrics` lists of EvalResult keys)."""
     if results.get("format_version") != RESULTS_FORMAT_VERSION:
         raise ModelCardError(
             f"{source} has format_version {results.get('format_version')!r}; this vito_hf reads version "
@@ -475,21 +475,16 @@ def build_model_card(
 def write_model_card(folder: str | os.PathLike, **options: Any) -> Path:
     """Render `build_model_card(folder, **options)` to `folder/README.md` (atomically)."""
     path = Path(folder) / CARD_FILE
-    temporary = path.with_name(f".{CARD_FILE}.partial-{os.getpid()}")
-    temporary.write_text(build_model_card(folder, **options).content + "\n")
-    os.replace(temporary, path)
+    write_text_atomic(path, build_model_card(folder, **options).content + "\n")
     return path
 
 
-def write_pretraining_card(
-    encoder_dir: str | os.PathLike, *, trainer, train_output, model_args, data_args, data_dir,
-    resumed_from: str | os.PathLike | None = None,
-) -> Path:
-    """End of a pretraining run: record the run in `pretraining_summary.json` beside the encoder, then write
-    the encoder's card. Called once by `vito_hf.training.pretraining.run_pretraining` after saving."""
-    encoder_dir = Path(encoder_dir)
-    summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_dir, resumed_from)
-    write_json_atomically(encoder_dir / SUMMARY_FILE, summary)
+def write_pretraining_card(encoder_dir: str | os.PathLike, *, already_finished: bool = False) -> Path | None:
+    """The card of the encoder a pretraining run saved (with its `pretraining_summary.json`), after the run:
+    `write_pretraining_card(outputs.encoder_dir, already_finished=outputs.already_finished)`. A rerun of a finished
+    run writes nothing unless the card is missing (the first run ended between saving and writing it)."""
+    if already_finished and (Path(encoder_dir) / CARD_FILE).is_file():
+        return None
     return write_model_card(encoder_dir)
 
 

@@ -21,9 +21,10 @@ import av
 import datasets
 import numpy as np
 
-from ..atomic_files import write_bytes_atomic
+from ..atomic_files import atomic_path, write_atomic, write_bytes_atomic
 from ..evaluation.davis import write_davis_sequence
-from ..evaluation.labelled_images import FASHION_MNIST_CLASSES, load_labelled_images
+from ..evaluation.image_datasets import load_labelled_images
+from ..evaluation.labelled_images import FASHION_MNIST_CLASSES
 from .scenes import backgrounds, draw_scene, render_clip
 
 TAXONOMY = {
@@ -52,8 +53,7 @@ def _items(split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with av.open(os.fspath(temporary), mode="w") as container:
+    with atomic_path(path, suffix=path.suffix) as temporary, av.open(os.fspath(temporary), mode="w") as container:
         stream = container.add_stream("libx264", rate=int(fps))
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
@@ -62,7 +62,6 @@ def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(temporary, path)
 
 
 def write_training_videos(
@@ -125,10 +124,7 @@ def write_still_images(
         )
 
     splits = datasets.DatasetDict(train=split(order[:num_train]), test=split(order[num_train:]))
-    temporary = output_dir.with_name(f".{output_dir.name}.tmp")
-    splits.save_to_disk(os.fspath(temporary))
-    os.replace(temporary, output_dir)
-    return output_dir
+    return write_atomic(output_dir, lambda temporary: splits.save_to_disk(os.fspath(temporary)))
 
 
 def write_masked_sequences(

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic_files import write_bytes_atomic
+from ..atomic_files import write_atomic, write_bytes_atomic
 from .protocol import CHANCE, MEASURES
 
 
@@ -87,11 +87,10 @@ def plot_study(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> Pat
         axis.set_title(measure, fontsize=9)
         axis.set_xticks(range(len(arms)), arms, rotation=60, ha="right", fontsize=7)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    os.replace(temporary, path)
-    return path
+    try:
+        return write_atomic(path, lambda temporary: figure.savefig(temporary, dpi=110), suffix=path.suffix)
+    finally:
+        plt.close(figure)
 
 
 def write_report(study: dict[str, Any], output_dir: str | os.PathLike) -> dict[str, Path]:

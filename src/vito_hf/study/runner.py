@@ -26,11 +26,12 @@ from typing import Any
 
 import torch
 
-from ..curation import CurationSettings, curate
 from ..atomic_files import write_json_atomic
+from ..curation import CurationSettings, curate
 from ..evaluation.orchestrator import run_evaluation
 from ..evaluation.probe import evaluate_raw_pixels
 from ..evaluation.image_datasets import load_image_dataset
+from ..hub import write_pretraining_card
 from ..training import DataArguments, ModelArguments, VitoTrainingArguments
 from ..training.pretraining import run_pretraining
 from .benchmark_data import write_masked_sequences, write_still_images, write_training_videos
@@ -126,6 +127,7 @@ def pretrain_arm(
             disable_tqdm=True,
         ),
     )
+    write_pretraining_card(outputs.encoder_dir, already_finished=outputs.already_finished)
     runtime = next((entry["train_runtime"] for entry in reversed(outputs.log_history) if "train_runtime" in entry), None)
     return outputs.encoder_dir, runtime
 

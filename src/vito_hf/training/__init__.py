@@ -7,7 +7,7 @@ from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .callbacks import EmaTargetCallback
 from .checkpoints import last_complete_checkpoint
 from .lars import LARS, build_optimizer
-from .schedules import cosine_ema_momentum, scaled_learning_rate
+from .schedules import ema_momentum, scaled_learning_rate
 from .sync_batchnorm import convert_sync_batchnorm
 from .trainer import NonFiniteLossError, VitoTrainer
 
@@ -21,25 +21,7 @@ __all__ = [
     "VitoTrainingArguments",
     "build_optimizer",
     "convert_sync_batchnorm",
-    "cosine_ema_momentum",
+    "ema_momentum",
     "last_complete_checkpoint",
     "scaled_learning_rate",
 ]
-
-_MOVED_TO_DATA = ("PerExampleSeededDataset", "PerExampleSeededStream")
-
-
-def __getattr__(name: str):
-    """Names that moved to `vito_hf.data` in 0.2 keep working for one more release."""
-    if name in _MOVED_TO_DATA:
-        import warnings
-
-        warnings.warn(
-            f"vito_hf.training.{name} moved to vito_hf.data.{name}; the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from .. import data
-
-        return getattr(data, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ online weights — the moment BYOL and DINO move their target — and `state.glo
 
 from transformers import TrainerCallback
 
-from .schedules import cosine_ema_momentum
+from .schedules import ema_momentum
 
 
 def unwrap(model):
@@ -33,7 +33,7 @@ def ema_momentum_at(args, step: int, total_steps: int) -> float:
     plain `TrainingArguments` get the paper's cosine schedule from 0.996)."""
     base = getattr(args, "ema_momentum_base", DEFAULT_EMA_MOMENTUM_BASE)
     schedule = getattr(args, "ema_momentum_schedule", DEFAULT_EMA_MOMENTUM_SCHEDULE)
-    return cosine_ema_momentum(step, total_steps, base, schedule)
+    return ema_momentum(step, total_steps, base, schedule)
 
 
 class EmaTargetCallback(TrainerCallback):

@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
+from ..atomic_files import write_atomic  # noqa: E402
+
 PANELS = (
     ("loss", "training loss (sum over view pairs)"),
     ("eval_loss", "eval loss"),
@@ -33,10 +35,7 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> Pa
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    os.replace(temporary, path)
-    return path
+    try:
+        return write_atomic(path, lambda temporary: figure.savefig(temporary, dpi=110), suffix=Path(path).suffix)
+    finally:
+        plt.close(figure)

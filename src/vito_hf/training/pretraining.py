@@ -2,29 +2,32 @@
 
 Model from a preset (or a checkpoint) -> views of clips from a curated or plain video folder -> `VitoTrainer`,
 resuming from the newest complete checkpoint in the output folder -> the online encoder saved as a `VitoModel`
-folder that `AutoModel` loads, the training curves, and last the final pretraining model (online + EMA target)
+folder that `AutoModel` loads (with the run's `pretraining_summary.json`, which its model card is written
+from: `vito_hf.hub.write_pretraining_card`, by the caller), the training curves, and last the final pretraining model (online + EMA target)
 with its trainer state, which marks the run finished: rerunning a finished run changes nothing.
 """
 
 import json
 import logging
-import os
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainerCallback, TrainerState, set_seed
 
+from ..atomic_files import write_atomic, write_json_atomic
+from ..clip_store import is_shard_store
 from ..data import build_pretraining_data
 from ..data.builder import clip_rows
-from ..hub.cards import write_pretraining_card
+from ..data.store_location import is_url, locate_store
 from ..image_processing_vito import VitoImageProcessor
 from ..modeling_vito import VitoForPreTraining
 from ..presets import load_preset
 from .arguments import DataArguments, ModelArguments, VitoTrainingArguments
 from .checkpoints import TRAINER_STATE_FILE, ResumePlan, plan_resume
 from .curves import plot_training_curves
+from .run_summary import SUMMARY_FILE, summarise_pretraining_run
 from .trainer import VitoTrainer
 
 logger = logging.getLogger(__name__)
@@ -98,9 +101,11 @@ def check_arguments(
     """What the run will do with its output folder; `ValueError` with a one-line message for arguments it cannot
     start with (including a --max_steps below the step the folder's run reached), before anything is written."""
     if not data_args.data_dir:
-        raise ValueError("No --data_dir: pass a curated clip folder or a folder of videos.")
+        raise ValueError("No --data_dir: pass a curated clip folder, a folder of videos or a Hub dataset (user/name).")
     try:
-        clip_rows(data_args.data_dir)
+        store = locate_store(data_args.data_dir)  # a Hub dataset is downloaded here, or found to be streamable
+        if not is_url(store) and not is_shard_store(store):
+            clip_rows(store)
     except (OSError, ValueError) as error:
         raise ValueError(f"--data_dir {error}") from None
     if model_args.model_name_or_path is None:
@@ -138,37 +143,19 @@ def describe_batch(training_args: VitoTrainingArguments) -> list[str]:
     return lines
 
 
-def write_directory_atomically(directory: Path, write: Callable[[Path], None]) -> Path:
-    """`write(temporary)` then rename to `directory`, replacing an older one only once the new one is whole."""
-    temporary = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    write(temporary)
-    if directory.exists():
-        previous = directory.with_name(f".{directory.name}.previous-{os.getpid()}")
-        os.replace(directory, previous)
-        os.replace(temporary, directory)
-        shutil.rmtree(previous, ignore_errors=True)
-    else:
-        os.replace(temporary, directory)
-    return directory
-
-
-def image_processor_for(image_size: int) -> VitoImageProcessor:
-    """The paper's evaluation preprocessing (short side 256/224 of the crop, center crop) at `image_size`."""
-    return VitoImageProcessor(
-        size={"shortest_edge": round(image_size * 256 / 224)}, crop_size={"height": image_size, "width": image_size}
-    )
-
-
-def save_encoder(model: VitoForPreTraining, directory: Path, image_size: int) -> Path:
-    """The online encoder as a `VitoModel` folder (weights, config, remote code, and the image processor of
-    the `image_size` it was trained at)."""
+def save_encoder(
+    model: VitoForPreTraining, directory: Path, image_size: int, summary: Mapping[str, Any] | None = None
+) -> Path:
+    """The online encoder as a `VitoModel` folder (weights, config, remote code, the image processor of the
+    `image_size` it was trained at, and the run's `summary` as `pretraining_summary.json`, for its card)."""
 
     def write(folder: Path) -> None:
         model.vito.save_pretrained(folder)
-        image_processor_for(image_size).save_pretrained(folder)
+        VitoImageProcessor.for_image_size(image_size).save_pretrained(folder)
+        if summary is not None:
+            write_json_atomic(folder / SUMMARY_FILE, summary, sort_keys=False)
 
-    return write_directory_atomically(directory, write)
+    return write_atomic(directory, write)
 
 
 def save_results(
@@ -177,12 +164,12 @@ def save_results(
     image_size: int,
     state: TrainerState,
     save_model: Callable[[Path], None],
-    write_card: Callable[[Path], None],
+    summary: Mapping[str, Any],
 ) -> Path | None:
-    """Encoder and its card (`write_card(encoder_dir)`), curves, then the pretraining model (`save_model(folder)`)
-    with the trainer state that marks the run finished at `state.global_step`; returns the curves' path (None
-    without a logged loss)."""
-    write_card(save_encoder(model, output_dir / ENCODER_DIR, image_size))
+    """Encoder with the run's summary, curves, then the pretraining model (`save_model(folder)`) with the trainer
+    state that marks the run finished at `state.global_step`; returns the curves' path (None without a logged
+    loss)."""
+    save_encoder(model, output_dir / ENCODER_DIR, image_size, summary)
     curves_path = None
     if any("loss" in entry for entry in state.log_history):
         curves_path = plot_training_curves(state.log_history, output_dir / CURVES_FILE)
@@ -191,7 +178,7 @@ def save_results(
         save_model(folder)
         state.save_to_json(str(folder / TRAINER_STATE_FILE))
 
-    write_directory_atomically(output_dir / PRETRAINING_DIR, write)
+    write_atomic(output_dir / PRETRAINING_DIR, write)
     return curves_path
 
 
@@ -250,13 +237,8 @@ def run_pretraining(
 
     curves_path = None
     if trainer.is_world_process_zero():
-        curves_path = save_results(
-            output_dir, model, data_args.image_size, trainer.state, save_model,
-            write_card=lambda folder: write_pretraining_card(
-                folder, trainer=trainer, train_output=train_output, model_args=model_args, data_args=data_args,
-                data_dir=data_args.data_dir, resumed_from=resume,
-            ),
-        )
+        summary = summarise_pretraining_run(trainer, train_output, model_args, data_args, data_args.data_dir, resume)
+        curves_path = save_results(output_dir, model, data_args.image_size, trainer.state, save_model, summary)
     return PretrainingOutputs(
         output_dir=output_dir,
         encoder_dir=encoder_dir,

@@ -12,12 +12,12 @@ REFERENCE_BATCH_SIZE = 256
 EMA_SCHEDULES = ("cosine", "constant")
 
 
-def cosine_ema_momentum(step: int, total_steps: int, base: float, schedule: str = "cosine") -> float:
+def ema_momentum(step: int, total_steps: int, base: float, schedule: str = "cosine") -> float:
     """Momentum of the EMA update applied after optimizer step `step` (0-based) of `total_steps`.
 
-    BYOL's cosine rule: `m(t) = 1 - (1 - base) * (cos(pi * t / T) + 1) / 2`, so `m(0) = base` and the
-    momentum rises to 1 at `t = T` (the last update, `t = T - 1`, is just below 1). `schedule="constant"`
-    keeps `base` throughout.
+    `schedule="cosine"` (the paper's, BYOL's rule): `m(t) = 1 - (1 - base) * (cos(pi * t / T) + 1) / 2`, so
+    `m(0) = base` and the momentum rises to 1 at `t = T` (the last update, `t = T - 1`, is just below 1).
+    `schedule="constant"` keeps `base` throughout.
     """
     if total_steps <= 0:
         raise ValueError(f"`total_steps` must be positive, got {total_steps}.")

@@ -2,7 +2,8 @@
 
 Each stimulus has the shape of one category and the texture of another. A trial counts only when the decision is
 one of its two cues; shape bias = shape decisions / (shape decisions + texture decisions). Trials whose shape and
-texture are the same category carry no conflict and are left out, as the benchmark does.
+texture are the same category carry no conflict and decide nothing, as in the benchmark; like its
+fraction-correct-shape and fraction-correct-texture, shape_match and texture_match divide by all trials.
 This file imports nothing from vito_hf, so `evaluate.load(<path of this file>)` works anywhere.
 """
 
@@ -11,8 +12,9 @@ import evaluate
 
 _DESCRIPTION = """
 Shape bias of a classifier on cue-conflict images: the fraction of shape decisions among the trials decided by
-either cue. Also returns shape_match and texture_match (fractions of all conflict trials), the number of trials
-decided by a cue, and the shape bias per shape category.
+either cue. Also returns shape_match and texture_match (shape and texture decisions on conflict trials divided by
+all trials, as model-vs-human's fractions; match_denominator says so), the numbers of trials, of conflict trials
+and of trials decided by a cue, and the shape bias per shape category.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -22,7 +24,8 @@ Args:
     texture_labels: the category of the stimulus's texture.
 Returns:
     shape_bias (float in [0, 1], NaN when no trial was decided by a cue), shape_match, texture_match,
-    cue_decisions, conflict_trials, per_category {shape category: shape bias}.
+    match_denominator ("all_trials"), trials, cue_decisions, conflict_trials,
+    per_category {shape category: shape bias}.
 Examples:
     >>> metric = evaluate.load("path/to/shape_bias/shape_bias.py")
     >>> metric.compute(predictions=["cat", "dog"], shape_labels=["cat", "cat"], texture_labels=["dog", "dog"])["shape_bias"]
@@ -63,6 +66,7 @@ class ShapeBias(evaluate.Metric):
 
     def _compute(self, predictions, shape_labels, texture_labels):
         shape = texture = conflict = 0
+        trials = len(predictions)
         per_category = {}
         for prediction, shape_label, texture_label in zip(predictions, shape_labels, texture_labels):
             if shape_label == texture_label:
@@ -77,8 +81,10 @@ class ShapeBias(evaluate.Metric):
                 counts[1] += 1
         return {
             "shape_bias": _bias(shape, texture),
-            "shape_match": shape / conflict if conflict else float("nan"),
-            "texture_match": texture / conflict if conflict else float("nan"),
+            "shape_match": shape / trials if trials else float("nan"),
+            "texture_match": texture / trials if trials else float("nan"),
+            "match_denominator": "all_trials",
+            "trials": trials,
             "cue_decisions": shape + texture,
             "conflict_trials": conflict,
             "per_category": {name: _bias(*counts) for name, counts in sorted(per_category.items())},

@@ -21,22 +21,13 @@ import transformers
 
 from .. import clip_store
 from ..hub_access import is_hub_repo_id
-from ..training.recipes import IMAGENET_EPOCH_EXAMPLES
+from .recipes import IMAGENET_EPOCH_EXAMPLES
 
 SUMMARY_FILE = "pretraining_summary.json"
 STORE_REPORT = Path("report") / "report.json"
 STORE_CARD = "README.md"
 STORE_METADATA = "metadata.jsonl"
 REPORT_SECTIONS = ("settings", "taxonomy", "totals", "stages", "rejection_reasons", "target")
-
-
-def write_json_atomically(path: Path, data: Any) -> Path:
-    """Readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
-    return path
 
 
 def describe_training_data(data_dir: str | os.PathLike) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 import json
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 from huggingface_hub import EvalResult
+from PIL import Image
 
 from vito_hf import VitoModel, load_preset
 from vito_hf.evaluation.corruptions import (
@@ -18,9 +20,12 @@ from vito_hf.evaluation.corruptions import (
     corrupt_images,
     corruption_errors,
     gaussian_blur,
+    image_key,
     plasma_fractal,
 )
-from vito_hf.evaluation.offline_data import read_clip_frames
+from vito_hf.evaluation.image_datasets import load_labelled_images
+from vito_hf.evaluation.image_inputs import rgb_at_size
+from vito_hf.evaluation.offline_data import item_images, read_clip_frames
 from vito_hf.evaluation.suites.corruptions import run_corruptions_suite
 
 # Under the published parameters these four are not monotone in mean pixel change at every step (snow's severities
@@ -83,26 +88,65 @@ def test_plasma_fractal_spans_the_unit_range_and_follows_its_seed():
         plasma_fractal(48, 2.0, np.random.default_rng(0))
 
 
-def test_images_get_their_own_seeds(real_images):
-    batch = np.stack([real_images[0], real_images[0]])
-    noisy = corrupt_images(batch, "gaussian_noise", 2, seed=0)
-    assert not np.array_equal(noisy[0], noisy[1])
-    np.testing.assert_array_equal(noisy, corrupt_images(batch, "gaussian_noise", 2, seed=0))
+def test_an_images_draw_follows_its_content_not_its_position(real_images):
+    noisy = corrupt_images(real_images, "gaussian_noise", 2, seed=0)
+    assert not np.array_equal(noisy[0] - real_images[0], noisy[1] - real_images[1])  # distinct images, distinct draws
+    reordered = corrupt_images(real_images[::-1], "gaussian_noise", 2, seed=0)
+    np.testing.assert_array_equal(reordered, noisy[::-1])
+    twice = corrupt_images(np.stack([real_images[0], real_images[0]]), "gaussian_noise", 2, seed=0)
+    np.testing.assert_array_equal(twice[1], twice[0])
+    np.testing.assert_array_equal(twice[0], noisy[0])
+    assert not np.array_equal(corrupt_images(real_images, "gaussian_noise", 2, seed=1), noisy)
 
 
 def test_cached_corruptions_equal_fresh_ones_and_are_read_back(tmp_path, real_images):
     fresh = corrupt_images(real_images, "shot_noise", 3, seed=5)
-    first = cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path)
+    counts = Counter()
+    first = cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path, counts=counts)
     np.testing.assert_array_equal(first, fresh)
-    (entry,) = tmp_path.glob("shot_noise-3-*.npy")
-    np.save(entry, np.zeros_like(fresh))  # a planted entry: a second call must return what the file holds
-    np.testing.assert_array_equal(cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path), 0)
+    entries = sorted((tmp_path / "shot_noise" / "severity3-seed5").glob("*.npy"))
+    assert len(entries) == len(real_images) and counts == {"computed": len(real_images)}
+    entry = tmp_path / "shot_noise" / "severity3-seed5" / f"{image_key(real_images[1])}.npy"
+    np.save(entry, np.zeros_like(fresh[1]))  # a planted entry: a second call must return what the file holds
+    again = cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path, counts=counts)
+    np.testing.assert_array_equal(again[1], 0)
+    np.testing.assert_array_equal(again[[0, 2]], fresh[[0, 2]])
+    assert counts == {"computed": len(real_images), "read": len(real_images)}
     other_seed = cached_corrupt_images(real_images, "shot_noise", 3, seed=6, cache_dir=tmp_path)
     np.testing.assert_array_equal(other_seed, corrupt_images(real_images, "shot_noise", 3, seed=6))
     entry.write_bytes(b"not an array")  # unreadable: recomputed and replaced
     np.testing.assert_array_equal(cached_corrupt_images(real_images, "shot_noise", 3, seed=5, cache_dir=tmp_path), fresh)
-    np.testing.assert_array_equal(np.load(entry), fresh)
-    assert not list(tmp_path.glob(".*tmp*"))
+    np.testing.assert_array_equal(np.load(entry), fresh[1])
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+
+
+def test_a_second_run_seed_reads_the_corrupted_images_it_shares_with_the_first(tmp_path):
+    """Run seeds draw different subsets of one image set; the images both draw are corrupted once."""
+    items = item_images(limit=200, seed=0).test
+    root = tmp_path / "images"
+    for label in (0, 1):
+        members = np.flatnonzero(items.labels == label)[:12]
+        for split, indices in (("train", members[:6]), ("test", members[6:])):
+            for index in indices:
+                path = root / split / f"class{label}" / f"{index}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(items.images[index]).save(path)
+    model = VitoModel(load_preset("tiny"))
+    cache = tmp_path / "cache"
+    options = dict(dataset=str(root), limit=8, corruptions=("gaussian_noise",), severities=(2,), natural_shift=False,
+                   quick=True, cache_dir=cache)
+    first = run_corruptions_suite(model, None, output_dir=tmp_path / "seed0", seed=0, **options)
+    written = {path: path.stat().st_mtime_ns for path in cache.rglob("*.npy")}
+    assert first.settings["corrupted_images"] == {"read from the cache": 0, "computed": 8}
+    assert len(written) == 8
+    drawn = [load_labelled_images(str(root), limit=8, seed=seed).test.images for seed in (0, 1)]
+    keys = [{image_key(image) for image in rgb_at_size(images, 64)} for images in drawn]
+    shared = len(keys[0] & keys[1])
+    assert 0 < shared < len(keys[1])  # the two subsets overlap in part
+    second = run_corruptions_suite(model, None, output_dir=tmp_path / "seed1", seed=1, **options)
+    assert second.settings["corrupted_images"] == {"read from the cache": shared, "computed": len(keys[1]) - shared}
+    assert len(list(cache.rglob("*.npy"))) == len(keys[0] | keys[1])
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in written.items())  # shared entries not rewritten
 
 
 def test_bad_inputs_are_rejected(real_images):

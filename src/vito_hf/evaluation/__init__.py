@@ -4,6 +4,7 @@ Probes on any labelled image set, Trainer fine-tuning, and the suites that `run_
 (one module each in :mod:`.suites`; see :mod:`.orchestrator`), each returning a :class:`SuiteResult`.
 """
 
+from .batched_inputs import preprocessing_path, use_image_processor
 from .checkpoints import load_checkpoint, random_init_like
 from .feature_cache import cached_features, default_cache_dir, model_content_hash
 from .features import (
@@ -73,7 +74,9 @@ __all__ = [
     "model_content_hash",
     "pooled_features",
     "prepare_image_dataset",
+    "preprocessing_path",
     "random_init_like",
     "read_idx",
     "run_probe_suite",
+    "use_image_processor",
 ]

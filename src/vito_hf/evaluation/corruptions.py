@@ -4,7 +4,10 @@ Fifteen standard corruptions and four extra ones, five severities each. Fifteen 
 package; ``gaussian_blur``, ``glass_blur`` and ``fog`` fail there on today's scikit-image/numpy, and its
 ``impulse_noise`` draws from an unseeded generator, so these four are written here to the published definitions
 (same parameters per severity). Every corruption of an image is a deterministic
-function of ``(image, corruption, severity, seed)``. The "corruptions" suite (:mod:`.suites.corruptions`) trains a linear probe on clean features, reports its
+function of ``(image pixels, corruption, severity, seed)`` and of nothing else (not its position, batch or subset),
+so the same image is corrupted the same way in every run, as in a fixed ImageNet-C copy; the suite's ``seed`` of
+this draw is ``corruption_seed``, apart from the run's seed (which picks the images and the probe's split). The
+"corruptions" suite (:mod:`.suites.corruptions`) trains a linear probe on clean features, reports its
 accuracy on corrupted test images per corruption and severity, and the corruption error normalised by a reference
 model (mCE, as the paper normalises by AlexNet): ``CE_c = sum_s E(c, s) / sum_s E_ref(c, s)``, ``mCE = mean_c CE_c``
 over the 15 standard corruptions (with fewer, the mean is reported as ``mean_CE``, never as mCE).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -185,42 +189,77 @@ def corrupt(image: np.ndarray, corruption: str, severity: int, *, seed: int = 0)
     return np.uint8(np.clip(corrupted, 0, 255))
 
 
+def image_key(image: np.ndarray) -> str:
+    """A name for an image's content: the SHA-256 of its shape, dtype and pixels (32 hex digits)."""
+    image = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def corruption_draw_seed(key: str, corruption: str, severity: int, seed: int = 0) -> int:
+    """The seed of one image's corruption: a function of its content (:func:`image_key`), the corruption, the
+    severity and ``seed`` only, never of where the image sits in a batch or which subset it was drawn in."""
+    return int.from_bytes(hashlib.sha256(f"{key}|{corruption}|{severity}|{seed}".encode()).digest()[:8], "little")
+
+
 def corrupt_images(images: np.ndarray, corruption: str, severity: int, *, seed: int = 0) -> np.ndarray:
-    """Corrupt every image of ``[N, H, W, 3]``; image ``i`` gets its own seed derived from ``(seed, i)``."""
-    index = ALL_CORRUPTIONS.index(corruption) if corruption in ALL_CORRUPTIONS else -1
+    """Corrupt every image of ``[N, H, W, 3]``, each with its own draw (:func:`corruption_draw_seed`): the same
+    image gets the same corrupted copy in any batch, order or run, as a fixed ImageNet-C copy would be."""
     out = np.empty_like(images)
     for i, image in enumerate(images):
-        image_seed = int(np.random.SeedSequence([seed, index + 1, severity, i]).generate_state(1)[0])
-        out[i] = corrupt(image, corruption, severity, seed=image_seed)
+        draw = corruption_draw_seed(image_key(image), corruption, severity, seed)
+        out[i] = corrupt(image, corruption, severity, seed=draw)
     return out
 
 
 def cached_corrupt_images(
-    images: np.ndarray, corruption: str, severity: int, *, seed: int = 0, cache_dir: str | os.PathLike | None = None
+    images: np.ndarray,
+    corruption: str,
+    severity: int,
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    counts: Counter | None = None,
 ) -> np.ndarray:
-    """:func:`corrupt_images`, read from ``cache_dir`` when the same images were corrupted the same way before.
+    """:func:`corrupt_images`, each image read from ``cache_dir`` when it was corrupted the same way before.
 
-    Corrupting is the slow part of the suite and does not depend on the model, so evaluating many checkpoints on
-    one set pays for it once. The key hashes the images' bytes and shape, the corruption, severity and seed; an
-    entry is written under a temporary name and renamed. ``cache_dir=None`` computes without caching.
+    Corrupting is the slow part of the suite and does not depend on the model. Entries are per image,
+    ``<cache_dir>/<corruption>/severity<s>-seed<seed>/<image_key>.npy``, so every run that meets the same image
+    (another checkpoint, another run seed whose subset overlaps, another order) reads its copy instead of
+    recomputing it; since the draw depends on the same things as the name, a read entry equals a fresh one.
+    Entries are written under a temporary name and renamed; an unreadable one is recomputed and replaced.
+    ``counts`` (optional) gains ``read`` and ``computed`` per image. ``cache_dir=None`` computes without caching.
     """
     if cache_dir is None:
         return corrupt_images(images, corruption, severity, seed=seed)
-    images = np.ascontiguousarray(images)
-    revision = f"|{CORRUPTION_REVISIONS[corruption]}" if corruption in CORRUPTION_REVISIONS else ""
-    digest = hashlib.sha256(f"{images.shape}|{corruption}|{severity}|{seed}{revision}".encode())
-    digest.update(images.tobytes())
-    path = Path(cache_dir) / f"{corruption}-{severity}-{digest.hexdigest()[:24]}.npy"
-    if path.is_file():
-        try:
-            cached = np.load(path)
-        except (OSError, ValueError):  # an unreadable entry is recomputed and replaced
-            cached = None
-        if cached is not None and cached.shape == images.shape and cached.dtype == images.dtype:
-            return cached
-    corrupted = corrupt_images(images, corruption, severity, seed=seed)
-    write_atomic(path, lambda temporary: np.save(temporary, corrupted), suffix=".npy")
-    return corrupted
+    # A corruption whose definition changed gets a new folder, so copies made by the old one are not read.
+    revision = f"-{CORRUPTION_REVISIONS[corruption]}" if corruption in CORRUPTION_REVISIONS else ""
+    folder = Path(cache_dir) / f"{corruption}{revision}" / f"severity{severity}-seed{seed}"
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        key = image_key(image)
+        path = folder / f"{key}.npy"
+        cached = _read_entry(path, image)
+        read = cached is not None
+        if not read:
+            cached = corrupt(image, corruption, severity, seed=corruption_draw_seed(key, corruption, severity, seed))
+            write_atomic(path, lambda temporary, array=cached: np.save(temporary, array), suffix=".npy")
+        if counts is not None:
+            counts["read" if read else "computed"] += 1
+        out[i] = cached
+    return out
+
+
+def _read_entry(path: Path, image: np.ndarray) -> np.ndarray | None:
+    """The cached copy at ``path`` when it exists, loads and has the image's shape and dtype, else ``None``."""
+    if not path.is_file():
+        return None
+    try:
+        cached = np.load(path)
+    except (OSError, ValueError):  # an unreadable entry is recomputed and replaced
+        return None
+    return cached if cached.shape == image.shape and cached.dtype == image.dtype else None
 
 
 def corruption_errors(

@@ -1,8 +1,10 @@
 """Frozen pooled features of any transformers vision encoder, computed through the checkpoint's own image processor.
 
-Images (uint8 arrays, PIL images or a `datasets` image column) are converted to RGB and passed in batches through
-the image processor saved with the checkpoint, so a VITO encoder, a ResNet and a DINOv2 are each fed what they
-were trained on (the model's config is never asked for an image size). Without a processor, the paper's
+Images (uint8 arrays, PIL images or a `datasets` image column) are converted to RGB and prepared in batches as
+the image processor saved with the checkpoint prepares them, so a VITO encoder, a ResNet and a DINOv2 are each fed
+what they were trained on (the model's config is never asked for an image size). Processors whose steps
+`batched_inputs` reproduces (VITO's, and other PIL-backend resize/crop/normalise processors) run as batched tensor
+operations with the same output; any other runs itself, image by image. Without a processor, the paper's
 evaluation preprocessing is used (short side 256/224 of the crop, center crop, ImageNet mean/std) at 224 px;
 a forced ``image_size`` resizes the whole image instead (no crop). The pooled feature is chosen per architecture
 as the reference protocols do (:data:`FEATURES_BY_MODEL_TYPE`, :func:`feature_choice`):
@@ -18,7 +20,7 @@ as the reference protocols do (:data:`FEATURES_BY_MODEL_TYPE`, :func:`feature_ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +31,7 @@ from tqdm.auto import tqdm
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ..image_processing_vito import VitoImageProcessor
+from .batched_inputs import TensorPreprocessing, processor_forced, tensor_preprocessing, uint8_batch
 
 DEFAULT_IMAGE_SIZE = 224
 """Input size when neither an image processor nor ``image_size`` says otherwise."""
@@ -116,7 +119,26 @@ def images_to_pixel_values(
 ) -> torch.Tensor:
     """Images -> float ``pixel_values`` ``[N, 3, S, S]`` made by :func:`resolve_processor`'s choice of processor."""
     processor = resolve_processor(image_processor, image_size, image_mean=image_mean, image_std=image_std)
-    return _pixel_values([to_rgb_image(image) for image in images], processor)
+    return batch_preparation(processor)(images)
+
+
+def batch_preparation(processor: Any, device: torch.device | str | None = None) -> Callable[[Any], torch.Tensor]:
+    """A function from one batch of images (a uint8 array or tensor, or a sequence of PIL images or arrays) to its
+    ``pixel_values``: ``processor``'s preprocessing on batched tensors (on ``device``) when
+    :func:`~.batched_inputs.tensor_preprocessing` reproduces it, else the processor itself, image by image (always
+    inside :func:`~.batched_inputs.use_image_processor`). Both give the same values; see ``batched_inputs``."""
+    plan = None if processor_forced() else tensor_preprocessing(processor)
+    if not isinstance(plan, TensorPreprocessing):
+        return lambda images: processor(images=[to_rgb_image(image) for image in images], return_tensors="pt")[
+            "pixel_values"
+        ]
+
+    def batched(images: Any) -> torch.Tensor:
+        if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim in (3, 4):
+            return plan(uint8_batch(images).to(device))
+        return plan([torch.from_numpy(np.array(to_rgb_image(image))).permute(2, 0, 1).to(device) for image in images])
+
+    return batched
 
 
 def feature_choice(model: torch.nn.Module) -> str:
@@ -179,7 +201,8 @@ def extract_features(
     chunks = []
     try:
         with torch.inference_mode():
-            batches = _prepared(_image_batches(images, batch_size, image_column), processor)
+            prepare = batch_preparation(processor, device)
+            batches = _prepared(_image_batches(images, batch_size, image_column), prepare)
             total = -(-len(images) // batch_size)
             for pixel_values in tqdm(batches, total=total, desc=progress, disable=progress is None, unit="batch"):
                 outputs = model(pixel_values=pixel_values.to(device=device, dtype=dtype))
@@ -192,32 +215,29 @@ def extract_features(
     return torch.cat(chunks)
 
 
-def _image_batches(images: Images, batch_size: int, image_column: str) -> Iterator[list[Image.Image]]:
-    """RGB PIL images, ``batch_size`` at a time; a `datasets.Dataset` is decoded one batch at a time."""
+def _image_batches(images: Images, batch_size: int, image_column: str) -> Iterator[Any]:
+    """Batches of ``batch_size`` images as given (array slices, lists); a `datasets.Dataset` is decoded one batch at
+    a time."""
     if hasattr(images, "iter") and hasattr(images, "column_names"):
         if image_column not in images.column_names:
             raise KeyError(f"the dataset has no column {image_column!r}; its columns are {images.column_names}")
         for batch in images.select_columns([image_column]).iter(batch_size):
-            yield [to_rgb_image(image) for image in batch[image_column]]
+            yield batch[image_column]
         return
     for start in range(0, len(images), batch_size):
-        yield [to_rgb_image(image) for image in images[start : start + batch_size]]
+        yield images[start : start + batch_size]
 
 
-def _prepared(batches: Iterator[list[Image.Image]], processor: Any) -> Iterator[torch.Tensor]:
-    """``pixel_values`` of each batch, the next one decoded and processed on a worker thread while the model runs
+def _prepared(batches: Iterator[Any], prepare: Callable[[Any], torch.Tensor]) -> Iterator[torch.Tensor]:
+    """``pixel_values`` of each batch, the next one decoded and prepared on a worker thread while the model runs
     on this one (PIL, numpy and torch release the GIL), so preparing data hides behind the forward pass."""
 
     def prepare_next() -> torch.Tensor | None:
         batch = next(batches, None)
-        return None if batch is None else _pixel_values(batch, processor)
+        return None if batch is None else prepare(batch)
 
     with ThreadPoolExecutor(max_workers=1) as worker:
         pending = worker.submit(prepare_next)
         while (pixel_values := pending.result()) is not None:
             pending = worker.submit(prepare_next)
             yield pixel_values
-
-
-def _pixel_values(images: list[Image.Image], processor: Any) -> torch.Tensor:
-    return processor(images=images, return_tensors="pt")["pixel_values"]

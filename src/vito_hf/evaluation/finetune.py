@@ -28,7 +28,7 @@ from transformers import (
 )
 
 from .checkpoints import load_checkpoint
-from .features import resolve_processor, to_rgb_image
+from .features import batch_preparation, resolve_processor
 from .image_datasets import ImageDataset, load_image_dataset
 from .metrics import load_metric
 from ..video_processing_vito import VitoVideoProcessor
@@ -60,16 +60,15 @@ def classifier_from_encoder(
 
 
 class ImageClassificationTransform:
-    """``with_transform`` callable: rows of an image set -> ``pixel_values`` through the processor, ``labels``."""
+    """``with_transform`` callable: rows of an image set -> the processor's ``pixel_values`` (batched), ``labels``."""
 
     def __init__(self, image_processor: Any | None, image_column: str, label_column: str) -> None:
-        self.processor = resolve_processor(image_processor)
+        self.prepare = batch_preparation(resolve_processor(image_processor))
         self.image_column, self.label_column = image_column, label_column
 
     def __call__(self, batch: dict[str, list]) -> dict[str, torch.Tensor]:
-        images = [to_rgb_image(image) for image in batch[self.image_column]]
         return {
-            "pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"],
+            "pixel_values": self.prepare(batch[self.image_column]),
             "labels": torch.as_tensor(batch[self.label_column], dtype=torch.long),
         }
 

@@ -10,16 +10,21 @@ import numpy as np
 from PIL import Image
 
 from ..atomic_files import write_atomic
+from .batched_inputs import processor_forced, resize_uint8, uint8_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 """Image files the suites read from folders (cue-conflict stimuli, ClickMe-style images)."""
 
 
 def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 ``[N, H, W]`` / ``[N, H, W, 1]`` / ``[N, H, W, 3]`` -> uint8 RGB ``[N, size, size, 3]`` (bicubic)."""
+    """uint8 ``[N, H, W]`` / ``[N, H, W, 1]`` / ``[N, H, W, 3]`` -> uint8 RGB ``[N, size, size, 3]``: Pillow's bicubic
+    resize of each image, computed for the whole batch at once (image by image through Pillow inside
+    :func:`~.batched_inputs.use_image_processor`)."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype}")
+    if not processor_forced():
+        return resize_uint8(uint8_batch(images), (size, size)).permute(0, 2, 3, 1).contiguous().numpy()
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     out = np.empty((len(images), size, size, 3), dtype=np.uint8)

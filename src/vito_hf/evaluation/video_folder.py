@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..data.decoding import VideoDecodeError, decode_frames_at, probe_video
-from .features import resolve_processor, to_rgb_image
+from .features import batch_preparation, resolve_processor
 from .image_datasets import ImageDatasetError, balanced_subset, stratified_split
 
 logger = logging.getLogger(__name__)
@@ -79,14 +79,13 @@ class VideoClipTransform:
     def __init__(self, image_processor: Any | None, num_frames: int = 8) -> None:
         if num_frames < 1:
             raise ValueError(f"num_frames must be positive, got {num_frames}")
-        self.processor = resolve_processor(image_processor)
+        self.prepare = batch_preparation(resolve_processor(image_processor))
         self.num_frames = num_frames
 
     def __call__(self, batch: dict[str, list]) -> dict[str, torch.Tensor]:
         clips = []
         for video in batch["video"]:
-            frames = [to_rgb_image(frame) for frame in clip_frames(video["path"], self.num_frames)]
-            clips.append(self.processor(images=frames, return_tensors="pt")["pixel_values"])
+            clips.append(self.prepare(clip_frames(video["path"], self.num_frames)))
         return {"pixel_values": torch.stack(clips), "labels": torch.as_tensor(batch["label"], dtype=torch.long)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from ..corruptions import (
     imagecorruptions_package,
     natural_video_shift,
 )
-from ..features import extract_features, feature_protocol
+from ..batched_inputs import preprocessing_path
+from ..features import extract_features, feature_protocol, resolve_processor
 from ..image_datasets import load_labelled_images
 from ..image_inputs import rgb_at_size
 from ..linear_probe import fit_linear_probe
@@ -45,6 +47,7 @@ def run_corruptions_suite(
     reference_name: str | None = None,
     natural_shift: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    corruption_seed: int = 0,
 ) -> SuiteResult:
     """Probe accuracy under every corruption and severity, mCE against ``reference_errors``, the carphone shift.
 
@@ -54,8 +57,10 @@ def run_corruptions_suite(
     40 images per split, severities 1, 3 and 5 unless given. ``reference_errors``: a
     results.json of this suite on the reference model (e.g. AlexNet), or ``{corruption: [error per severity]}``.
     mCE needs all 15 standard corruptions; with fewer the suite reports ``mean_CE`` over those it ran (see
-    :func:`~vito_hf.evaluation.corruptions.corruption_errors`). ``cache_dir``: keep the corrupted images there, so
-    later evaluations on the same set skip corrupting them.
+    :func:`~vito_hf.evaluation.corruptions.corruption_errors`). ``cache_dir``: keep the corrupted images there
+    (per image), so later evaluations meeting the same images (any checkpoint, any run ``seed`` whose subset
+    overlaps) read them instead of corrupting them again. ``corruption_seed``: the draw of the corruptions'
+    randomness, the same for every run ``seed`` by default.
     """
     corruptions = tuple(corruptions or ALL_CORRUPTIONS)
     severities = tuple(severities or ((1, 3, 5) if quick else SEVERITIES))
@@ -71,9 +76,11 @@ def run_corruptions_suite(
     test_images = rgb_at_size(data.test.images, size)
     accuracy_on = _probe_on_clean_features(model, image_processor, size, data)
     clean_accuracy = accuracy_on(test_images)
+    counts: Counter = Counter()
     accuracy = {
         corruption: [
-            accuracy_on(cached_corrupt_images(test_images, corruption, severity, seed=seed, cache_dir=cache_dir))
+            accuracy_on(cached_corrupt_images(test_images, corruption, severity, seed=corruption_seed,
+                                              cache_dir=cache_dir, counts=counts))
             for severity in severities
         ]
         for corruption in tqdm(corruptions, desc="corruptions")
@@ -87,6 +94,10 @@ def run_corruptions_suite(
                  "image_size": size},
         settings={"corruptions": list(corruptions), "severities": list(severities), "limit": limit,
                   "cache_dir": None if cache_dir is None else str(cache_dir),
+                  "corruption_seed": corruption_seed,
+                  "corrupted_images": None if cache_dir is None else {"read from the cache": counts["read"],
+                                                                       "computed": counts["computed"]},
+                  "preprocessing": preprocessing_path(resolve_processor(image_processor, size)),
                   "probe": "standardised linear probe (multinomial logistic regression, L-BFGS) on clean train "
                            "features"},
         protocol=_protocol(model, size),

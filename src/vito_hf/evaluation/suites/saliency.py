@@ -11,7 +11,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ...image_processing_vito import VitoImageProcessor
+from ..batched_inputs import preprocessing_path
 from ..davis import folder_fingerprint
+from ..features import resolve_processor
 from ..image_inputs import load_rgb
 from ..metrics import load_metric
 from ..offline_data import read_clip_frames
@@ -57,7 +59,8 @@ def run_saliency_suite(
     return SuiteResult(
         dataset={"name": name, "path": str(clickme_root), "fingerprint": folder_fingerprint(clickme_root),
                  "images": len(image_paths)},
-        settings={"saliency": method, "image_size": size},
+        settings={"saliency": method, "image_size": size,
+                  "preprocessing": preprocessing_path(resolve_processor(image_processor, size))},
         protocol={
             "saliency": method,
             "resize": f"images resized (bicubic) to {size}x{size}; model maps resized (bilinear) to each human map",

@@ -17,8 +17,9 @@ from ..cue_conflict import (
     read_cue_conflict,
     write_fashion_cue_conflict,
 )
+from ..batched_inputs import preprocessing_path
 from ..davis import folder_fingerprint
-from ..features import extract_features, feature_protocol, images_to_pixel_values
+from ..features import extract_features, feature_protocol, images_to_pixel_values, resolve_processor
 from ..image_inputs import IMAGE_SUFFIXES, load_rgb, rgb_at_size
 from ..linear_probe import fit_linear_probe
 from ..metrics import load_metric
@@ -80,7 +81,8 @@ def run_shape_bias_suite(
     return SuiteResult(
         dataset={"name": name, "path": str(cue_conflict_root), "fingerprint": folder_fingerprint(cue_conflict_root),
                  "stimuli": len(paths)},
-        settings={"decision": decision, "decided_by": decided_by, "image_size": size},
+        settings={"decision": decision, "decided_by": decided_by, "image_size": size,
+                  "preprocessing": preprocessing_path(resolve_processor(image_processor, size))},
         protocol=_protocol(decision, size, _encoder(model)),
         results=result,
         metrics=_metrics(result, name),

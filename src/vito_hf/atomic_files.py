@@ -89,7 +89,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
         if not found or not path.exists():
             continue
         pid = int(found.group(1))
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or process_alive(pid):
             continue
         _remove(path)
         removed += 1
@@ -108,7 +108,8 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with id `pid` is running (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..atomic_files import write_atomic
+from ..atomic_files import process_alive, write_atomic
 from .state import STATE_DIR
 
 MAX_CRASHES = 2
@@ -159,15 +159,6 @@ def remove_fault_reports(output_dir: str | Path, run_id: str | None = None) -> N
     host = socket.gethostname()
     for run in folder.glob(f"{host}.*.*") if folder.is_dir() else ():
         pid = run.name[len(host) + 1 :].split(".")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(run, ignore_errors=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -10,10 +10,17 @@ import numpy as np
 from PIL import Image
 
 from ..atomic_files import write_atomic
+from ..image_processing_vito import VitoImageProcessor
 from .batched_inputs import processor_forced, resize_uint8, uint8_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 """Image files the suites read from folders (cue-conflict stimuli, ClickMe-style images)."""
+
+
+def suite_image_size(image_processor: object | None, quick: bool) -> int:
+    """The input size a suite feeds: the processor's (`VitoImageProcessor.image_size_of`), at most 64 px when quick."""
+    size = VitoImageProcessor.image_size_of(image_processor)
+    return min(size, 64) if quick else size
 
 
 def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...image_processing_vito import VitoImageProcessor
 from ..corruptions import (
     ALL_CORRUPTIONS,
     OWN_CORRUPTIONS,
@@ -26,7 +25,7 @@ from ..corruptions import (
 from ..batched_inputs import preprocessing_path
 from ..features import extract_features, feature_protocol, resolve_processor
 from ..image_datasets import load_labelled_images
-from ..image_inputs import rgb_at_size
+from ..image_inputs import rgb_at_size, suite_image_size
 from ..linear_probe import fit_linear_probe
 from ..pictures import plot_accuracy_vs_severity
 from ..results import SuiteResult, card_metric
@@ -68,9 +67,7 @@ def run_corruptions_suite(
     reference_table = None if reference_errors is None else _load_reference_errors(reference_errors)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = VitoImageProcessor.image_size_of(image_processor)
-    if quick:
-        size = min(size, 64)
+    size = suite_image_size(image_processor, quick)
     limit = limit if limit is not None else (40 if quick else 1000)
     data = load_labelled_images(dataset, limit=limit, seed=seed)
     test_images = rgb_at_size(data.test.images, size)

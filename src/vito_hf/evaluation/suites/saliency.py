@@ -10,11 +10,10 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ...image_processing_vito import VitoImageProcessor
 from ..batched_inputs import preprocessing_path
 from ..davis import folder_fingerprint
 from ..features import resolve_processor
-from ..image_inputs import load_rgb
+from ..image_inputs import load_rgb, suite_image_size
 from ..metrics import load_metric
 from ..offline_data import read_clip_frames
 from ..pictures import plot_attention_maps
@@ -36,9 +35,7 @@ def run_saliency_suite(
     pictures of VITO's attention maps per pooled scale over those images and over frames of a real clip."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = VitoImageProcessor.image_size_of(image_processor)
-    if quick:
-        size = min(size, 64)
+    size = suite_image_size(image_processor, quick)
     generated = clickme_root is None
     if generated:
         clickme_root = output_dir / "generated_data" / "clickme_style"

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from ...image_processing_vito import VitoImageProcessor
 from ..cue_conflict import (
     cue_conflict_categories,
     fashion_category_names,
@@ -20,7 +19,7 @@ from ..cue_conflict import (
 from ..batched_inputs import preprocessing_path
 from ..davis import folder_fingerprint
 from ..features import extract_features, feature_protocol, images_to_pixel_values, resolve_processor
-from ..image_inputs import IMAGE_SUFFIXES, load_rgb, rgb_at_size
+from ..image_inputs import IMAGE_SUFFIXES, load_rgb, rgb_at_size, suite_image_size
 from ..linear_probe import fit_linear_probe
 from ..metrics import load_metric
 from ..offline_data import item_images
@@ -52,9 +51,7 @@ def run_shape_bias_suite(
         raise ValueError(f"decision must be 'auto', 'imagenet' or 'probe', got {decision!r}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    size = VitoImageProcessor.image_size_of(image_processor)
-    if quick:
-        size = min(size, 64)
+    size = suite_image_size(image_processor, quick)
     generated = cue_conflict_root is None
     if generated:
         cue_conflict_root = output_dir / "generated_data" / "cue_conflict_fashion_mnist"

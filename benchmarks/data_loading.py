@@ -44,10 +44,10 @@ from vito_hf.data import (
     VitoViewTransform,
     build_clip_dataset,
     decode_frames_at,
-    encode_clip,
     probe_video,
     select_frame_indices,
 )
+from vito_hf.curation.clip_export import encode_clip
 from vito_hf.curation.webdataset_export import write_shard_store
 from vito_hf.data.augmentation import BYOL_VIEW_1, augment_views, byol_view_augmentations, random_resized_crop
 

@@ -12,6 +12,7 @@ from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPi
 from vito_hf import VitoImageProcessor, VitoModel, load_preset
 from vito_hf.evaluation import evaluation_processor, fixed_size_processor, load_image_dataset
 from vito_hf.evaluation.batched_inputs import (
+    _arithmetic_is_exact,
     center_crop,
     preprocessing_path,
     pillow_resize,
@@ -56,6 +57,33 @@ def test_resize_is_pillows_bit_for_bit(frames, in_size, resample):
                 ours = resize(tensor, (height, width), resample).permute(0, 2, 3, 1).numpy()
                 message = f"{resize.__name__} {in_size} -> {(height, width)}"
                 np.testing.assert_array_equal(ours, expected, err_msg=message)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_batch_resize_equals_each_images_resize_for_any_channel_count(channels):
+    """One Pillow call per pass over the whole batch (images stacked, split over threads) gives each image's own
+    resize: noise images, whose every row and column differs from the next image's, for every pass order (up, down,
+    mixed, one side only) and with one, two (LA-like), three and four (RGBA-like) channels, each channel resized on
+    its own as Pillow resizes a grey image (no alpha premultiplication)."""
+    noise = torch.from_numpy(np.random.default_rng(channels).integers(0, 256, (7, channels, 40, 23), dtype=np.uint8))
+    for height, width in [(64, 64), (17, 300), (300, 17), (40, 60), (13, 23)]:
+        expected = torch.stack([
+            torch.stack([torch.from_numpy(np.array(Image.fromarray(plane.numpy()).resize((width, height))))
+                         for plane in image])
+            for image in noise
+        ])
+        assert torch.equal(pillow_resize(noise, (height, width)), expected), (channels, height, width)
+        assert torch.equal(tensor_resize(noise, (height, width)), expected), (channels, height, width)
+
+
+def test_grey_images_expanded_to_rgb_are_resized_once_with_pillows_rgb_bytes():
+    grey = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8))
+    expanded = grey[:, None].expand(-1, 3, -1, -1)
+    resized = pillow_resize(expanded, (64, 64))
+    assert resized.stride(1) == 0  # one channel resized, expanded again
+    expected = np.stack([np.asarray(Image.fromarray(g.numpy()).convert("RGB").resize((64, 64), Image.BICUBIC))
+                         for g in grey])
+    np.testing.assert_array_equal(resized.permute(0, 2, 3, 1).numpy(), expected)
 
 
 def test_float_interpolation_is_not_pillow(frames):
@@ -104,6 +132,21 @@ def test_batched_path_equals_the_processor(frames, name):
         expected = processor(images=[Image.fromarray(np.asarray(i)).convert("RGB") for i in mixed],
                              return_tensors="pt")["pixel_values"]
         torch.testing.assert_close(prepare(mixed), expected, atol=1e-5, rtol=0)
+
+
+def test_normalisation_arithmetic_is_used_only_where_it_equals_the_processors(frames):
+    """The float32 arithmetic shortcut holds for the usual 1/255 rescale with any mean/std; a rescale factor where it
+    would round differently falls back to the per-byte lookup. Both equal the processor exactly."""
+    usual = evaluation_processor(64)
+    odd = VitoImageProcessor.for_image_size(64, rescale_factor=1 / 254.3, image_mean=[0.3, 0.2, 0.1],
+                                            image_std=[0.7, 0.11, 0.3])
+    plans = {name: tensor_preprocessing(p) for name, p in (("usual", usual), ("odd", odd))}
+    assert _arithmetic_is_exact(plans["usual"], 3, torch.device("cpu"))
+    assert not _arithmetic_is_exact(plans["odd"], 3, torch.device("cpu"))
+    images = at_size(frames[:3], 80, 72)
+    for processor in (usual, odd):
+        expected = processor(images=[Image.fromarray(i) for i in images], return_tensors="pt")["pixel_values"]
+        assert torch.equal(batch_preparation(processor)(images), expected)
 
 
 def test_shortest_edge_without_crop_batches_one_aspect_ratio_and_refuses_mixed_ones(frames):

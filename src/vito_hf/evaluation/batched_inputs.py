@@ -22,7 +22,8 @@ from __future__ import annotations
 import contextvars
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -145,14 +146,67 @@ def tensor_resize(images: torch.Tensor, size: tuple[int, int], resample: int = B
 
 
 def pillow_resize(images: torch.Tensor, size: tuple[int, int], resample: int = BICUBIC) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` (CPU) -> uint8 ``[N, C, h, w]`` through Pillow's ``Image.resize``, image by image."""
+    """uint8 ``[N, C, H, W]`` (CPU) -> uint8 ``[N, C, h, w]`` through Pillow's ``Image.resize``, equal to resizing
+    each image on its own.
+
+    A Pillow pass computes every row (the horizontal pass) or every column (the vertical one) on its own, from
+    weights that depend only on the lengths along that axis, so a batch is resized in one Pillow call per pass: the
+    images stacked into one tall image for the horizontal pass and side by side for the vertical one, in the order
+    Pillow would take (:func:`_pass_order`). Three channels are resized as one RGB image (Pillow computes each
+    channel with the same integer arithmetic), any other count channel by channel; channels that are one channel
+    expanded (grey images from :func:`uint8_batch`) are resized once. The batch is split over
+    ``torch.get_num_threads()`` threads (Pillow releases the GIL while resizing)."""
     _check_resize(images, resample)
-    if tuple(size) == tuple(images.shape[-2:]):
+    size = (int(size[0]), int(size[1]))
+    if size == tuple(images.shape[-2:]):
         return images
-    arrays = images.permute(0, 2, 3, 1).numpy()
-    resized = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).resize(size[::-1], resample) for a in arrays]
-    arrays = np.stack([np.asarray(image).reshape(size[0], size[1], -1) for image in resized])
-    return torch.from_numpy(arrays).permute(0, 3, 1, 2)
+    if images.shape[1] > 1 and images.stride(1) == 0:
+        return pillow_resize(images[:, :1], size, resample).expand(-1, images.shape[1], -1, -1)
+    in_size = tuple(images.shape[-2:])
+    changed = tuple(dim for dim in (-1, -2) if in_size[dim] != size[dim])
+    order = changed if len(changed) == 1 else _pass_order(in_size, size, int(resample))
+    # [N, H, W, C] with C = 3 (RGB images), else [N * C, H, W, 1] (one grey image per channel).
+    arrays = images.permute(0, 2, 3, 1) if images.shape[1] == 3 else images.reshape(-1, *in_size, 1)
+    arrays = arrays.numpy()
+    out = np.empty((len(arrays), *size, arrays.shape[-1]), dtype=np.uint8)
+
+    def resize_part(start: int, stop: int) -> None:
+        if order is None:  # no pass order gives Pillow's result: image by image
+            for index in range(start, stop):
+                image = Image.fromarray(np.ascontiguousarray(arrays[index].squeeze(-1) if arrays.shape[-1] == 1
+                                                             else arrays[index]))
+                out[index] = np.asarray(image.resize(size[::-1], resample)).reshape(out.shape[1:])
+            return
+        part = arrays[start:stop]
+        for dim in order:
+            part = _pillow_pass(part, size[dim], dim, int(resample))
+        out[start:stop] = part
+
+    parts = max(1, min(torch.get_num_threads(), len(arrays)))
+    bounds = [len(arrays) * part // parts for part in range(parts + 1)]
+    with ThreadPoolExecutor(max_workers=parts - 1) if parts > 1 else nullcontext() as pool:
+        pending = [pool.submit(resize_part, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+        resize_part(bounds[0], bounds[1])
+        for future in pending:
+            future.result()
+    resized = torch.from_numpy(out)
+    if images.shape[1] == 3:
+        return resized.permute(0, 3, 1, 2)
+    return resized.reshape(len(images), images.shape[1], *size)
+
+
+def _pillow_pass(arrays: np.ndarray, length: int, dim: int, resample: int) -> np.ndarray:
+    """One Pillow pass over uint8 ``[N, H, W, C]`` (C = 1 or 3): every width (``dim`` -1) or height (-2) to ``length``,
+    as one Pillow image of the batch stacked along the other axis."""
+    count, height, width, channels = arrays.shape
+    pixel = () if channels == 1 else (channels,)
+    if dim == -1:
+        tall = np.ascontiguousarray(arrays).reshape(count * height, width, *pixel)
+        resized = np.asarray(Image.fromarray(tall).resize((length, count * height), resample))
+        return resized.reshape(count, height, length, channels)
+    wide = np.ascontiguousarray(arrays.transpose(1, 0, 2, 3)).reshape(height, count * width, *pixel)
+    resized = np.asarray(Image.fromarray(wide).resize((count * width, length), resample))
+    return resized.reshape(length, count, width, channels).transpose(1, 0, 2, 3)
 
 
 def resize_uint8(images: torch.Tensor, size: tuple[int, int], resample: int = BICUBIC) -> torch.Tensor:
@@ -218,15 +272,19 @@ class TensorPreprocessing:
         """float32 ``pixel_values [N, 3, h, w]`` of uint8 images: one ``[N, 3, H, W]`` tensor, or a sequence of
         ``[3, H, W]`` tensors of any sizes (batched by size, returned in their order)."""
         prepared = self.uint8(images) if isinstance(images, torch.Tensor) else self._by_size(list(images))
-        # Each output value depends only on the input byte and its channel: compute the processor's arithmetic
-        # (float64 rescale, float32 cast, float32 normalisation) once for the 256 bytes of each channel and look up.
-        table = self._table(prepared.shape[1], prepared.device)
         out = torch.empty(prepared.shape, dtype=torch.float32, device=prepared.device)
+        if _arithmetic_is_exact(self, prepared.shape[1], prepared.device):
+            # Bytes made contiguous first: converting a channels-last or expanded view directly is several times slower.
+            return self._arithmetic(out.copy_(prepared.contiguous()))
+        # Each output value depends only on the input byte and its channel: look the processor's arithmetic up.
+        table = self._table(prepared.shape[1], prepared.device)
         for channel in range(prepared.shape[1]):
             out[:, channel] = table[channel][prepared[:, channel].int()]
         return out
 
     def _table(self, channels: int, device: torch.device) -> torch.Tensor:
+        """float32 ``[channels, 256]``: the processor's arithmetic on every byte (float64 rescale, float32 cast,
+        float32 normalisation)."""
         values = torch.arange(256, dtype=torch.float64, device=device)
         if self.rescale_factor is not None:
             values = values * self.rescale_factor
@@ -235,6 +293,18 @@ class TensorPreprocessing:
             mean = torch.tensor(self.image_mean, dtype=torch.float32, device=device)[:, None]
             std = torch.tensor(self.image_std, dtype=torch.float32, device=device)[:, None]
             values = (values - mean) / std
+        return values
+
+    def _arithmetic(self, values: torch.Tensor) -> torch.Tensor:
+        """float32 ``[N, C, H, W]`` of bytes, in place: divided by ``1 / rescale_factor`` (rounded to float32), then
+        normalised, all in float32. Three passes over the batch instead of a per-element lookup; used only where
+        :func:`_arithmetic_is_exact` finds it equal to :meth:`_table` on all 256 bytes of every channel."""
+        if self.rescale_factor is not None:
+            values.div_(torch.tensor(1.0 / self.rescale_factor, dtype=torch.float32, device=values.device))
+        if self.image_mean is not None:
+            shape = (len(self.image_mean), 1, 1)
+            values.sub_(torch.tensor(self.image_mean, dtype=torch.float32, device=values.device).view(shape))
+            values.div_(torch.tensor(self.image_std, dtype=torch.float32, device=values.device).view(shape))
         return values
 
     def _by_size(self, images: list[torch.Tensor]) -> torch.Tensor:
@@ -252,6 +322,14 @@ class TensorPreprocessing:
                 "ratios, which cannot be batched: give the processor a crop_size or a fixed size"
             )
         return torch.stack(outputs)
+
+
+@lru_cache(maxsize=64)
+def _arithmetic_is_exact(plan: TensorPreprocessing, channels: int, device: torch.device) -> bool:
+    """Whether ``plan._arithmetic`` gives ``plan._table`` exactly for every byte and channel (so for every image):
+    true for the usual ``1/255`` rescale and normalisations; float32 rounding decides it for others."""
+    every_byte = torch.arange(256, dtype=torch.float32, device=device).expand(1, channels, 256)[..., None]
+    return torch.equal(plan._arithmetic(every_byte.clone())[0, ..., 0], plan._table(channels, device))
 
 
 def tensor_preprocessing(processor: Any) -> TensorPreprocessing | str:

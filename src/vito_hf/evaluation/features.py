@@ -229,15 +229,23 @@ def _image_batches(images: Images, batch_size: int, image_column: str) -> Iterat
 
 
 def _prepared(batches: Iterator[Any], prepare: Callable[[Any], torch.Tensor]) -> Iterator[torch.Tensor]:
-    """``pixel_values`` of each batch, the next one decoded and prepared on a worker thread while the model runs
-    on this one (PIL, numpy and torch release the GIL), so preparing data hides behind the forward pass."""
+    """``pixel_values`` of each batch: the first prepared on this thread, each next one decoded and prepared on a
+    worker thread while the model runs on this one (PIL, numpy and torch release the GIL), so preparing data hides
+    behind the forward pass. The first batch has nothing to overlap with; preparing it on the worker too would only
+    leave a second OpenMP thread team alive during the forward, which makes libgomp cut its spin-waits short and
+    slows the forward's many small parallel regions."""
+    first = next(batches, None)
+    if first is None:
+        return
 
     def prepare_next() -> torch.Tensor | None:
         batch = next(batches, None)
         return None if batch is None else prepare(batch)
 
+    pixel_values = prepare(first)
     with ThreadPoolExecutor(max_workers=1) as worker:
         pending = worker.submit(prepare_next)
+        yield pixel_values
         while (pixel_values := pending.result()) is not None:
             pending = worker.submit(prepare_next)
             yield pixel_values

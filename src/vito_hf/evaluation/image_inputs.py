@@ -31,7 +31,10 @@ def rgb_at_size(images: np.ndarray, size: int) -> np.ndarray:
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype}")
     if not processor_forced():
-        return resize_uint8(uint8_batch(images), (size, size)).permute(0, 2, 3, 1).contiguous().numpy()
+        resized = resize_uint8(uint8_batch(images), (size, size)).permute(0, 2, 3, 1)
+        if resized.stride(-1) == 0:  # grey images, resized once: stack their three equal channels
+            return np.stack([resized[..., 0].numpy()] * 3, axis=-1)
+        return resized.contiguous().numpy()
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     out = np.empty((len(images), size, size, 3), dtype=np.uint8)

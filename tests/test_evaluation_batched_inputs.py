@@ -45,7 +45,8 @@ def at_size(frames, height, width):
 @pytest.mark.parametrize("resample", [Image.Resampling.BICUBIC, Image.Resampling.BILINEAR])
 @pytest.mark.parametrize("in_size", INPUT_SIZES)
 def test_resize_is_pillows_bit_for_bit(frames, in_size, resample):
-    """The matrix passes (used on accelerators, run here on the CPU) and the batched Pillow path (one call per pass) give Pillow's bytes."""
+    """The matrix passes (used on accelerators, run here on the CPU) and the batched Pillow path (one call per pass)
+    give Pillow's bytes."""
     images = at_size(frames[:3], *in_size)
     # Noise is the hard case: bicubic overshoots, so the intermediate rounding and clipping decide the result.
     noise = np.random.default_rng(in_size[0]).integers(0, 256, (2, *in_size, 3), dtype=np.uint8)

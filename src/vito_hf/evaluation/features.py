@@ -233,23 +233,15 @@ def _image_batches(images: Images, batch_size: int, image_column: str) -> Iterat
 
 
 def _prepared(batches: Iterator[Any], prepare: Callable[[Any], torch.Tensor]) -> Iterator[torch.Tensor]:
-    """``pixel_values`` of each batch: the first prepared on this thread (there is nothing to overlap it with), each
-    next one decoded and prepared on a worker thread while the model runs on this one (PIL, numpy and torch release
-    the GIL), so preparing data hides behind the forward pass. In a one-batch call the worker runs no torch
-    operation, so the forward runs as a bare forward does: a second OpenMP thread team alive during a forward changes
-    how libgomp spin-waits, which on a loaded machine alone made the same forward up to 8x faster."""
-    first = next(batches, None)
-    if first is None:
-        return
+    """``pixel_values`` of each batch, the next one decoded and prepared on a worker thread while the model runs
+    on this one (PIL, numpy and torch release the GIL), so preparing data hides behind the forward pass."""
 
     def prepare_next() -> torch.Tensor | None:
         batch = next(batches, None)
         return None if batch is None else prepare(batch)
 
-    pixel_values = prepare(first)
     with ThreadPoolExecutor(max_workers=1) as worker:
         pending = worker.submit(prepare_next)
-        yield pixel_values
         while (pixel_values := pending.result()) is not None:
             pending = worker.submit(prepare_next)
             yield pixel_values

@@ -10,10 +10,11 @@ import torch
 
 from vito_hf import VitoConfig, load_preset
 
-# examples/ (the sample footage, the demo) is on pytest's path through pyproject's `pythonpath`; test files that
-# run themselves in subprocesses need it there too.
-EXAMPLES = str(Path(__file__).resolve().parents[1] / "examples")
-os.environ["PYTHONPATH"] = os.pathsep.join([EXAMPLES, *filter(None, [os.environ.get("PYTHONPATH")])])
+# examples/ (the sample footage, the demo) and tests/helpers/ (the modules tests share) are on pytest's path through
+# pyproject's `pythonpath`; test files that run themselves in subprocesses need them there too.
+TESTS = Path(__file__).resolve().parent
+SHARED_PATHS = [str(TESTS.parent / "examples"), str(TESTS / "helpers")]
+os.environ["PYTHONPATH"] = os.pathsep.join([*SHARED_PATHS, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture(autouse=True)

@@ -61,7 +61,7 @@ class CurationSettings:
     training, or "libx264", all-intra clips that browsers play), `per_class_cap` videos per class
     query, `match_tags` (match class names in tags too) and `match_segments` (also match inside hashtags,
     camelCase and run-together words, split by a sentencepiece model trained on the run's titles and saved in
-    `title_segmenter/`; on by default: on the 246 labelled titles of tests/data/labelled_titles.tsv, recall
+    `title_segmenter/`; on by default: on the 246 labelled titles of tests/fixtures/labelled_titles.tsv, recall
     0.446 -> 0.842 and precision 0.957 -> 0.966 over ImageNet-1k).
 
     How the work is carried out (no effect on the outcome): the `executor` ("local": this process or

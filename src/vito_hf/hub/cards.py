@@ -385,8 +385,8 @@ def _uses_section(summary: Mapping | None, conversion: Mapping | None) -> str:
                      "numbers, which come from a ResNet-50 trained on the whole of VideoNet.")
     if conversion is not None:
         lines.append("- Converted weights: the conversion is checked on the architecture (the converted model's outputs "
-                     "equal an independent forward of the same weights, `tests/test_conversion.py`); the weights' own "
-                     "accuracy is not re-measured unless an evaluation is listed above.")
+                     "equal an independent forward of the same weights, `tests/modeling/test_conversion.py`); the "
+                     "weights' own accuracy is not re-measured unless an evaluation is listed above.")
     lines += [
         "- The clips come from web videos with their sources' biases (what is filmed, by whom, where); the curation "
         "matches titles to class names and keeps what a classifier recognises, which favours those classes' typical "

@@ -127,7 +127,7 @@ def test_run_finetune_script_saves_a_video_classifier_that_reloads(tmp_path, vid
 
     from evaluation_helpers import save_tiny_vito
 
-    script = Path(__file__).resolve().parents[1] / "training_scripts" / "run_finetune.py"
+    script = Path(__file__).resolve().parents[2] / "training_scripts" / "run_finetune.py"
     main = runpy.run_path(str(script), run_name="run_finetune")["main"]
     encoder = save_tiny_vito(tmp_path / "encoder")
     out = tmp_path / "classifier"

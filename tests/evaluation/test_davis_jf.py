@@ -2,7 +2,7 @@
 
 The hand-computed cases score every frame they pass (``skip_first_and_last=False``: DAVIS's semi-supervised
 protocol would drop the first and last); those whose prediction loses an object pass ``allow_missing_objects=True``
-(DAVIS refuses such a prediction). The protocol itself is pinned in test_evaluation_parity_davis_jf.py.
+(DAVIS refuses such a prediction). The protocol itself is pinned in test_parity_davis_jf.py.
 """
 
 import numpy as np

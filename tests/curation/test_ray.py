@@ -17,7 +17,7 @@ from vito_hf.data.decoding import probe_video
 
 ray = pytest.importorskip("ray")
 
-CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"
+CLI = Path(__file__).resolve().parents[2] / "dataset_scripts" / "curate_videonet.py"
 NUM_BIKES = 6
 CAP = NUM_BIKES
 SETTINGS = dict(num_frames=4, min_duration=5.0, clip_duration=2.0, per_class_cap=CAP, progress=False)

@@ -10,7 +10,7 @@ network on B/2 clips at a time can change that. So the test shows (a) that the o
 is exactly the update of the accumulated objective: the mean of the two micro-batch losses (Trainer divides
 each by 2), one optimizer step on the summed gradients, and ONE EMA move of the target with the momentum
 of step 0 (an EMA per micro-batch would move it twice). The equality with one batch of B holds across
-processes instead (tests/test_training_distributed.py), where negatives are gathered and batch norm is
+processes instead (tests/training/test_distributed.py), where negatives are gathered and batch norm is
 synchronised.
 """
 

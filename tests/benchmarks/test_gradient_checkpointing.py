@@ -11,7 +11,7 @@ from transformers import SwinConfig
 
 from vito_hf import VitoConfig
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gradient_checkpointing.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gradient_checkpointing.py"
 
 
 def test_tiny_swin_run_reports_both_sides(tmp_path):

@@ -29,7 +29,7 @@ from vito_hf.data.builder import ShardSplitError
 from vito_hf.data.store_location import _hub_store, locate_store, parse_hub_url
 from vito_hf.hub_access import HubUnreachableError
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPOSITORY / "training_scripts"))
 from run_pretraining import main as run_pretraining  # noqa: E402
 

@@ -21,7 +21,7 @@ from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 from vito_hf.curation.fault_injection import ENV_VAR, injected_crashes
 from vito_hf.curation.inflight import INFLIGHT_DIR
 
-CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"
+CLI = Path(__file__).resolve().parents[2] / "dataset_scripts" / "curate_videonet.py"
 CLIPS = [f"clip{i}" for i in range(10)]
 CRASHING = {"clip2": "SIGABRT", "clip5": "SIGSEGV"}
 INJECTION = "clip2,clip5:SIGSEGV@classifier"  # clip5 shares its classifier batch with clip4

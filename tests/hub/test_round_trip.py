@@ -18,7 +18,7 @@ from huggingface_hub import ModelCard
 
 from hub_stand_in import HubStandIn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENCODER, CLASSIFIER = "someone/vito-tiny", "someone/vito-tiny-birds"
 VITO_TAGS = {"vito", "self-supervised", "video-pretraining", "attention-pooling"}
 

@@ -27,7 +27,7 @@ from training_helpers import write_real_clips
 from vito_hf import load_preset
 from vito_hf.training.pretraining import parse_config_overrides
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 SCRIPT = REPOSITORY / "training_scripts" / "run_pretraining.py"
 
 

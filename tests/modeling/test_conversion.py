@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 
 from vito_hf import VitoModel, load_preset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modeling"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "modeling"))
 from convert_torchvision_resnet_to_hf import ConversionError, convert_torchvision_resnet, main as torchvision_main  # noqa: E402
 from convert_vito_release_to_hf import convert_vito_release  # noqa: E402
 

@@ -18,7 +18,7 @@ from vito_hf.training import VitoTrainingArguments, build_optimizer
 from vito_hf.training.pretraining import describe_batch
 from vito_hf.training.recipes import IMAGENET_EPOCH_EXAMPLES, plan_recipe
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 SLURM = REPOSITORY / "training_scripts" / "slurm_paper_recipe.sh"
 
 

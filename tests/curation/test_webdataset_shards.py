@@ -27,7 +27,7 @@ from vito_hf.data.builder import ShardSplitError, check_shard_split
 from vito_hf.data.decoding import read_source_bytes
 from vito_hf.training import VitoTrainer
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPOSITORY / "dataset_scripts"))
 sys.path.insert(0, str(REPOSITORY / "training_scripts"))
 from convert_to_webdataset import main as convert  # noqa: E402

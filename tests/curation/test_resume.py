@@ -14,7 +14,7 @@ from vito_hf.curation import CurationSettings, curate, load_taxonomy
 from vito_hf.atomic_files import remove_stale_temporaries, temporary_path
 from vito_hf.data.decoding import probe_video
 
-CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"
+CLI = Path(__file__).resolve().parents[2] / "dataset_scripts" / "curate_videonet.py"
 NUM_BIKES = 10
 SETTINGS = dict(num_frames=4, min_duration=5.0, clip_duration=2.0)
 

@@ -18,7 +18,7 @@ from vito_hf.evaluation.orchestrator import (
     suite_function,
 )
 
-SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "run_evaluation.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "run_evaluation.py"
 FAST_OPTIONS = [
     'probe.datasets=["digits"]', "probe.limit=60", "finetune.limit=40", "finetune.max_steps=3",
     "finetune.batch_size=8",

@@ -22,7 +22,7 @@ from vito_hf.data import PerExampleSeededDataset, seeded_pretraining_data
 from vito_hf.training import VitoTrainer
 from training_helpers import collator, cpu_args, model_state, tiny_model, views_dataset, write_real_clips
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 ACCELERATE_CONFIG = REPOSITORY / "training_scripts" / "accelerate" / "cpu_2proc.yaml"
 STEPS = 3
 PER_PROCESS_BATCH = 4

@@ -22,7 +22,7 @@ from vito_hf.curation.report import PLACEHOLDER_SOURCE, rewrite_card
 from vito_hf.data import build_clip_dataset
 from vito_hf.published_paths import files_with_absolute_paths
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPOSITORY / "training_scripts"))
 sys.path.insert(0, str(REPOSITORY / "dataset_scripts"))
 from convert_to_webdataset import main as convert  # noqa: E402

@@ -46,7 +46,7 @@ def run(tmp_path_factory):
     write_pretraining_card(encoder, already_finished=outputs.already_finished)
     card_after_pretraining = (encoder / "README.md").read_text()
     # The evaluation command writes results.json and, the folder's card being vito_hf's, updates the card.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training_scripts"))
     from run_evaluation import main as run_evaluation_main
 
     assert run_evaluation_main([
@@ -113,7 +113,7 @@ def test_card_recipe_comes_from_the_run(run):
 
 
 def test_card_command_rewrites_and_copies_the_card(run, tmp_path, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training_scripts"))
     from write_model_card import main
 
     assert main([str(run["encoder"]), "--copy-to", str(tmp_path / "card.md")]) == 0

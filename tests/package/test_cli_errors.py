@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from curation_helpers import clip
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(
     [*REPOSITORY.glob("training_scripts/*.py"), *REPOSITORY.glob("dataset_scripts/*.py"), REPOSITORY / "examples/run_demo.py"]
 )

@@ -20,7 +20,7 @@ from vito_hf.data import ChunkSampler, DataArguments, FixedDelaySampler, Margina
 from vito_hf.data.samplers import TemporalSampler, sampler_names, sampler_parameters
 from vito_hf.data.samplers import base as sampler_base
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 SCRIPT = REPOSITORY / "training_scripts" / "run_pretraining.py"
 
 NEW_SAMPLER = '''

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vito_hf import load_preset
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "model_overhead.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "model_overhead.py"
 
 
 def head_macs(channels: int, positions: int, hidden_sizes: list[int], num_heads: int) -> int:

@@ -18,7 +18,7 @@ from vito_hf.hub import write_model_card
 
 from vito_hf.curation import CurationSettings, curate
 
-SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "push_to_hub.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "push_to_hub.py"
 sys.path.insert(0, str(SCRIPT.parent))
 from push_to_hub import main  # noqa: E402
 

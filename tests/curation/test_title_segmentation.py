@@ -1,5 +1,5 @@
 """Titles matched through hashtags, camelCase and run-together words (issue 11.3), measured against the old
-whole-word matcher on the labelled set `tests/data/labelled_titles.tsv` over ImageNet-1k."""
+whole-word matcher on the labelled set `tests/fixtures/labelled_titles.tsv` over ImageNet-1k."""
 
 import json
 from pathlib import Path
@@ -16,7 +16,7 @@ from vito_hf.curation import (
     taxonomy_from_records,
 )
 
-LABELLED = Path(__file__).parent / "data" / "labelled_titles.tsv"
+LABELLED = Path(__file__).resolve().parents[1] / "fixtures" / "labelled_titles.tsv"
 
 
 def labelled_titles():

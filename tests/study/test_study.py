@@ -18,7 +18,7 @@ from vito_hf.study.report import summarise
 from vito_hf.study.runner import StudyError, claim_folder
 from vito_hf.study.scenes import backgrounds, draw_scene, render_clip
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 try:
     load_labelled_images("fashion-mnist", limit=10)

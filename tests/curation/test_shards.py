@@ -11,7 +11,7 @@ from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
 from vito_hf.curation import CurationSettings, ShardMergeError, curate, merge_shards, shard_of, taxonomy_from_records
 
 TAXONOMY = taxonomy_from_records(["mountain bike", "car"])
-CLI = Path(__file__).resolve().parents[1] / "dataset_scripts" / "curate_videonet.py"
+CLI = Path(__file__).resolve().parents[2] / "dataset_scripts" / "curate_videonet.py"
 SETTINGS = dict(taxonomy=TAXONOMY, num_frames=4, min_duration=5.0, clip_duration=1.0, per_class_cap=4, progress=False)
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "label_propagation.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "label_propagation.py"
 
 
 def test_quick_run_reports_time_per_480p_frame_against_the_full_affinity():

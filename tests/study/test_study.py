@@ -10,11 +10,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from vito_hf.evaluation.image_datasets import load_labelled_images
 from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError
+from vito_hf.study.calibration import cleared
+from vito_hf.study.invariance import DeformationPairs, deformation_pairs, measure_invariance, retrieval_top1
 from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL
-from vito_hf.study.report import summarise
+from vito_hf.study.report import paired_differences, summarise
 from vito_hf.study.runner import StudyError, claim_folder
 from vito_hf.study.scenes import backgrounds, draw_scene, render_clip
 
@@ -96,9 +99,13 @@ def test_quick_study_runs_end_to_end_and_continues(tmp_path):
         for measure in MEASURES:
             assert row[measure] is None or math.isfinite(row[measure]), (row["arm"], measure)
         assert row["knn_top1"] is not None and row["propagation_jf"] is not None
+        assert 0 <= row["deformation_retrieval"] <= 1 and 0 <= row["background_retrieval"] <= 1
         assert (row["pretrain_seconds"] > 0) == (row["arm"] != "random-init")
     assert (output / "results.png").stat().st_size > 0
     assert "| vito |" in (output / "results.md").read_text() and "| vito |" in first.stdout
+    # vito minus every other arm, paired by seed (one seed here: a mean and no interval).
+    assert set(study["paired"]) == {"image-contrast", "random-init"}
+    assert "| vito − arm |" in first.stdout
     # The generated videos went through curation into a clip store, and decode as real video files.
     store = output / "data" / "clip_store"
     assert len((store / "metadata.jsonl").read_text().splitlines()) == QUICK_PROTOCOL.num_videos
@@ -111,3 +118,62 @@ def test_quick_study_runs_end_to_end_and_continues(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert [p.stat().st_mtime_ns for p in rows] == stamps
     assert json.loads((output / "results.json").read_text())["rows"] == study["rows"]
+
+
+def test_paired_differences_pair_by_seed_and_resolve_only_when_the_interval_excludes_zero():
+    from scipy.stats import t
+
+    rows = []
+    for seed, (a, b) in enumerate([(0.30, 0.20), (0.32, 0.21), (0.35, 0.22)]):
+        rows += [{"arm": "a", "seed": seed, **{m: a for m in MEASURES}},
+                 {"arm": "b", "seed": seed, **{m: b for m in MEASURES}}]
+    rows.append({"arm": "a", "seed": 9, **{m: 0.9 for m in MEASURES}})  # no partner: left out
+    paired = paired_differences(rows, "a", "b")["knn_top1"]
+    differences = [0.10, 0.11, 0.13]
+    assert paired["n"] == 3 and np.allclose(paired["differences"], differences)
+    half = t.ppf(0.975, 2) * np.std(differences, ddof=1) / math.sqrt(3)
+    assert math.isclose(paired["low"], np.mean(differences) - half) and paired["resolved"]
+    # Differences of both signs: the interval straddles 0, nothing is resolved.
+    for row, value in zip([r for r in rows if r["arm"] == "a" and r["seed"] < 3], (0.25, 0.18, 0.23)):
+        row["knn_top1"] = value
+    mixed = paired_differences(rows, "a", "b")["knn_top1"]
+    assert mixed["low"] < 0 < mixed["high"] and not mixed["resolved"]
+
+
+def test_retrieval_counts_a_query_right_only_when_its_own_key_is_nearest():
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert retrieval_top1(queries, queries * 3) == 1.0  # cosine: the scale does not matter
+    assert math.isclose(retrieval_top1(queries, queries[[1, 0, 2]]), 1 / 3, abs_tol=1e-6)
+
+
+def test_deformation_pairs_keep_the_item_and_change_the_background():
+    pairs = deformation_pairs(20, size=48, seed=0)
+    again = deformation_pairs(20, size=48, seed=0)
+    np.testing.assert_array_equal(pairs.deformed_keys, again.deformed_keys)
+    assert pairs.queries.shape == pairs.deformed_keys.shape == pairs.background_keys.shape == (20, 48, 48, 3)
+    assert sorted(np.bincount(pairs.labels)) == [2] * 10  # class-balanced
+    # Keys differ from their queries (new background), and the deformed key differs from the same-time key (motion).
+    for query, deformed, same_time in zip(pairs.queries, pairs.deformed_keys, pairs.background_keys):
+        assert np.abs(query.astype(int) - same_time.astype(int)).mean() > 10
+        assert not np.array_equal(deformed, same_time)
+
+
+def test_invariance_of_a_model_is_measured_on_its_features():
+    from vito_hf import VitoModel, load_preset
+
+    pairs = deformation_pairs(20, size=48, seed=0)
+    torch.manual_seed(0)
+    measured = measure_invariance(VitoModel(load_preset("tiny")), pairs, image_size=48)
+    assert set(measured) == {"deformation_retrieval", "background_retrieval"}
+    assert all(0.0 <= value <= 1.0 for value in measured.values())
+    # A "model" that sees the query's own pixels in its key retrieves perfectly: the measure can reach 1.
+    identical = DeformationPairs(pairs.queries, pairs.queries, pairs.queries, pairs.labels)
+    assert measure_invariance(VitoModel(load_preset("tiny")), identical, image_size=48)["deformation_retrieval"] == 1
+
+
+def test_calibration_bar_needs_both_margins():
+    record = {"vito": {"knn_top1": 0.40}, "random_init": {"knn_top1": 0.24}, "raw_pixels": {"knn_top1": 0.29}}
+    assert cleared(record)
+    assert not cleared({**record, "random_init": {"knn_top1": 0.26}})
+    assert not cleared({**record, "raw_pixels": {"knn_top1": 0.31}})
+

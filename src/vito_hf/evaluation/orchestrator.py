@@ -82,8 +82,10 @@ def run_evaluation(
     random_init: bool = False,
     suite_options: Mapping[str, Mapping[str, Any]] | None = None,
     registry: Mapping[str, str] = SUITES,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Run ``suites`` on the checkpoint and write ``output_dir/results.json``; returns what was written.
+    """Run ``suites`` on the checkpoint (on ``device``) and write ``output_dir/results.json``; returns what was
+    written.
 
     ``suite_options`` maps a suite name to extra keyword arguments of its function; suite names and options are
     checked before the checkpoint is loaded. A failing suite is logged and recorded under ``settings["errors"]``;
@@ -95,6 +97,7 @@ def run_evaluation(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model, image_processor = load_checkpoint(model_name_or_path, random_init=random_init, seed=seed)
+    model = model.to(device)
     results: dict[str, Any] = {
         "format_version": RESULTS_FORMAT_VERSION,
         "model": {

@@ -25,7 +25,7 @@ from ..atomic_files import atomic_path, write_atomic, write_bytes_atomic
 from ..evaluation.davis import write_davis_sequence
 from ..evaluation.image_datasets import load_labelled_images
 from ..evaluation.labelled_images import FASHION_MNIST_CLASSES
-from .scenes import backgrounds, draw_scene, render_clip
+from .scenes import SceneStyle, backgrounds, draw_scene, render_clip
 
 TAXONOMY = {
     "t-shirt": ["tee", "top"],
@@ -43,7 +43,7 @@ TAXONOMY = {
 CLASS_NAMES = tuple(TAXONOMY)
 
 
-def _items(split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def fashion_items(split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``count`` class-balanced Fashion-MNIST items of ``split`` (uint8 ``[N, 28, 28]``, labels)."""
     data = load_labelled_images("fashion-mnist", limit=count, seed=seed)
     part = getattr(data, split)
@@ -72,6 +72,7 @@ def write_training_videos(
     fps: float = 25.0,
     size: int = 64,
     seed: int = 0,
+    style: SceneStyle = SceneStyle(),
 ) -> tuple[Path, Path]:
     """Write ``num_videos`` training videos (class-balanced) under ``output_dir/videos``; returns the paths of the
     candidates manifest (JSONL: path, title, id) and of the taxonomy (JSON) to curate them with. Videos already
@@ -79,13 +80,13 @@ def write_training_videos(
     output_dir = Path(output_dir)
     video_dir = output_dir / "videos"
     video_dir.mkdir(parents=True, exist_ok=True)
-    items, labels = _items("train", num_videos, seed)
+    items, labels = fashion_items("train", num_videos, seed)
     scenery = backgrounds("train")
     rows = []
     for index in range(num_videos):
         path = video_dir / f"item-{index:05d}.mp4"
         if not path.is_file():
-            scene = draw_scene(items, labels, index, scenery, np.random.default_rng([seed, index]))
+            scene = draw_scene(items, labels, index, scenery, np.random.default_rng([seed, index]), style)
             frames, _ = render_clip(scene, num_frames=int(round(seconds * fps)), fps=fps, size=size)
             _write_video(path, frames, fps)
         name = CLASS_NAMES[labels[index]]
@@ -97,7 +98,13 @@ def write_training_videos(
 
 
 def write_still_images(
-    output_dir: str | os.PathLike, *, num_train: int, num_test: int, size: int = 64, seed: int = 0
+    output_dir: str | os.PathLike,
+    *,
+    num_train: int,
+    num_test: int,
+    size: int = 64,
+    seed: int = 0,
+    style: SceneStyle = SceneStyle(),
 ) -> Path:
     """Save still images of Fashion-MNIST test items over held-out backgrounds as a ``datasets`` DatasetDict
     (``train``: ``num_train`` images, ``test``: ``num_test`` others; columns ``image``, ``label``). A folder
@@ -105,13 +112,13 @@ def write_still_images(
     output_dir = Path(output_dir)
     if (output_dir / "dataset_dict.json").is_file():
         return output_dir
-    items, labels = _items("test", num_train + num_test, seed)
+    items, labels = fashion_items("test", num_train + num_test, seed)
     order = np.random.default_rng([seed, 1]).permutation(len(items))
     scenery = backgrounds("held_out")
     images = []
     for index in range(len(items)):
         rng = np.random.default_rng([seed, 2, index])
-        scene = draw_scene(items, labels, index, scenery, rng, occlusion_probability=0.0)
+        scene = draw_scene(items, labels, index, scenery, rng, style, occlusion_probability=0.0)
         frame, _ = scene.render(float(rng.uniform(0, 4)), size)
         images.append(frame)
     features = datasets.Features(
@@ -135,14 +142,15 @@ def write_masked_sequences(
     fps: float = 25.0,
     size: int = 128,
     seed: int = 0,
+    style: SceneStyle = SceneStyle(),
 ) -> Path:
     """Write ``num_sequences`` sequences of test items over held-out backgrounds in the DAVIS-2017 layout under
     ``root`` (``items-<k>``; objects: 1 the item, 2 an occluder crossing in front of it)."""
     root = Path(root)
-    items, labels = _items("test", max(num_sequences, 10), seed + 1)
+    items, labels = fashion_items("test", max(num_sequences, 10), seed + 1)
     scenery = backgrounds("held_out")
     for index in range(num_sequences):
-        scene = draw_scene(items, labels, index, scenery, np.random.default_rng([seed, 3, index]),
+        scene = draw_scene(items, labels, index, scenery, np.random.default_rng([seed, 3, index]), style,
                            occlusion_probability=1.0)
         frames, masks = render_clip(scene, num_frames=num_frames, fps=fps, size=size)
         write_davis_sequence(root, f"items-{index}", frames, masks)

@@ -22,7 +22,7 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str
         summary[arm] = {}
         for measure in MEASURES:
             values = [row[measure] for row in rows if row["arm"] == arm]
-            defined = [float(v) for v in values if v is not None and not math.isnan(v)]
+            defined = [float(v) for v in values if _defined(v)]
             summary[arm][measure] = {
                 "mean": float(np.mean(defined)) if defined else None,
                 "std": float(np.std(defined, ddof=1)) if len(defined) > 1 else None,
@@ -30,6 +30,36 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str
                 "values": values,
             }
     return summary
+
+
+def paired_differences(
+    rows: list[dict[str, Any]], arm: str, baseline: str, *, confidence: float = 0.95
+) -> dict[str, dict[str, Any]]:
+    """``arm`` minus ``baseline`` per measure, paired by seed: mean, the seeds' differences and a Student-t
+    ``confidence`` interval of the mean (n - 1 degrees of freedom); ``resolved`` when the interval excludes 0."""
+    from scipy.stats import t
+
+    by_seed = {(row["arm"], row["seed"]): row for row in rows}
+    seeds = sorted(seed for name, seed in by_seed if name == arm and (baseline, seed) in by_seed)
+    result = {}
+    for measure in MEASURES:
+        pairs = [(by_seed[arm, s][measure], by_seed[baseline, s][measure]) for s in seeds]
+        differences = [a - b for a, b in pairs if _defined(a) and _defined(b)]
+        entry: dict[str, Any] = {"differences": differences, "n": len(differences), "mean": None, "low": None,
+                                 "high": None, "resolved": False}
+        if differences:
+            mean = float(np.mean(differences))
+            entry["mean"] = mean
+            if len(differences) > 1:
+                half = t.ppf(0.5 + confidence / 2, len(differences) - 1) * np.std(differences, ddof=1)
+                half /= math.sqrt(len(differences))
+                entry.update(low=mean - half, high=mean + half, resolved=bool(mean - half > 0 or mean + half < 0))
+        result[measure] = entry
+    return result
+
+
+def _defined(value: Any) -> bool:
+    return value is not None and not math.isnan(value)
 
 
 def _cell(entry: dict[str, Any]) -> str:
@@ -61,6 +91,31 @@ def markdown_table(study: dict[str, Any], summary: dict[str, dict[str, dict[str,
         f"time of every run and every evaluation; this invocation {study['total_seconds'] / 60:.1f} min).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def paired_table(study: dict[str, Any], reference: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """``reference`` minus every other arm, paired by seed (:func:`paired_differences`), as a dict and markdown."""
+    arms = [arm["name"] for arm in study["protocol"]["arms"] if arm["name"] != reference]
+    paired = {arm: paired_differences(study["rows"], reference, arm) for arm in arms}
+    measures = list(MEASURES)
+    lines = [
+        f"| {reference} − arm | {' | '.join(measures)} |",
+        "|---|" + "---|" * len(measures),
+    ]
+    for arm, entries in paired.items():
+        lines.append(f"| {arm} | " + " | ".join(_interval(entries[m]) for m in measures) + " |")
+    lines += ["", f"Mean difference paired by seed [95 % Student-t interval over seeds]; **bold**: the interval "
+              "excludes 0 (resolved, in the direction of its sign)."]
+    return paired, "\n".join(lines) + "\n"
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    if entry["mean"] is None:
+        return "n/a"
+    if entry["low"] is None:
+        return f"{entry['mean']:+.3f}"
+    text = f"{entry['mean']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}]"
+    return f"**{text}**" if entry["resolved"] else text
 
 
 def plot_study(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
@@ -98,9 +153,10 @@ def write_report(study: dict[str, Any], output_dir: str | os.PathLike) -> dict[s
     output_dir = Path(output_dir)
     arms = [arm["name"] for arm in study["protocol"]["arms"]]
     summary = summarise(study["rows"], arms)
+    paired, paired_markdown = paired_table(study, arms[0])
     paths = {"json": output_dir / "results.json", "markdown": output_dir / "results.md",
              "plot": output_dir / "results.png"}
-    write_bytes_atomic(paths["json"], (json.dumps({**study, "summary": summary}, indent=1) + "\n").encode())
-    write_bytes_atomic(paths["markdown"], markdown_table(study, summary).encode())
+    write_bytes_atomic(paths["json"], (json.dumps({**study, "summary": summary, "paired": paired}, indent=1) + "\n").encode())
+    write_bytes_atomic(paths["markdown"], (markdown_table(study, summary) + "\n" + paired_markdown).encode())
     plot_study(summary, paths["plot"])
     return paths

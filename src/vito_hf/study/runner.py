@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..atomic_files import write_json_atomic
 from ..curation import CurationSettings, curate
+from ..evaluation.checkpoints import load_checkpoint
 from ..evaluation.orchestrator import run_evaluation
 from ..evaluation.probe import evaluate_raw_pixels
 from ..evaluation.image_datasets import load_image_dataset
@@ -35,6 +34,7 @@ from ..hub import write_pretraining_card
 from ..training import DataArguments, ModelArguments, VitoTrainingArguments
 from ..training.pretraining import run_pretraining
 from .benchmark_data import write_masked_sequences, write_still_images, write_training_videos
+from .invariance import DeformationPairs, deformation_pairs, measure_invariance
 from .protocol import Arm, StudyProtocol
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def prepare_data(data_dir: Path, protocol: StudyProtocol, *, progress: bool = Fa
     data_dir.mkdir(parents=True, exist_ok=True)
     manifest, taxonomy = write_training_videos(
         data_dir, num_videos=protocol.num_videos, seconds=protocol.video_seconds, size=protocol.frame_size,
-        seed=protocol.data_seed,
+        seed=protocol.data_seed, style=protocol.scene,
     )
     store = data_dir / "clip_store"
     curation = curate(
@@ -87,25 +87,25 @@ def prepare_data(data_dir: Path, protocol: StudyProtocol, *, progress: bool = Fa
         )
     stills = write_still_images(
         data_dir / "stills", num_train=protocol.probe_train_images, num_test=protocol.probe_test_images,
-        size=protocol.frame_size, seed=protocol.data_seed,
+        size=protocol.frame_size, seed=protocol.data_seed, style=protocol.scene,
     )
     sequences = data_dir / "sequences"
     if not (sequences / "ImageSets").is_dir():
         write_masked_sequences(
             sequences, num_sequences=protocol.propagation_sequences, num_frames=protocol.propagation_frames,
-            size=protocol.propagation_size, seed=protocol.data_seed,
+            size=protocol.propagation_size, seed=protocol.data_seed, style=protocol.scene,
         )
     return {"clip_store": store, "stills": stills, "sequences": sequences, "corruption_cache": data_dir / "corrupted"}
 
 
 def pretrain_arm(
-    arm: Arm, seed: int, run_dir: Path, clip_store: Path, protocol: StudyProtocol
+    arm: Arm, seed: int, run_dir: Path, clip_store: Path, protocol: StudyProtocol, *, device: str = "cpu"
 ) -> tuple[Path, float | None]:
-    """Pretrain the tiny preset as ``arm`` says (resuming an interrupted run, reusing a finished one); returns the
+    """Pretrain the protocol's preset as ``arm`` says (resuming an interrupted run, reusing a finished one); returns the
     encoder folder and the training time Trainer recorded (``train_runtime``, the same when the run is reused)."""
     overrides = ",".join(f"{key}={json.dumps(value)}" for key, value in arm.model.items())
     outputs = run_pretraining(
-        ModelArguments(preset="tiny", config_overrides=overrides or None),
+        ModelArguments(preset=protocol.preset, config_overrides=overrides or None),
         DataArguments(data_dir=str(clip_store), image_size=protocol.image_size, **arm.data),
         VitoTrainingArguments(
             output_dir=str(run_dir / "pretraining_run"),
@@ -121,7 +121,7 @@ def pretrain_arm(
             save_steps=max(protocol.max_steps // 2, 1),
             save_total_limit=1,
             dataloader_num_workers=1,
-            use_cpu=not torch.cuda.is_available(),
+            use_cpu=device == "cpu",
             seed=seed,
             report_to="none",
             disable_tqdm=True,
@@ -151,7 +151,14 @@ def suite_options(data: dict[str, Path], protocol: StudyProtocol) -> dict[str, d
 
 
 def run_arm(
-    arm: Arm, seed: int, output_dir: Path, data: dict[str, Path], protocol: StudyProtocol, reference_encoder: Path
+    arm: Arm,
+    seed: int,
+    output_dir: Path,
+    data: dict[str, Path],
+    protocol: StudyProtocol,
+    reference_encoder: Path,
+    *,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Pretrain (unless the arm is random init) and evaluate one arm under one seed; returns its row."""
     run_dir = output_dir / "runs" / f"{arm.name}-seed{seed}"
@@ -161,21 +168,37 @@ def run_arm(
         return json.loads(row_path.read_text())
     encoder, pretrain_seconds = reference_encoder, 0.0
     if arm.pretrained:
-        encoder, pretrain_seconds = pretrain_arm(arm, seed, run_dir, data["clip_store"], protocol)
+        encoder, pretrain_seconds = pretrain_arm(arm, seed, run_dir, data["clip_store"], protocol, device=device)
     started = time.perf_counter()
     results = run_evaluation(
         encoder, SUITES, run_dir / "evaluation", quick=protocol.quick, seed=seed, random_init=not arm.pretrained,
-        suite_options=suite_options(data, protocol),
+        suite_options=suite_options(data, protocol), device=device,
     )
+    model, _ = load_checkpoint(encoder, random_init=not arm.pretrained, seed=seed)
+    invariance = measure_invariance(model.to(device), deformation_pairs_of(protocol), image_size=protocol.image_size)
     row = {
         "arm": arm.name,
         "seed": seed,
         **measures_of(results),
+        **invariance,
         "pretrain_seconds": None if pretrain_seconds is None else round(pretrain_seconds, 1),
         "evaluation_seconds": round(time.perf_counter() - started, 1),
     }
     write_json_atomic(row_path, row)
     return row
+
+
+_DEFORMATION_PAIRS: dict[str, DeformationPairs] = {}
+
+
+def deformation_pairs_of(protocol: StudyProtocol) -> DeformationPairs:
+    """The invariance measure's held-out images, rendered once per protocol."""
+    key = protocol.fingerprint()
+    if key not in _DEFORMATION_PAIRS:
+        _DEFORMATION_PAIRS[key] = deformation_pairs(
+            protocol.invariance_items, size=protocol.frame_size, seed=protocol.data_seed, style=protocol.scene
+        )
+    return _DEFORMATION_PAIRS[key]
 
 
 def measures_of(results: dict[str, Any]) -> dict[str, float]:
@@ -202,8 +225,11 @@ def raw_pixel_reference(stills: Path, seed: int, path: Path) -> dict[str, float]
     return reference
 
 
-def run_study(output_dir: str | os.PathLike, protocol: StudyProtocol, *, progress: bool = False) -> dict[str, Any]:
-    """Run (or continue) the study in ``output_dir``; returns every row, the raw-pixel reference and timings."""
+def run_study(
+    output_dir: str | os.PathLike, protocol: StudyProtocol, *, device: str = "cpu", progress: bool = False
+) -> dict[str, Any]:
+    """Run (or continue) the study in ``output_dir`` on ``device``; returns every row, the raw-pixel reference and
+    timings."""
     output_dir = Path(output_dir)
     claim_folder(output_dir, protocol)
     started = time.perf_counter()
@@ -218,7 +244,7 @@ def run_study(output_dir: str | os.PathLike, protocol: StudyProtocol, *, progres
         for arm in arms:
             logger.warning("study: arm %s, seed %d", arm.name, seed)
             reference_encoder = output_dir / "runs" / f"{reference.name}-seed{seed}" / "pretraining_run" / "encoder"
-            rows.append(run_arm(arm, seed, output_dir, data, protocol, reference_encoder))
+            rows.append(run_arm(arm, seed, output_dir, data, protocol, reference_encoder, device=device))
     return {
         "protocol": protocol.to_dict(),
         "fingerprint": protocol.fingerprint(),

@@ -65,6 +65,48 @@ def backgrounds(which: str) -> tuple[Background, ...]:
     return tuple(found)
 
 
+PANORAMA_HEIGHT = 256
+_PANORAMAS: dict[tuple[str, ...], Background] = {}
+
+
+def panorama(scenery: tuple[Background, ...]) -> Background:
+    """The backgrounds side by side as one wide photograph (each resized to a common height; footage by its middle
+    frame). A camera panning across it sees one scene after another, as a tracking shot does."""
+    key = tuple(background.name for background in scenery)
+    if key not in _PANORAMAS:
+        parts = []
+        for background in scenery:
+            frame = background.frames[len(background.frames) // 2]
+            width = round(frame.shape[1] * PANORAMA_HEIGHT / frame.shape[0])
+            parts.append(np.asarray(Image.fromarray(frame).resize((width, PANORAMA_HEIGHT), Image.BILINEAR)))
+        _PANORAMAS[key] = Background("panorama", np.concatenate(parts, axis=1)[None])
+    return _PANORAMAS[key]
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """The ranges scenes are drawn from: what the study's calibration may change (data, not arms). Ranges are
+    ``(low, high)`` of a uniform draw; sizes and speeds are fractions of the frame side (per second)."""
+
+    item_size: tuple[float, float] = (0.45, 0.65)
+    item_speed: float = 0.12
+    rotation: float = 30.0
+    """Largest initial in-plane angle of an item, in degrees either way."""
+    spin: float = 25.0
+    """Largest in-plane angular velocity of an item, in degrees per second either way."""
+    tint: float = 0.45
+    """How far an item's colour swings from grey (0: grey items, 0.45: strongly coloured)."""
+    pan_speed: tuple[float, float] = (0.02, 0.08)
+    """How fast the background crop moves across its photo, in fractions of the photo per second."""
+    zoom: tuple[float, float] = (1.5, 3.0)
+    """Photo side over crop side: larger shows a smaller, smoother part of the photo."""
+    occlusion_probability: float = 0.5
+    """Of a second item (another class) crossing in front of the item, in a training video."""
+    panorama: bool = False
+    """Pan across all the set's backgrounds side by side (:func:`panorama`) instead of one of them: the background
+    changes over a clip while the item stays."""
+
+
 @dataclass(frozen=True)
 class ItemPath:
     """How one item moves: everything in fractions of the frame side and per second, drawn once per clip."""
@@ -81,17 +123,18 @@ class ItemPath:
     tint: tuple[float, float, float]
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, *, speed: float = 0.12) -> ItemPath:
+    def draw(cls, rng: np.random.Generator, style: SceneStyle, *, speed: float | None = None) -> ItemPath:
         hue = rng.uniform(0, 1)
-        tint = tuple(float(0.55 + 0.45 * np.cos(2 * np.pi * (hue + k / 3))) for k in range(3))
+        tint = tuple(float(1 - style.tint + style.tint * np.cos(2 * np.pi * (hue + k / 3))) for k in range(3))
+        speed = style.item_speed if speed is None else speed
         return cls(
             centre=tuple(rng.uniform(0.3, 0.7, 2)),
             velocity=tuple(rng.uniform(0.3, 1.0, 2) * speed * rng.choice([-1, 1], 2)),
-            size=float(rng.uniform(0.45, 0.65)),
+            size=float(rng.uniform(*style.item_size)),
             scale_amplitude=float(rng.uniform(0.1, 0.25)),
             scale_period=float(rng.uniform(2.0, 5.0)),
-            angle=float(rng.uniform(-30, 30)),
-            angular_velocity=float(rng.uniform(-25, 25)),
+            angle=float(rng.uniform(-style.rotation, style.rotation)),
+            angular_velocity=float(rng.uniform(-style.spin, style.spin)),
             turn_period=float(rng.uniform(2.0, 6.0)),
             phase=float(rng.uniform(0, 2 * np.pi)),
             tint=tint,
@@ -176,26 +219,29 @@ def draw_scene(
     index: int,
     backgrounds: tuple[Background, ...],
     rng: np.random.Generator,
+    style: SceneStyle = SceneStyle(),
     *,
-    occlusion_probability: float = 0.5,
+    occlusion_probability: float | None = None,
 ) -> Scene:
     """A scene of ``items[index]`` (class ``labels[index]``) over one of ``backgrounds``; another item of another
-    class crosses in front of it with ``occlusion_probability``."""
+    class crosses in front of it with ``occlusion_probability`` (the style's when ``None``)."""
     occluder, occluder_path = None, None
+    if occlusion_probability is None:
+        occlusion_probability = style.occlusion_probability
     if rng.uniform() < occlusion_probability:
         others = np.flatnonzero(labels != labels[index])
         occluder = items[rng.choice(others)]
         # Faster and smaller than the item it hides, so it passes in front of it and on.
-        drawn = ItemPath.draw(rng, speed=0.3)
+        drawn = ItemPath.draw(rng, style, speed=0.3)
         occluder_path = replace(drawn, size=drawn.size * 0.7, scale_amplitude=0.0, angular_velocity=0.0)
     return Scene(
         item=items[index],
         label=int(labels[index]),
-        path=ItemPath.draw(rng),
-        background=backgrounds[rng.integers(len(backgrounds))],
+        path=ItemPath.draw(rng, style),
+        background=panorama(backgrounds) if style.panorama else backgrounds[rng.integers(len(backgrounds))],
         pan_start=tuple(rng.uniform(0, 1, 2)),
-        pan_velocity=tuple(rng.uniform(0.02, 0.08, 2) * rng.choice([-1, 1], 2)),
-        zoom=float(rng.uniform(1.5, 3.0)),
+        pan_velocity=tuple(rng.uniform(*style.pan_speed, 2) * rng.choice([-1, 1], 2)),
+        zoom=float(rng.uniform(*style.zoom)),
         lighting=(float(rng.uniform(0.05, 0.25)), float(rng.uniform(2.0, 6.0)), float(rng.uniform(0, 2 * np.pi))),
         occluder=occluder,
         occluder_path=occluder_path,

@@ -86,3 +86,7 @@ if __name__ == "__main__":
     if rank == 0:
         torch.save(model_state(trainer.model), cli.output_dir / "state.pt")
         (cli.output_dir / "losses.json").write_text(json.dumps(losses(trainer)))
+    # Both ranks leave together and close gloo explicitly: a rank that exits with the group still open can abort
+    # in gloo's threads at interpreter exit ("terminate called without an active exception", seen under load).
+    trainer.accelerator.wait_for_everyone()
+    torch.distributed.destroy_process_group()

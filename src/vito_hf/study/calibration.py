@@ -150,5 +150,9 @@ CALIBRATION = (
             "the background changes within a clip and only the item stays",
             _style(panorama=True, pan_speed=(0.03, 0.06), tint=0.1, item_size=(0.8, 1.0), zoom=(1.5, 3.0),
                    occlusion_probability=0.2)),
+    Attempt("H", "G's model learned the item a little (retrieval above random init) but too little to classify: "
+            "G at 96 px (the item ~80 px instead of ~55) with slower spin (10 degrees/s)",
+            replace(_style(panorama=True, pan_speed=(0.03, 0.06), tint=0.1, item_size=(0.8, 1.0), zoom=(1.5, 3.0),
+                           occlusion_probability=0.2, spin=10.0), frame_size=96, image_size=96)),
 )
 """Every calibration attempt, in the order it was run, with why (each run by ``run_study.py --calibrate``)."""

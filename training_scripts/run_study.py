@@ -14,6 +14,7 @@ differences. Rerunning into the same folder continues an interrupted study. All 
 
 import logging
 import sys
+from pathlib import Path
 
 import torch
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.calibrate:
         run_calibration(args.output_dir, CALIBRATION, device=args.device)
-        print(open(f"{args.output_dir}/calibration.md").read())
+        print((Path(args.output_dir) / "calibration.md").read_text())
         return 0
     try:
         study = run_study(args.output_dir, PROTOCOLS["quick" if args.quick else args.scale], device=args.device)

@@ -20,9 +20,9 @@ from ..atomic_files import write_bytes_atomic, write_json_atomic
 from ..evaluation.checkpoints import load_checkpoint
 from ..evaluation.image_datasets import load_image_dataset
 from ..evaluation.probe import compare_to_random_init
-from .invariance import deformation_pairs, measure_invariance
+from .invariance import measure_invariance
 from .protocol import ARMS, PROTOCOL, StudyProtocol
-from .runner import prepare_data, pretrain_arm
+from .runner import deformation_pairs_of, prepare_data, pretrain_arm
 
 BAR = {"over_random_init": 0.15, "over_raw_pixels": 0.10}
 """The ``vito`` arm's held-out kNN top-1 must reach random init + 0.15 and raw pixels + 0.10."""
@@ -74,8 +74,7 @@ def run_attempt(attempt: Attempt, root: Path, *, device: str = "cpu") -> dict[st
     probes = compare_to_random_init(
         model, load_image_dataset(str(data["stills"])), seed=seed, image_processor=image_processor
     )
-    pairs = deformation_pairs(protocol.invariance_items, size=protocol.frame_size, seed=protocol.data_seed,
-                              style=protocol.scene)
+    pairs = deformation_pairs_of(protocol)
     random_init, _ = load_checkpoint(encoder, random_init=True, seed=seed)
     invariance = {"vito": measure_invariance(model, pairs, image_size=protocol.image_size),
                   "random_init": measure_invariance(random_init.to(device), pairs, image_size=protocol.image_size)}

@@ -2,15 +2,13 @@
 
 import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from curation_helpers import clip, read_jsonl, tiny_classifier, write_jsonl
+from curation_helpers import clip, kill_job, read_jsonl, tiny_classifier, write_jsonl
 
 from vito_hf.curation import CurationSettings, curate
 from vito_hf.data.decoding import probe_video
@@ -110,8 +108,8 @@ def _records(output: Path) -> list[Path]:
 
 
 def test_a_killed_ray_job_resumes_without_lost_or_duplicated_clips(tmp_path, ray_session, inputs, local_reference):
-    """Kill the CLI's whole process group (driver and the local Ray it started) once two videos are
-    saved, then resume on the module's Ray: the dataset equals the uninterrupted local one."""
+    """Kill the CLI with every process it started (driver and the local Ray, workers included) once two
+    videos are saved, then resume on the module's Ray: the dataset equals the uninterrupted local one."""
     manifest, taxonomy, classifier = inputs
     output = tmp_path / "killed"
     command = [
@@ -125,7 +123,7 @@ def test_a_killed_ray_job_resumes_without_lost_or_duplicated_clips(tmp_path, ray
         assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read().decode()[-2000:]}"
         assert time.monotonic() < deadline, "no progress within 300 s"
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
+    kill_job(process.pid)
     process.wait()
     process.stderr.close()
     done_before = len(_records(output))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import torch
@@ -56,3 +59,56 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _processes() -> dict[int, tuple[str, int, int, int]]:
+    """Every process on the machine: pid -> (state, parent pid, process group, session), from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        state, ppid, pgrp, session = stat[stat.rindex(")") + 2 :].split()[:4]
+        table[int(entry.name)] = (state, int(ppid), int(pgrp), int(session))
+    return table
+
+
+def _job(root: int, table: dict) -> set[int]:
+    """`root`, its descendants, and whatever still runs in its process group or session."""
+    job = {root} | {pid for pid, (_, _, pgrp, session) in table.items() if root in (pgrp, session)}
+    grew = True
+    while grew:
+        children = {pid for pid, (_, ppid, _, _) in table.items() if ppid in job}
+        grew = not children <= job
+        job |= children
+    return {pid for pid in job if pid in table and table[pid][0] != "Z"}
+
+
+def kill_job(root: int, timeout: float = 60.0) -> None:
+    """SIGKILL a job started with `start_new_session=True` and every process it spawned, and return once
+    none of them runs.
+
+    Killing the process group is not enough for Ray: its workers can sit outside the group, and one that
+    outlives the kill by a moment still saves a video's record. So the job is frozen first (SIGSTOP until
+    no new process appears; a stopped process cannot spawn), then killed whole.
+    """
+    stopped: set[int] = set()
+    while new := _job(root, _processes()) - stopped:
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        stopped |= new
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while any(table_entry[0] != "Z" for pid, table_entry in _processes().items() if pid in stopped):
+        assert time.monotonic() < deadline, f"processes of the killed job still run after {timeout} s"
+        time.sleep(0.05)

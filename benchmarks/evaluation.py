@@ -6,17 +6,23 @@ after batched preprocessing.
    ``rgb_at_size``, then ``extract_features``: preparation on a worker thread, forward, pooled features), against
    the bare forward on the very same ``pixel_values`` batches prepared beforehand. Goal: suite / forward <= 1.2.
    Both preprocessing paths are timed: batched tensors (the default) and the image processor image by image
-   (``use_image_processor()``, the path before), and the probe suite's path from a `datasets` split is reported too.
+   (``use_image_processor()``, the path before); reported too: the probe suite's path from a `datasets` split, and
+   ``extract_features`` alone on images already at the input size (what the corruptions suite does with each of its
+   corrupted copies, most of its images).
 2. The corruptions suite (``quick``, the tiny preset, every corruption at severity 3, the carphone shift) end to
    end, before (``use_image_processor()``) and after, with the corruption cache warm (filled by an untimed first
    run, whose time is reported as the cold run), so the difference is the preparation of the images.
 
-A/B runs alternate inside one process, order flipped every repetition, after a warm-up; figures are medians, the
-ratios medians of per-repetition ratios. The model is randomly initialised (speed does not depend on the weights);
+Each path is timed in pairs with the bare forward inside one process (order flipped every pair), after a warm-up;
+figures are medians, the ratios medians of per-pair ratios; the A/A ratio (the bare forward against itself) is the
+noise floor. The model is randomly initialised (speed does not depend on the weights);
 the two paths' features are checked equal before anything is timed. The last line printed is one JSON object.
 
-    python benchmarks/evaluation.py            # tiny and small presets, 512 images, 5 repetitions, suite run 4 times
-    python benchmarks/evaluation.py --quick    # tiny and small (112 px), 256 images, 3 repetitions, suite run twice
+    python benchmarks/evaluation.py            # tiny and small presets, 512 images, suite run 4 times
+    python benchmarks/evaluation.py --quick    # tiny and small (112 px), 256 images, suite run twice
+
+Each preset repeats as many times as fit 1.5 s of its bare forward (5 s in full runs; at least 3, at most 41):
+``repeats`` in the JSON.
 """
 
 import argparse
@@ -47,19 +53,35 @@ def timed(function) -> float:
 
 
 def median_ratio(functions: dict, baseline: str, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median seconds of each function and median per-repetition ratio to ``baseline``, order rotated each time."""
-    names = list(functions)
-    seconds = {name: [] for name in names}
-    for repeat in range(repeats):
-        order = names[repeat % len(names):] + names[: repeat % len(names)]
-        order = order if repeat % 2 == 0 else order[::-1]
-        for name in order:
-            seconds[name].append(timed(functions[name]))
-    ratios = {name: statistics.median(a / b for a, b in zip(seconds[name], seconds[baseline])) for name in names}
+    """Median seconds of each function and its median ratio to ``baseline``, each measured in its own pairs with
+    the baseline (``AB`` then ``BA``), so every timed call follows the baseline or the function it is compared
+    with: a heavy third path run just before would otherwise slow whichever call comes next (its threads still
+    spinning) and skew that ratio."""
+    seconds = {name: [] for name in functions}
+    ratios = {}
+    for name, function in functions.items():
+        if name == baseline:
+            continue
+        pairs = []
+        for repeat in range(repeats):
+            order = (baseline, name) if repeat % 2 == 0 else (name, baseline)
+            timings = dict(zip(order, (timed(functions[order[0]]), timed(functions[order[1]]))))
+            pairs.append(timings[name] / timings[baseline])
+            for key in timings:
+                seconds[key].append(timings[key])
+        ratios[name] = statistics.median(pairs)
     return {name: statistics.median(values) for name, values in seconds.items()}, ratios
 
 
-def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch_size: int, repeats: int, device: str):
+def repetitions(function, budget_s: float, least: int, most: int = 41) -> int:
+    """How many repetitions fit ``budget_s`` seconds of ``function`` (odd, between ``least`` and ``most``): a tiny
+    model's forward over the quick run's one batch takes ~40 ms, too short for three repetitions to outlast noise."""
+    count = int(budget_s / max(timed(function), 1e-6))
+    return max(least, min(most, count)) | 1
+
+
+def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch_size: int, repeats: int | None,
+                 budget_s: float, device: str):
     torch.manual_seed(0)
     model = VitoModel(load_preset(preset)).eval().to(device)
     processor = evaluation_processor(image_size)
@@ -74,6 +96,11 @@ def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch
     def suite_path() -> torch.Tensor:
         return extract_features(model, rgb_at_size(items, image_size), image_size=image_size, batch_size=batch_size)
 
+    at_size = rgb_at_size(items, image_size)
+
+    def encode_at_size() -> torch.Tensor:  # images already at the input size, as the corruptions suite encodes them
+        return extract_features(model, at_size, image_size=image_size, batch_size=batch_size)
+
     def suite_path_processor() -> torch.Tensor:
         with use_image_processor():
             return suite_path()
@@ -86,7 +113,7 @@ def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch
             return dataset_path()
 
     reference = bare_forward()
-    for function in (suite_path, suite_path_processor):
+    for function in (suite_path, encode_at_size, suite_path_processor):
         if not torch.allclose(function(), reference, atol=1e-5):
             raise SystemExit(f"{function.__name__} and the bare forward disagree")
     if not torch.equal(dataset_path(), dataset_path_processor()):
@@ -95,15 +122,19 @@ def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch
         return bare_forward()
 
     functions = {"bare_forward": bare_forward, "bare_forward_again": bare_forward_again, "suite_batched": suite_path,
+                 "encode_at_size": encode_at_size,
                  "suite_processor": suite_path_processor, "dataset_batched": dataset_path,
                  "dataset_processor": dataset_path_processor}
+    repeats = repeats or repetitions(bare_forward, budget_s, least=3)
     seconds, ratios = median_ratio(functions, "bare_forward", repeats)
     per_image = {name: round(1e3 * value / len(items), 4) for name, value in seconds.items()}
     return {
         "image_size": image_size,
+        "repeats": repeats,
         "ms_per_image": per_image,
         "suite_over_forward": round(ratios["suite_batched"], 3),
         "suite_over_forward_processor_path": round(ratios["suite_processor"], 3),
+        "encode_at_size_over_forward": round(ratios["encode_at_size"], 3),
         "dataset_over_forward": round(ratios["dataset_batched"], 3),
         "dataset_over_forward_processor_path": round(ratios["dataset_processor"], 3),
         "a_a_ratio": round(ratios["bare_forward_again"], 3),
@@ -153,15 +184,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="repetitions per preset (default: as many as fit 1.5 s of bare forward, 5 s in full runs)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     num_images = args.images or (256 if args.quick else 512)
-    repeats = args.repeats or (3 if args.quick else 5)
+    budget_s = 1.5 if args.quick else 5.0
     dataset = load_image_dataset("fashion-mnist", limit=num_images, seed=0).test
     items = np.stack([np.asarray(image) for image in dataset["image"]])
     sizes = {"tiny": 64, "small": 112 if args.quick else 224}
-    presets = {preset: preset_paths(preset, size, items, dataset, args.batch_size, repeats, args.device)
+    presets = {preset: preset_paths(preset, size, items, dataset, args.batch_size, args.repeats, budget_s,
+                                   args.device)
                for preset, size in sizes.items()}
     corruptions = corruptions_before_after(2 if args.quick else 4, args.device)
     result = {
@@ -170,7 +203,6 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "images": len(items),
         "batch_size": args.batch_size,
-        "repeats": repeats,
         "ratio_goal": RATIO_GOAL,
         "presets": presets,
         "meets_goal": all(p["meets_goal"] for p in presets.values()),
@@ -179,6 +211,7 @@ def main() -> None:
     for preset, numbers in presets.items():
         print(f"{preset} @ {numbers['image_size']} px: suite/forward {numbers['suite_over_forward']} "
               f"(image processor path {numbers['suite_over_forward_processor_path']}), "
+              f"encode at size/forward {numbers['encode_at_size_over_forward']}, "
               f"dataset/forward {numbers['dataset_over_forward']} "
               f"(image processor path {numbers['dataset_over_forward_processor_path']}); A/A {numbers['a_a_ratio']}; "
               f"ms/image {numbers['ms_per_image']}")

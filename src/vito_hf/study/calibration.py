@@ -129,6 +129,8 @@ def _style(**changes: Any) -> StudyProtocol:
 
 
 _TRACKING = dict(pan_speed=(0.3, 0.6), tint=0.1, item_size=(0.8, 1.0), zoom=(6.0, 12.0), occlusion_probability=0.2)
+_TRACKING_SHOT = dict(panorama=True, pan_speed=(0.03, 0.06), item_size=(0.8, 1.0), zoom=(1.5, 3.0),
+                      occlusion_probability=0.2)
 CALIBRATION = (
     Attempt("A", "round 1's protocol as committed: the reference point (its arms all sat near chance)", PROTOCOL),
     Attempt("B", "the background pans 5-10x faster, so views a second apart share less of it; paler items (tint "
@@ -153,5 +155,13 @@ CALIBRATION = (
             "G at 96 px (the item ~80 px instead of ~55) with slower spin (10 degrees/s)",
             replace(_style(panorama=True, pan_speed=(0.03, 0.06), tint=0.1, item_size=(0.8, 1.0), zoom=(1.5, 3.0),
                            occlusion_probability=0.2, spin=10.0), frame_size=96, image_size=96)),
+    Attempt("I", "in G and H the background changes within a clip, so what stays is the item's shape and its tint; "
+            "the tint's hue is drawn at random per item and says nothing about the class, a shortcut that solves "
+            "the contrast without learning shape: G with grey items (tint 0)",
+            _style(**_TRACKING_SHOT, tint=0.0)),
+    Attempt("J", "I's contrastive loss fell only from 22.7 to 16.9 in 400 steps (it barely tells the views of one clip "
+            "from the others') and its model beat random init by +0.05 even on stills over plain grey (0.295 vs "
+            "0.246): it is undertrained, not misled. I with 2,000 steps (about 8 minutes)",
+            replace(_style(**_TRACKING_SHOT, tint=0.0), max_steps=2000)),
 )
 """Every calibration attempt, in the order it was run, with why (each run by ``run_study.py --calibrate``)."""

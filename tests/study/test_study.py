@@ -14,9 +14,9 @@ import torch
 
 from vito_hf.evaluation.image_datasets import load_labelled_images
 from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError
-from vito_hf.study.calibration import cleared
+from vito_hf.study.calibration import CALIBRATION, cleared
 from vito_hf.study.invariance import DeformationPairs, deformation_pairs, measure_invariance, retrieval_top1
-from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL
+from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL, ROUND_1_PROTOCOL
 from vito_hf.study.report import paired_differences, summarise
 from vito_hf.study.runner import StudyError, claim_folder
 from vito_hf.study.scenes import backgrounds, draw_scene, render_clip
@@ -177,3 +177,12 @@ def test_calibration_bar_needs_both_margins():
     assert not cleared({**record, "random_init": {"knn_top1": 0.26}})
     assert not cleared({**record, "raw_pixels": {"knn_top1": 0.31}})
 
+
+
+def test_the_committed_protocol_is_the_attempt_that_cleared_the_bar():
+    """Round 2 runs its arms under calibration attempt J's protocol, unchanged; the attempts before it keep
+    round 1's protocol as their base (their recorded fingerprints stay valid)."""
+    attempts = {attempt.name: attempt.protocol for attempt in CALIBRATION}
+    assert attempts["J"].fingerprint() == PROTOCOL.fingerprint()
+    assert attempts["A"].fingerprint() == ROUND_1_PROTOCOL.fingerprint() != PROTOCOL.fingerprint()
+    assert all(protocol.arms == PROTOCOL.arms for protocol in attempts.values())  # calibration changed no arm

@@ -21,7 +21,7 @@ from ..evaluation.checkpoints import load_checkpoint
 from ..evaluation.image_datasets import load_image_dataset
 from ..evaluation.probe import compare_to_random_init
 from .invariance import measure_invariance
-from .protocol import ARMS, PROTOCOL, StudyProtocol
+from .protocol import ARMS, ROUND_1_PROTOCOL, StudyProtocol
 from .runner import deformation_pairs_of, prepare_data, pretrain_arm
 
 BAR = {"over_random_init": 0.15, "over_raw_pixels": 0.10}
@@ -125,14 +125,15 @@ def calibration_table(records: list[dict[str, Any]]) -> str:
 
 
 def _style(**changes: Any) -> StudyProtocol:
-    return replace(PROTOCOL, scene=replace(PROTOCOL.scene, **changes))
+    return replace(ROUND_1_PROTOCOL, scene=replace(ROUND_1_PROTOCOL.scene, **changes))
 
 
 _TRACKING = dict(pan_speed=(0.3, 0.6), tint=0.1, item_size=(0.8, 1.0), zoom=(6.0, 12.0), occlusion_probability=0.2)
 _TRACKING_SHOT = dict(panorama=True, pan_speed=(0.03, 0.06), item_size=(0.8, 1.0), zoom=(1.5, 3.0),
                       occlusion_probability=0.2)
 CALIBRATION = (
-    Attempt("A", "round 1's protocol as committed: the reference point (its arms all sat near chance)", PROTOCOL),
+    Attempt("A", "round 1's protocol as committed: the reference point (its arms all sat near chance)",
+            ROUND_1_PROTOCOL),
     Attempt("B", "the background pans 5-10x faster, so views a second apart share less of it; paler items (tint "
             "0.15) so colour says less; larger items (0.6-0.8 of the frame)",
             _style(pan_speed=(0.3, 0.6), tint=0.15, item_size=(0.6, 0.8))),

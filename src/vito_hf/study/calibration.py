@@ -150,12 +150,10 @@ CALIBRATION = (
     Attempt("G", "D's model retrieved an item over a new background worse than random init: it learned the "
             "background. A tracking shot instead: the camera pans across all the backgrounds side by side, so "
             "the background changes within a clip and only the item stays",
-            _style(panorama=True, pan_speed=(0.03, 0.06), tint=0.1, item_size=(0.8, 1.0), zoom=(1.5, 3.0),
-                   occlusion_probability=0.2)),
+            _style(**_TRACKING_SHOT, tint=0.1)),
     Attempt("H", "G's model learned the item a little (retrieval above random init) but too little to classify: "
             "G at 96 px (the item ~80 px instead of ~55) with slower spin (10 degrees/s)",
-            replace(_style(panorama=True, pan_speed=(0.03, 0.06), tint=0.1, item_size=(0.8, 1.0), zoom=(1.5, 3.0),
-                           occlusion_probability=0.2, spin=10.0), frame_size=96, image_size=96)),
+            replace(_style(**_TRACKING_SHOT, tint=0.1, spin=10.0), frame_size=96, image_size=96)),
     Attempt("I", "in G and H the background changes within a clip, so what stays is the item's shape and its tint; "
             "the tint's hue is drawn at random per item and says nothing about the class, a shortcut that solves "
             "the contrast without learning shape: G with grey items (tint 0)",

@@ -180,9 +180,11 @@ def test_calibration_bar_needs_both_margins():
 
 
 def test_the_committed_protocol_is_the_attempt_that_cleared_the_bar():
-    """Round 2 runs its arms under calibration attempt J's protocol, unchanged; the attempts before it keep
-    round 1's protocol as their base (their recorded fingerprints stay valid)."""
+    """Round 2 runs its arms under calibration attempt J's protocol, unchanged but for which arms run; the attempts
+    before it keep round 1's protocol as their base (their recorded fingerprints stay valid)."""
     attempts = {attempt.name: attempt.protocol for attempt in CALIBRATION}
-    assert attempts["J"].fingerprint() == PROTOCOL.fingerprint()
+    assert replace(attempts["J"], arms=PROTOCOL.arms).fingerprint() == PROTOCOL.fingerprint()
+    assert {"vito", "image-contrast", "random-init"} <= {arm.name for arm in PROTOCOL.arms}
+    assert all(arm in ROUND_1_PROTOCOL.arms for arm in PROTOCOL.arms)
     assert attempts["A"].fingerprint() == ROUND_1_PROTOCOL.fingerprint() != PROTOCOL.fingerprint()
-    assert all(protocol.arms == PROTOCOL.arms for protocol in attempts.values())  # calibration changed no arm
+    assert all(protocol.arms == ROUND_1_PROTOCOL.arms for protocol in attempts.values())  # calibration changed no arm

@@ -17,7 +17,7 @@ from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError
 from vito_hf.study.calibration import CALIBRATION, cleared
 from vito_hf.study.invariance import DeformationPairs, deformation_pairs, measure_invariance, retrieval_top1
 from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL, ROUND_1_PROTOCOL
-from vito_hf.study.report import paired_differences, summarise
+from vito_hf.study.report import bar_check, bar_markdown, paired_differences, summarise
 from vito_hf.study.runner import StudyError, claim_folder
 from vito_hf.study.scenes import backgrounds, draw_scene, render_clip
 
@@ -106,6 +106,8 @@ def test_quick_study_runs_end_to_end_and_continues(tmp_path):
     # vito minus every other arm, paired by seed (one seed here: a mean and no interval).
     assert set(study["paired"]) == {"image-contrast", "random-init"}
     assert "| vito − arm |" in first.stdout
+    assert set(study["bar"]) == {"vito_knn_top1", "over_random_init", "over_raw_pixels", "cleared"}
+    assert "The bar (`vito` held-out kNN, mean over seeds" in first.stdout
     # The generated videos went through curation into a clip store, and decode as real video files.
     store = output / "data" / "clip_store"
     assert len((store / "metadata.jsonl").read_text().splitlines()) == QUICK_PROTOCOL.num_videos
@@ -118,6 +120,26 @@ def test_quick_study_runs_end_to_end_and_continues(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert [p.stat().st_mtime_ns for p in rows] == stamps
     assert json.loads((output / "results.json").read_text())["rows"] == study["rows"]
+
+
+def test_the_bar_is_judged_on_the_mean_over_seeds_against_random_init_and_raw_pixels():
+    def study(vito: list[float], random: list[float], raw: float) -> dict:
+        rows = [{"arm": arm, "seed": seed, **{m: value for m in MEASURES}}
+                for arm, values in (("vito", vito), ("random-init", random)) for seed, value in enumerate(values)]
+        return {"rows": rows, "raw_pixels": {"knn_top1": raw, "linear_top1": raw}}
+
+    def bar(vito, random, raw):
+        s = study(vito, random, raw)
+        return bar_check(s, summarise(s["rows"], ["vito", "random-init"]))
+
+    cleared = bar([0.34, 0.30, 0.32], [0.16, 0.17, 0.15], 0.2)
+    assert cleared["cleared"] and math.isclose(cleared["over_random_init"], 0.16)
+    assert math.isclose(cleared["over_raw_pixels"], 0.12) and "**cleared**" in bar_markdown(cleared)
+    # One seed over the bar does not carry a mean under it; nor does a margin over random init alone.
+    assert not bar([0.34, 0.25, 0.26], [0.16, 0.17, 0.15], 0.1)["cleared"]
+    low_raw = bar([0.34, 0.30, 0.32], [0.16, 0.17, 0.15], 0.25)
+    assert not low_raw["cleared"] and "NOT cleared" in bar_markdown(low_raw)
+    assert bar_check(study([0.3], [0.1], 0.1), summarise(study([0.3], [0.1], 0.1)["rows"], ["vito"])) is None
 
 
 def test_paired_differences_pair_by_seed_and_resolve_only_when_the_interval_excludes_zero():

@@ -21,11 +21,9 @@ from ..evaluation.checkpoints import load_checkpoint
 from ..evaluation.image_datasets import load_image_dataset
 from ..evaluation.probe import compare_to_random_init
 from .invariance import measure_invariance
-from .protocol import ARMS, ROUND_1_PROTOCOL, StudyProtocol
+from .protocol import ARMS, BAR, ROUND_1_PROTOCOL, StudyProtocol
 from .runner import deformation_pairs_of, prepare_data, pretrain_arm
 
-BAR = {"over_random_init": 0.15, "over_raw_pixels": 0.10}
-"""The ``vito`` arm's held-out kNN top-1 must reach random init + 0.15 and raw pixels + 0.10."""
 DATA_FIELDS = ("data_seed", "num_videos", "video_seconds", "frame_size", "scene", "probe_train_images",
                "probe_test_images", "propagation_sequences", "propagation_frames", "propagation_size")
 """The protocol fields the generated data depends on: attempts that share them share one data folder."""

@@ -51,6 +51,9 @@ MEASURES = {
     "background_retrieval": "the same retrieval at the same time, over a new background (the control)",
 }
 """Measure name -> what it is (all higher is better except shape bias, which the paper reads as human-likeness)."""
+BAR = {"over_random_init": 0.15, "over_raw_pixels": 0.10}
+"""The ``vito`` arm's held-out kNN top-1 must reach random init + 0.15 and raw pixels + 0.10: the calibration's test
+of one seed (``calibration.py``) and the study's of the mean over seeds (``report.py``)."""
 CHANCE = {"knn_top1": 0.1, "linear_top1": 0.1, "corrupted_accuracy": 0.1}
 """What guessing scores on the accuracy measures (10 balanced classes): the floor the plot draws."""
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic_files import write_atomic, write_bytes_atomic
-from .protocol import CHANCE, MEASURES
+from .protocol import BAR, CHANCE, MEASURES
 
 
 def summarise(rows: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -93,6 +93,27 @@ def markdown_table(study: dict[str, Any], summary: dict[str, dict[str, dict[str,
     return "\n".join(lines) + "\n"
 
 
+def bar_check(study: dict[str, Any], summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """Whether the ``vito`` arm's held-out kNN, mean over seeds, clears :data:`~.protocol.BAR` (over random init's
+    mean and raw pixels); ``None`` when the study lacks either arm."""
+    if "vito" not in summary or "random-init" not in summary:
+        return None
+    vito = summary["vito"]["knn_top1"]["mean"]
+    over_random = vito - summary["random-init"]["knn_top1"]["mean"]
+    over_raw = vito - study["raw_pixels"]["knn_top1"]
+    return {"vito_knn_top1": vito, "over_random_init": over_random, "over_raw_pixels": over_raw,
+            "cleared": over_random >= BAR["over_random_init"] and over_raw >= BAR["over_raw_pixels"]}
+
+
+def bar_markdown(bar: dict[str, Any] | None) -> str:
+    if bar is None:
+        return ""
+    verdict = "cleared" if bar["cleared"] else "NOT cleared"
+    return (f"The bar (`vito` held-out kNN, mean over seeds, ≥ random init + {BAR['over_random_init']} and ≥ raw "
+            f"pixels + {BAR['over_raw_pixels']}): {bar['vito_knn_top1']:.3f}, random init "
+            f"{bar['over_random_init']:+.3f}, raw pixels {bar['over_raw_pixels']:+.3f}: **{verdict}**.\n")
+
+
 def paired_table(study: dict[str, Any], reference: str) -> tuple[dict[str, dict[str, Any]], str]:
     """``reference`` minus every other arm, paired by seed (:func:`paired_differences`), as a dict and markdown."""
     arms = [arm["name"] for arm in study["protocol"]["arms"] if arm["name"] != reference]
@@ -154,9 +175,14 @@ def write_report(study: dict[str, Any], output_dir: str | os.PathLike) -> dict[s
     arms = [arm["name"] for arm in study["protocol"]["arms"]]
     summary = summarise(study["rows"], arms)
     paired, paired_markdown = paired_table(study, arms[0])
+    bar = bar_check(study, summary)
     paths = {"json": output_dir / "results.json", "markdown": output_dir / "results.md",
              "plot": output_dir / "results.png"}
-    write_bytes_atomic(paths["json"], (json.dumps({**study, "summary": summary, "paired": paired}, indent=1) + "\n").encode())
-    write_bytes_atomic(paths["markdown"], (markdown_table(study, summary) + "\n" + paired_markdown).encode())
+    write_bytes_atomic(paths["json"], (json.dumps({**study, "summary": summary, "paired": paired, "bar": bar},
+                                                  indent=1) + "\n").encode())
+    markdown = markdown_table(study, summary) + "\n" + paired_markdown
+    if bar is not None:
+        markdown += "\n" + bar_markdown(bar)
+    write_bytes_atomic(paths["markdown"], markdown.encode())
     plot_study(summary, paths["plot"])
     return paths

@@ -15,7 +15,10 @@ after batched preprocessing.
 
 Each path is timed in pairs with the bare forward inside one process (order flipped every pair), after a warm-up;
 figures are medians, the ratios medians of per-pair ratios; the A/A ratio (the bare forward against itself) is the
-noise floor. The model is randomly initialised (speed does not depend on the weights);
+noise floor. Like every CPU benchmark here it runs under glibc's allocator settings of ``allocator.py`` (re-executing
+itself with them); ``--glibc-defaults`` measures without them: there each suite call re-faults its freshly mapped
+buffers (thousands of page faults per call, reported as ``page_faults_per_call``), which the bare forward on
+batches made beforehand does not. The model is randomly initialised (speed does not depend on the weights);
 the two paths' features are checked equal before anything is timed. The last line printed is one JSON object.
 
     python benchmarks/evaluation.py            # tiny and small presets, 512 images, suite run 4 times
@@ -28,36 +31,49 @@ Each preset repeats as many times as fit 1.5 s of its bare forward (5 s in full 
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+from allocator import MALLOC_ENV, malloc_tuned, minor_page_faults, reexec_with_malloc_tuning
 
-from vito_hf import VitoModel, load_preset
-from vito_hf.evaluation import evaluation_processor, extract_features, load_image_dataset
-from vito_hf.evaluation.batched_inputs import use_image_processor
-from vito_hf.evaluation.suites.corruptions import run_corruptions_suite
-from vito_hf.evaluation.features import images_to_pixel_values
-from vito_hf.evaluation.image_inputs import rgb_at_size
+if __name__ == "__main__" and not {"--glibc-defaults", "--help", "-h"} & set(sys.argv):
+    reexec_with_malloc_tuning()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vito_hf import VitoModel, load_preset  # noqa: E402
+from vito_hf.evaluation import evaluation_processor, extract_features, load_image_dataset  # noqa: E402
+from vito_hf.evaluation.batched_inputs import use_image_processor  # noqa: E402
+from vito_hf.evaluation.suites.corruptions import run_corruptions_suite  # noqa: E402
+from vito_hf.evaluation.features import images_to_pixel_values  # noqa: E402
+from vito_hf.evaluation.image_inputs import rgb_at_size  # noqa: E402
 
 RATIO_GOAL = 1.2
 """Suite time per image over bare-forward time per image, at most."""
 
 
-def timed(function) -> float:
+def timed(function, faults: list[int] | None = None) -> float:
+    """Seconds one call of ``function`` takes; its page faults appended to ``faults``."""
+    before = minor_page_faults()
     start = time.perf_counter()
     function()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if faults is not None:
+        faults.append(minor_page_faults() - before)
+    return seconds
 
 
-def median_ratio(functions: dict, baseline: str, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+def median_ratio(functions: dict, baseline: str, repeats: int,
+                 faults: dict[str, list[int]] | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds of each function and its median ratio to ``baseline``, each measured in its own pairs with
     the baseline (``AB`` then ``BA``), so every timed call follows the baseline or the function it is compared
     with: a heavy third path run just before would otherwise slow whichever call comes next (its threads still
-    spinning) and skew that ratio."""
+    spinning, its buffers unmapped) and skew that ratio. Each call's page faults are appended to ``faults[name]``."""
     seconds = {name: [] for name in functions}
+    faults = faults if faults is not None else {}
     ratios = {}
     for name, function in functions.items():
         if name == baseline:
@@ -65,7 +81,7 @@ def median_ratio(functions: dict, baseline: str, repeats: int) -> tuple[dict[str
         pairs = []
         for repeat in range(repeats):
             order = (baseline, name) if repeat % 2 == 0 else (name, baseline)
-            timings = dict(zip(order, (timed(functions[order[0]]), timed(functions[order[1]]))))
+            timings = {key: timed(functions[key], faults.setdefault(key, [])) for key in order}
             pairs.append(timings[name] / timings[baseline])
             for key in timings:
                 seconds[key].append(timings[key])
@@ -126,7 +142,8 @@ def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch
                  "suite_processor": suite_path_processor, "dataset_batched": dataset_path,
                  "dataset_processor": dataset_path_processor}
     repeats = repeats or repetitions(bare_forward, budget_s, least=3)
-    seconds, ratios = median_ratio(functions, "bare_forward", repeats)
+    faults: dict[str, list[int]] = {}
+    seconds, ratios = median_ratio(functions, "bare_forward", repeats, faults)
     per_image = {name: round(1e3 * value / len(items), 4) for name, value in seconds.items()}
     return {
         "image_size": image_size,
@@ -138,6 +155,8 @@ def preset_paths(preset: str, image_size: int, items: np.ndarray, dataset, batch
         "dataset_over_forward": round(ratios["dataset_batched"], 3),
         "dataset_over_forward_processor_path": round(ratios["dataset_processor"], 3),
         "a_a_ratio": round(ratios["bare_forward_again"], 3),
+        "page_faults_per_call": {name: int(statistics.median(faults[name]))
+                                 for name in ("bare_forward", "suite_batched", "encode_at_size")},
         "meets_goal": ratios["suite_batched"] <= RATIO_GOAL,
     }
 
@@ -187,6 +206,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None,
                         help="repetitions per preset (default: as many as fit 1.5 s of bare forward, 5 s in full runs)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="measure under glibc's default allocator settings instead of allocator.MALLOC_ENV")
     args = parser.parse_args()
     num_images = args.images or (256 if args.quick else 512)
     budget_s = 1.5 if args.quick else 5.0
@@ -201,6 +222,7 @@ def main() -> None:
         "benchmark": "evaluation_suites",
         "device": str(args.device),
         "threads": torch.get_num_threads(),
+        "malloc_env": MALLOC_ENV if malloc_tuned() else "glibc defaults",
         "images": len(items),
         "batch_size": args.batch_size,
         "ratio_goal": RATIO_GOAL,
@@ -214,7 +236,7 @@ def main() -> None:
               f"encode at size/forward {numbers['encode_at_size_over_forward']}, "
               f"dataset/forward {numbers['dataset_over_forward']} "
               f"(image processor path {numbers['dataset_over_forward_processor_path']}); A/A {numbers['a_a_ratio']}; "
-              f"ms/image {numbers['ms_per_image']}")
+              f"ms/image {numbers['ms_per_image']}; page faults per call {numbers['page_faults_per_call']}")
     print(f"corruptions suite: before {corruptions['before_s']} s, after {corruptions['after_s']} s "
           f"(cold cache {corruptions['cold_cache_s']} s)")
     print(json.dumps(result))

@@ -30,16 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 
-MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
-
-
-def reexec_with_malloc_tuning() -> None:
-    """Restart this script once with glibc's mmap/trim behaviour pinned (read by glibc only at start-up)."""
-    if all(os.environ.get(key) == value for key, value in MALLOC_ENV.items()):
-        return
-    os.environ.update(MALLOC_ENV)
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-
+from allocator import MALLOC_ENV, reexec_with_malloc_tuning
 
 # Before the heavy imports, so they are paid once.
 if __name__ == "__main__" and "--help" not in sys.argv and "-h" not in sys.argv:

@@ -21,17 +21,15 @@ and at the tiny preset's (64 px, 32 clips). The glibc settings of
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-MALLOC_SETTINGS = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
-if any(os.environ.get(key) != value for key, value in MALLOC_SETTINGS.items()):
-    # glibc reads these at start-up: re-execute this very command with them set.
-    os.execvpe(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_SETTINGS})
+from allocator import reexec_with_malloc_tuning
+
+reexec_with_malloc_tuning()
 
 import torch  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402

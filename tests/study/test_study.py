@@ -14,7 +14,7 @@ import torch
 
 from vito_hf.evaluation.image_datasets import load_labelled_images
 from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError
-from vito_hf.study.calibration import CALIBRATION, cleared
+from vito_hf.study.calibration import CALIBRATION, Attempt, cleared, run_attempt
 from vito_hf.study.invariance import DeformationPairs, deformation_pairs, measure_invariance, retrieval_top1
 from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL, ROUND_1_PROTOCOL
 from vito_hf.study.report import bar_check, bar_markdown, paired_differences, summarise
@@ -191,6 +191,23 @@ def test_invariance_of_a_model_is_measured_on_its_features():
     # A "model" that sees the query's own pixels in its key retrieves perfectly: the measure can reach 1.
     identical = DeformationPairs(pairs.queries, pairs.queries, pairs.queries, pairs.labels)
     assert measure_invariance(VitoModel(load_preset("tiny")), identical, image_size=48)["deformation_retrieval"] == 1
+
+
+def test_a_calibration_attempt_over_several_seeds_is_judged_on_their_means(tmp_path):
+    protocol = replace(QUICK_PROTOCOL, seeds=(0, 1), invariance_items=20)
+    record = run_attempt(Attempt("Z", "two seeds of the quick protocol", protocol, seeds=2), tmp_path)
+    assert record["seeds"] == 2 and [run["seed"] for run in record["per_seed"]] == [0, 1]
+    for key in ("vito", "random_init", "raw_pixels"):
+        for measure in ("knn_top1", "linear_top1"):
+            values = [run[key][measure] for run in record["per_seed"]]
+            assert math.isclose(record[key][measure], sum(values) / 2), (key, measure)
+    assert record["per_seed"][0]["random_init"] != record["per_seed"][1]["random_init"]  # re-initialised per seed
+    assert record["cleared"] == cleared(record)
+    assert (tmp_path / "attempts" / "Z-seed1" / "pretraining_run" / "encoder").is_dir()
+    saved = tmp_path / "attempts" / "Z.json"
+    stamp = saved.stat().st_mtime_ns
+    again = run_attempt(Attempt("Z", "again", protocol, seeds=2), tmp_path)  # read back, not redone
+    assert again == json.loads(json.dumps(record)) and saved.stat().st_mtime_ns == stamp
 
 
 def test_calibration_bar_needs_both_margins():

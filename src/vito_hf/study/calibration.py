@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +37,9 @@ class Attempt:
     name: str
     reason: str
     protocol: StudyProtocol
+    seeds: int = 1
+    """How many of the protocol's seeds it runs; the bar applies to their mean. Attempts A-J ran one; round 2 showed
+    why that is not enough (J cleared on its seed, the mean of three fell short)."""
 
 
 def cleared(record: dict[str, Any]) -> bool:
@@ -51,22 +55,45 @@ def data_folder(root: Path, protocol: StudyProtocol) -> Path:
 
 
 def run_attempt(attempt: Attempt, root: Path, *, device: str = "cpu") -> dict[str, Any]:
-    """Pretrain the ``vito`` arm under the attempt's first seed; probe it, its random init and raw pixels on the
-    held-out stills and measure invariance. A finished attempt's record is read back, not redone."""
+    """Pretrain the ``vito`` arm under the attempt's first ``attempt.seeds`` seeds; probe each, its random init and
+    raw pixels on the held-out stills and measure invariance. The record holds each seed's figures and their means
+    (what :func:`cleared` judges). A finished attempt's record is read back, not redone."""
     protocol = attempt.protocol
     record_path = root / "attempts" / f"{attempt.name}.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
-        if record["fingerprint"] == protocol.fingerprint():
+        if record["fingerprint"] == protocol.fingerprint() and record.get("seeds", 1) == attempt.seeds:
             return record
     started = time.perf_counter()
     data = prepare_data(data_folder(root, protocol), protocol)
     data_seconds = time.perf_counter() - started
-    seed = protocol.seeds[0]
+    per_seed = []
+    for index, seed in enumerate(protocol.seeds[: attempt.seeds]):
+        run_dir = root / "attempts" / (attempt.name if index == 0 else f"{attempt.name}-seed{seed}")
+        per_seed.append({"seed": seed, **_one_seed(protocol, seed, run_dir, data, device)})
+    sources = ("vito", "random_init", "raw_pixels")
+    record = {
+        "name": attempt.name,
+        "reason": attempt.reason,
+        "fingerprint": protocol.fingerprint(),
+        "protocol": protocol.to_dict(),
+        "seeds": attempt.seeds,
+        **{key: {measure: float(statistics.mean(run[key][measure] for run in per_seed)) for measure in per_seed[0][key]}
+           for key in sources},
+        "seconds": {"data": round(data_seconds, 1),
+                    "pretraining": round(sum(run.pop("pretraining_seconds") or 0.0 for run in per_seed), 1),
+                    "total": round(time.perf_counter() - started, 1)},
+    }
+    if attempt.seeds > 1:
+        record["per_seed"] = per_seed
+    record["cleared"] = cleared(record)
+    write_json_atomic(record_path, record)
+    return record
+
+
+def _one_seed(protocol: StudyProtocol, seed: int, run_dir: Path, data: dict[str, Path], device: str) -> dict[str, Any]:
     vito = next(arm for arm in ARMS if arm.name == "vito")
-    encoder, pretrain_seconds = pretrain_arm(
-        vito, seed, root / "attempts" / attempt.name, data["clip_store"], protocol, device=device
-    )
+    encoder, pretrain_seconds = pretrain_arm(vito, seed, run_dir, data["clip_store"], protocol, device=device)
     model, image_processor = load_checkpoint(encoder)  # the processor saved beside it, as the probe suite reads
     model = model.to(device)
     probes = compare_to_random_init(
@@ -76,20 +103,12 @@ def run_attempt(attempt: Attempt, root: Path, *, device: str = "cpu") -> dict[st
     random_init, _ = load_checkpoint(encoder, random_init=True, seed=seed)
     invariance = {"vito": measure_invariance(model, pairs, image_size=protocol.image_size),
                   "random_init": measure_invariance(random_init.to(device), pairs, image_size=protocol.image_size)}
-    record = {
-        "name": attempt.name,
-        "reason": attempt.reason,
-        "fingerprint": protocol.fingerprint(),
-        "protocol": protocol.to_dict(),
+    return {
         **{key: {"knn_top1": probes[source]["knn_top1"], "linear_top1": probes[source]["linear_top1"],
                  **invariance.get(key, {})}
            for key, source in (("vito", "model"), ("random_init", "random_init"), ("raw_pixels", "raw_pixels"))},
-        "seconds": {"data": round(data_seconds, 1), "pretraining": pretrain_seconds,
-                    "total": round(time.perf_counter() - started, 1)},
+        "pretraining_seconds": pretrain_seconds,
     }
-    record["cleared"] = cleared(record)
-    write_json_atomic(record_path, record)
-    return record
 
 
 def run_calibration(output_dir: str | os.PathLike, attempts: tuple[Attempt, ...], *, device: str = "cpu") -> list[dict]:
@@ -104,20 +123,20 @@ def run_calibration(output_dir: str | os.PathLike, attempts: tuple[Attempt, ...]
 def calibration_table(records: list[dict[str, Any]]) -> str:
     """One row per attempt: held-out kNN / linear of vito, random init and raw pixels, invariance, time, verdict."""
     lines = [
-        "| attempt | vito kNN | random-init kNN | raw-pixel kNN | vito linear | random-init linear | "
+        "| attempt | seeds | vito kNN | random-init kNN | raw-pixel kNN | vito linear | random-init linear | "
         "vito deformation retrieval | random-init deformation retrieval | pretraining s | bar |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         lines.append(
-            f"| {r['name']} | {r['vito']['knn_top1']:.3f} | {r['random_init']['knn_top1']:.3f} | "
+            f"| {r['name']} | {r.get('seeds', 1)} | {r['vito']['knn_top1']:.3f} | {r['random_init']['knn_top1']:.3f} | "
             f"{r['raw_pixels']['knn_top1']:.3f} | {r['vito']['linear_top1']:.3f} | "
             f"{r['random_init']['linear_top1']:.3f} | {r['vito']['deformation_retrieval']:.3f} | "
             f"{r['random_init']['deformation_retrieval']:.3f} | {r['seconds']['pretraining']:.0f} | "
             f"{'cleared' if r['cleared'] else 'not cleared'} |"
         )
     lines += ["", "Bar: vito kNN >= random init + {over_random_init} and >= raw pixels + {over_raw_pixels} "
-              "(held-out items over held-out backgrounds, seed of the first run).".format(**BAR), ""]
+              "(held-out items over held-out backgrounds; means over the attempt's seeds).".format(**BAR), ""]
     lines += [f"- **{r['name']}**: {r['reason']}" for r in records]
     return "\n".join(lines) + "\n"
 
@@ -160,5 +179,9 @@ CALIBRATION = (
             "from the others') and its model beat random init by +0.05 even on stills over plain grey (0.295 vs "
             "0.246): it is undertrained, not misled. I with 2,000 steps (about 8 minutes)",
             replace(_style(**_TRACKING_SHOT, tint=0.0), max_steps=2000)),
+    Attempt("K", "round 2 ran J's protocol over 3 seeds: vito kNN 0.298 against random init's 0.163 (+0.135): J's "
+            "+0.157 was one lucky seed, and its loss was still falling at 2,000 steps. J with 3,000 steps, judged "
+            "from here on on the mean of 3 seeds",
+            replace(_style(**_TRACKING_SHOT, tint=0.0), max_steps=3000), seeds=3),
 )
 """Every calibration attempt, in the order it was run, with why (each run by ``run_study.py --calibrate``)."""

@@ -18,7 +18,7 @@ from vito_hf.study.calibration import CALIBRATION, Attempt, cleared, run_attempt
 from vito_hf.study.invariance import DeformationPairs, deformation_pairs, measure_invariance, retrieval_top1
 from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL, ROUND_1_PROTOCOL
 from vito_hf.study.report import bar_check, bar_markdown, paired_differences, summarise
-from vito_hf.study.runner import StudyError, claim_folder
+from vito_hf.study.runner import CPU_LOADER_WORKERS, StudyError, claim_folder, loader_workers, training_threads
 from vito_hf.study.scenes import backgrounds, draw_scene, render_clip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,6 +208,21 @@ def test_a_calibration_attempt_over_several_seeds_is_judged_on_their_means(tmp_p
     stamp = saved.stat().st_mtime_ns
     again = run_attempt(Attempt("Z", "again", protocol, seeds=2), tmp_path)  # read back, not redone
     assert again == json.loads(json.dumps(record)) and saved.stat().st_mtime_ns == stamp
+
+
+def test_cpu_pretraining_leaves_the_loader_workers_their_cores_and_restores_torch_threads():
+    import os
+
+    before = torch.get_num_threads()
+    with training_threads("cpu"):
+        assert torch.get_num_threads() == max(1, os.cpu_count() - CPU_LOADER_WORKERS)
+        assert loader_workers("cpu") == CPU_LOADER_WORKERS
+    assert torch.get_num_threads() == before
+    with training_threads("cuda"):  # on an accelerator the host threads are left alone
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), training_threads("cpu"):
+        raise RuntimeError("a failed run")
+    assert torch.get_num_threads() == before
 
 
 def test_calibration_bar_needs_both_margins():

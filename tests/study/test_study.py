@@ -16,7 +16,7 @@ from vito_hf.evaluation.image_datasets import load_labelled_images
 from vito_hf.evaluation.labelled_images import LabelledImagesUnavailableError
 from vito_hf.study.calibration import CALIBRATION, Attempt, cleared, run_attempt
 from vito_hf.study.invariance import DeformationPairs, deformation_pairs, measure_invariance, retrieval_top1
-from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL, ROUND_1_PROTOCOL
+from vito_hf.study.protocol import MEASURES, PROTOCOL, QUICK_PROTOCOL, ROUND_1_PROTOCOL, ROUND_2_PROTOCOL
 from vito_hf.study.report import bar_check, bar_markdown, paired_differences, summarise
 from vito_hf.study.runner import CPU_LOADER_WORKERS, StudyError, claim_folder, loader_workers, training_threads
 from vito_hf.study.scenes import backgrounds, draw_scene, render_clip
@@ -234,11 +234,15 @@ def test_calibration_bar_needs_both_margins():
 
 
 def test_the_committed_protocol_is_the_attempt_that_cleared_the_bar():
-    """Round 2 runs its arms under calibration attempt J's protocol, unchanged but for which arms run; the attempts
-    before it keep round 1's protocol as their base (their recorded fingerprints stay valid)."""
+    """Round 3 runs its arms under calibration attempt K's protocol, unchanged but for which arms run; round 2 ran
+    under attempt J's (its committed results carry that fingerprint); the attempts keep round 1's protocol as their
+    base (their recorded fingerprints stay valid)."""
     attempts = {attempt.name: attempt.protocol for attempt in CALIBRATION}
-    assert replace(attempts["J"], arms=PROTOCOL.arms).fingerprint() == PROTOCOL.fingerprint()
+    assert replace(attempts["K"], arms=PROTOCOL.arms).fingerprint() == PROTOCOL.fingerprint()
+    assert replace(attempts["J"], arms=ROUND_2_PROTOCOL.arms).fingerprint() == ROUND_2_PROTOCOL.fingerprint()
+    round_2 = json.loads((ROOT / "studies" / "temporal-contrast" / "round-2" / "results.json").read_text())
+    assert round_2["fingerprint"] == ROUND_2_PROTOCOL.fingerprint()
     assert {"vito", "image-contrast", "random-init"} <= {arm.name for arm in PROTOCOL.arms}
-    assert all(arm in ROUND_1_PROTOCOL.arms for arm in PROTOCOL.arms)
+    assert all(arm in ROUND_1_PROTOCOL.arms for arm in PROTOCOL.arms + ROUND_2_PROTOCOL.arms)
     assert attempts["A"].fingerprint() == ROUND_1_PROTOCOL.fingerprint() != PROTOCOL.fingerprint()
     assert all(protocol.arms == ROUND_1_PROTOCOL.arms for protocol in attempts.values())  # calibration changed no arm

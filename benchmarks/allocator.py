@@ -12,15 +12,15 @@ import sys
 MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 
 
+def malloc_tuned() -> bool:
+    """Whether this process started with :data:`MALLOC_ENV`."""
+    return all(os.environ.get(key) == value for key, value in MALLOC_ENV.items())
+
+
 def reexec_with_malloc_tuning() -> None:
     """Restart this very command once with :data:`MALLOC_ENV` set (glibc reads it only at start-up)."""
-    if all(os.environ.get(key) == value for key, value in MALLOC_ENV.items()):
-        return
-    os.execvpe(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
-
-
-def malloc_tuned() -> bool:
-    return all(os.environ.get(key) == value for key, value in MALLOC_ENV.items())
+    if not malloc_tuned():
+        os.execvpe(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
 
 
 def minor_page_faults() -> int:
